@@ -285,6 +285,11 @@ def field_by_path(path: str) -> ParamField:
     raise TaskParamError(path, None, f"a known field; known: {known}")
 
 
+def check_field_value(label: str, leaf: ParamField, value: object) -> object:
+    """Validate ``value`` for ``leaf`` on its own (type, bounds, choices); errors are labelled ``label``."""
+    return _checked_value(label, leaf.type, leaf.spec, value)
+
+
 def get_value(task: TaskParams, path: str) -> Any:
     """The value of the leaf at ``path`` in ``task``."""
     section, name = field_by_path(path).path.split(".")
