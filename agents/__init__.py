@@ -1,0 +1,1 @@
+"""Learning layer: policies, meta-RL learners, adaptation and export (torch; never Qt)."""

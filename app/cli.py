@@ -1,0 +1,101 @@
+"""The ``sim2adapt`` command line.
+
+Subcommands:
+    ``gui``        open the window on a task (the only one that loads Qt);
+    ``task``       print the resolved task as JSON, which validates a task file and its overrides;
+    ``bench sim``  print the simulation benchmark table of :mod:`sim.bench`.
+
+A task the schema rejects is reported as one line, ``sim2adapt: error: <what and what is allowed>``,
+with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from app.task_args import TaskInputError, add_task_arguments, task_from_args
+from sim.params import TaskParamError, TaskParams
+
+PROG = "sim2adapt"
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A failure to report as one ``sim2adapt: error:`` line; carries the exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand (task flags come from the schema)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Meta-train, adapt and export locomotion policies over PyBullet tasks."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gui = commands.add_parser("gui", help="open the window with a live preview of the task")
+    add_task_arguments(gui)
+    gui.set_defaults(handler=_run_gui)
+
+    task = commands.add_parser("task", help="print the resolved task as JSON (validates a task file)")
+    add_task_arguments(task)
+    task.set_defaults(handler=_run_task)
+
+    bench = commands.add_parser("bench", help="measure throughput")
+    benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="WHAT")
+    sim = benchmarks.add_parser("sim", help="physics steps per second per robot and terrain")
+    sim.set_defaults(handler=_run_bench_sim)
+    return parser
+
+
+def _resolve_task(args: argparse.Namespace) -> TaskParams:
+    try:
+        return task_from_args(args)
+    except (TaskInputError, TaskParamError) as err:
+        raise CliError(str(err)) from err
+
+
+def _run_task(args: argparse.Namespace) -> int:
+    print(_resolve_task(args).to_json())
+    return 0
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    task = _resolve_task(args)  # before Qt loads: a bad task fails fast, headless
+    from app.main import run_gui
+
+    return run_gui(task)
+
+
+def _run_bench_sim(args: argparse.Namespace) -> int:
+    try:
+        from sim.bench import format_table, run_sim_benchmark
+    except ImportError as err:
+        raise CliError(f"the simulation benchmark is unavailable: {err}", status=1) from err
+    print(format_table(run_sim_benchmark()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (argparse usage errors exit 2 themselves)."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except CliError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return err.status
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `sim2adapt task | head`: the reader left; exit quietly (Python docs' recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

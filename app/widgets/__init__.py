@@ -1,0 +1,1 @@
+"""Widgets of the main window; each takes plain data (TaskParams, Frame, StepStat) through slots."""

@@ -1,0 +1,207 @@
+"""A form for every task parameter, generated from the schema (``sim.params.task_fields``).
+
+One editor per leaf, grouped by section: a combo box for choices, a spin box with the schema's
+bounds and unit for numbers, a line edit with "Browse..." for file paths. Tooltips are the schema's
+help. The form keeps the exact values it was given (a spin box shows a rounded number, but an
+untouched field round-trips unchanged) and emits a new :class:`TaskParams` only when the edited
+values form a valid task; otherwise it marks the field the schema names and shows its message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sim.params import ParamField, TaskParamError, TaskParams, get_value, task_fields, with_values
+
+_INVALID_STYLE = "border: 1px solid #d32f2f;"
+
+
+def _section(leaf: ParamField) -> str:
+    return leaf.path.split(".", 1)[0]
+
+
+def _label(leaf: ParamField) -> str:
+    return leaf.path.split(".", 1)[1].replace("_", " ")
+
+
+def float_step_and_decimals(low: float, high: float) -> tuple[float, int]:
+    """A spin box step of about a tenth of the range's order of magnitude, and decimals to show it."""
+    magnitude = math.floor(math.log10(high - low)) if high > low else 0
+    step = 10.0 ** (magnitude - 1)
+    return step, max(2, 1 - (magnitude - 1))
+
+
+class ParamsForm(QWidget):
+    """Editors for every field of :class:`TaskParams`; emits ``params_changed`` on valid edits."""
+
+    params_changed = Signal(object)
+    """The new :class:`TaskParams` after an edit that forms a valid task."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._leaves = {leaf.path: leaf for leaf in task_fields()}
+        self._task = TaskParams()
+        self._values: dict[str, Any] = {path: get_value(self._task, path) for path in self._leaves}
+        self._editors: dict[str, QWidget] = {}
+        self._invalid_path: str | None = None
+
+        layout = QVBoxLayout(self)
+        for section, leaves in itertools.groupby(self._leaves.values(), key=_section):
+            box = QGroupBox(section.capitalize())
+            rows = QFormLayout(box)
+            for leaf in leaves:
+                label = QLabel(_label(leaf))
+                label.setToolTip(leaf.spec.help)
+                rows.addRow(label, self._make_editor(leaf))
+            layout.addWidget(box)
+        self._message = QLabel()
+        self._message.setWordWrap(True)
+        self._message.setStyleSheet("color: #d32f2f;")
+        self._message.hide()
+        layout.addWidget(self._message)
+        layout.addStretch(1)
+        self.set_task(self._task)
+
+    # --- building ---------------------------------------------------------------------------------
+    def _make_editor(self, leaf: ParamField) -> QWidget:
+        """The editor of one leaf; the returned widget may wrap the input (path + Browse button)."""
+        spec, path = leaf.spec, leaf.path
+        if spec.choices is not None:
+            combo = QComboBox()
+            combo.addItems(list(spec.choices))
+            combo.currentTextChanged.connect(lambda text: self._on_edited(path, text))
+            return self._register(leaf, combo)
+        if leaf.type is float:
+            assert spec.low is not None and spec.high is not None
+            spin = QDoubleSpinBox()
+            step, decimals = float_step_and_decimals(spec.low, spec.high)
+            spin.setDecimals(decimals)
+            spin.setRange(spec.low, spec.high)
+            spin.setSingleStep(step)
+            if spec.unit:
+                spin.setSuffix(f" {spec.unit}")
+            spin.valueChanged.connect(lambda value: self._on_edited(path, float(value)))
+            return self._register(leaf, spin)
+        if leaf.type is int:
+            assert spec.low is not None and spec.high is not None
+            ispin = QSpinBox()
+            ispin.setRange(int(spec.low), int(spec.high))
+            ispin.valueChanged.connect(lambda value: self._on_edited(path, int(value)))
+            return self._register(leaf, ispin)
+        return self._make_path_editor(leaf)
+
+    def _make_path_editor(self, leaf: ParamField) -> QWidget:
+        line = QLineEdit()
+        line.setPlaceholderText(leaf.spec.help)
+        line.editingFinished.connect(lambda: self._on_edited(leaf.path, line.text()))
+        self._register(leaf, line)
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(lambda: self._browse(leaf.path, line))
+        row = QWidget()
+        row_layout = QHBoxLayout(row)
+        row_layout.setContentsMargins(0, 0, 0, 0)
+        row_layout.addWidget(line, 1)
+        row_layout.addWidget(browse)
+        return row
+
+    def _register(self, leaf: ParamField, editor: QWidget) -> QWidget:
+        editor.setToolTip(leaf.spec.help)
+        if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+            editor.setKeyboardTracking(False)  # emit when typing is done, not on every keystroke
+        self._editors[leaf.path] = editor
+        return editor
+
+    def _browse(self, path: str, line: QLineEdit) -> None:
+        start = str(Path(line.text()).parent) if line.text() else ""
+        chosen, _ = QFileDialog.getOpenFileName(self, "Choose a URDF file", start, "URDF (*.urdf);;All (*)")
+        if chosen:
+            line.setText(chosen)
+            self._on_edited(path, chosen)
+
+    # --- public API -------------------------------------------------------------------------------
+    def editor(self, path: str) -> QWidget:
+        """The input widget of the field at ``path`` (a combo box, spin box or line edit)."""
+        return self._editors[path]
+
+    def task(self) -> TaskParams:
+        """The last valid task: what was set, plus the edits since that formed a valid task."""
+        return self._task
+
+    def error(self) -> str | None:
+        """The schema's message about the current edits, or None while they form a valid task."""
+        return self._message.text() if self._invalid_path is not None else None
+
+    def set_task(self, task: TaskParams) -> None:
+        """Show ``task`` in the editors (emits nothing) and clear any error."""
+        self._task = task
+        self._values = {path: get_value(task, path) for path in self._leaves}
+        for path, value in self._values.items():
+            self._show_value(self._editors[path], value)
+        self._clear_error()
+
+    @staticmethod
+    def _show_value(editor: QWidget, value: Any) -> None:
+        editor.blockSignals(True)
+        try:
+            if isinstance(editor, QComboBox):
+                editor.setCurrentText(str(value))
+            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                editor.setValue(value)
+            elif isinstance(editor, QLineEdit):
+                editor.setText(str(value))
+        finally:
+            editor.blockSignals(False)
+
+    # --- editing ----------------------------------------------------------------------------------
+    def _on_edited(self, path: str, value: Any) -> None:
+        if self._values.get(path) == value and self._invalid_path is None:
+            return
+        self._values[path] = value
+        try:
+            task = with_values(TaskParams(), self._values)
+        except TaskParamError as err:
+            self._show_error(err)
+            return
+        self._clear_error()
+        if task != self._task:
+            self._task = task
+            self.params_changed.emit(task)
+
+    def _show_error(self, err: TaskParamError) -> None:
+        self._clear_error()
+        self._message.setText(str(err))
+        self._message.show()
+        self._invalid_path = err.path
+        editor = self._editors.get(err.path)
+        if editor is not None:
+            editor.setStyleSheet(_INVALID_STYLE)
+            editor.setToolTip(str(err))
+
+    def _clear_error(self) -> None:
+        if self._invalid_path is not None:
+            editor = self._editors.get(self._invalid_path)
+            if editor is not None:
+                editor.setStyleSheet("")
+                editor.setToolTip(self._leaves[self._invalid_path].spec.help)
+        self._invalid_path = None
+        self._message.clear()
+        self._message.hide()

@@ -1,0 +1,116 @@
+"""The command line, called as a function: task resolution, one-line errors, bench, gui wiring."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+
+import pytest
+
+import app.main
+from app.cli import main
+from app.task_args import flag_name
+from sim.params import TaskParams, with_values
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_task_prints_the_defaults_as_json(capsys) -> None:
+    status, out, err = run(capsys, "task")
+    assert status == 0 and err == ""
+    assert TaskParams.from_json(out) == TaskParams()
+
+
+def test_task_file_round_trip_with_overrides(capsys, tmp_path) -> None:
+    task = with_values(TaskParams(), {"robot.name": "a1", "terrain.kind": "slope", "terrain.slope_deg": 12.5})
+    path = tmp_path / "task.json"
+    path.write_text(task.to_json(), encoding="utf-8")
+
+    status, out, _ = run(capsys, "task", "--task", str(path))
+    assert status == 0 and TaskParams.from_json(out) == task
+
+    status, out, _ = run(
+        capsys, "task", "--task", str(path), "--robot.payload-kg", "2", "--set", "robot.payload_kg=3",
+        "--set", "goal.target_velocity_mps=-0.5",
+    )  # fmt: skip
+    expected = with_values(task, {"robot.payload_kg": 3.0, "goal.target_velocity_mps": -0.5})
+    assert status == 0 and TaskParams.from_json(out) == expected  # --set is applied last
+
+
+def test_out_of_range_value_is_one_line_and_exit_2(capsys) -> None:
+    status, out, err = run(capsys, "task", "--set", "robot.payload_kg=99")
+    assert status == 2 and out == ""
+    assert err == "sim2adapt: error: robot.payload_kg = 99.0 is not allowed: a number from 0 to 30 kg\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--set", "robot.wings=2"], "robot.wings"),
+        (["--set", "robot.payload_kg"], "expected PATH=VALUE"),
+        (["--set", "robot.payload_kg=heavy"], "robot.payload_kg = 'heavy'"),
+        (["--terrain.rough-seed", "1.5"], "terrain.rough_seed"),
+        (["--robot.name", "dragon"], "one of 'half_cheetah'"),
+        (["--set", "robot.name=urdf"], "robot.urdf_path"),
+        (["--task", "no/such/task.json"], "cannot read task file no/such/task.json"),
+    ],
+    ids=["unknown-field", "no-equals", "not-a-number", "not-an-int", "bad-choice", "urdf-needs-path", "no-file"],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv: list[str], needle: str) -> None:
+    status, out, err = run(capsys, "task", *argv)
+    assert status == 2 and out == ""
+    assert err.startswith("sim2adapt: error: ") and err.count("\n") == 1 and needle in err
+
+
+def test_bad_json_names_the_file(capsys, tmp_path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"robot": {"payload_kg": 3,}}', encoding="utf-8")
+    status, _, err = run(capsys, "task", "--task", str(path))
+    assert status == 2 and f"error: {path}: " in err and "valid JSON" in err and err.count("\n") == 1
+
+
+def test_every_schema_field_has_a_flag(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["task", "--help"])
+    help_text = capsys.readouterr().out
+    for path in ("robot.payload_kg", "terrain.gravity_mps2", "goal.target_heading_deg"):
+        assert flag_name(path) in help_text
+
+
+def test_gui_resolves_the_task_before_qt(capsys, monkeypatch) -> None:
+    opened: list[TaskParams] = []
+    monkeypatch.setattr(app.main, "run_gui", lambda task: opened.append(task) or 0)
+    assert main(["gui", "--set", "robot.payload_kg=99"]) == 2
+    assert opened == []
+    assert main(["gui", "--robot.name", "hexapod"]) == 0
+    assert opened == [with_values(TaskParams(), {"robot.name": "hexapod"})]
+
+
+def test_bench_sim_prints_the_table_of_sim_bench(capsys, monkeypatch) -> None:
+    fake = types.ModuleType("sim.bench")
+    fake.run_sim_benchmark = lambda: ["row"]  # type: ignore[attr-defined]
+    fake.format_table = lambda rows: f"table of {rows}"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sim.bench", fake)
+    status, out, _ = run(capsys, "bench", "sim")
+    assert status == 0 and out == "table of ['row']\n"
+
+
+def test_bench_needs_a_benchmark_name(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench"])
+    assert exit_info.value.code == 2
+
+
+def test_task_command_never_loads_qt() -> None:
+    code = (
+        "import sys; from app.cli import main; status = main(['task']); "
+        "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))); "
+        "sys.exit(f'Qt loaded: {qt}' if qt else status)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
