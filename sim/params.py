@@ -184,9 +184,7 @@ class TerrainParams(_Section):
     slope_heading_deg: float = number(
         0.0, low=-180.0, high=180.0, unit="deg", help="direction the slope rises toward, from +x"
     )
-    rough_amplitude_m: float = number(
-        0.05, low=0.0, high=0.3, unit="m", help="peak-to-valley height of 'rough' ground"
-    )
+    rough_amplitude_m: float = number(0.05, low=0.0, high=0.3, unit="m", help="peak-to-valley height of 'rough' ground")
     rough_feature_m: float = number(
         0.8, low=0.2, high=5.0, unit="m", help="typical horizontal size of the bumps of 'rough' ground"
     )

@@ -95,7 +95,7 @@ def test_with_values_applies_dotted_paths_and_validates() -> None:
     assert task.goal == GoalParams(target_heading_deg=90.0)
     with pytest.raises(TaskParamError, match=r"terrain\.friction = 9"):
         with_values(task, {"terrain.friction": 9})
-    with pytest.raises(TaskParamError, match="known: robot.name"):
+    with pytest.raises(TaskParamError, match=r"known: robot\.name"):
         field_by_path("robot.colour")
 
 

@@ -1,0 +1,328 @@
+"""The locomotion env: one robot on one terrain chasing a velocity goal, in its own PyBullet client.
+
+Follows the meta-RL task interface shared by learn2learn, garage, RLlib and Meta-World
+(``sample_tasks`` / ``set_task`` / ``get_task``), typed with :class:`~sim.params.TaskParams`.
+``set_task`` applies run-time properties (masses, friction, damping, gravity...) in place with
+``changeDynamics`` and rebuilds the world only when geometry changes (limb length, terrain shape).
+
+Determinism: after every build the world state is saved once; ``reset`` restores it (contacts
+included) before applying the seeded reset noise, so the same seed and task give the same
+trajectory bit for bit, however many episodes ran before.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+import pybullet
+from numpy.typing import NDArray
+
+from sim.bullet import BulletSim
+from sim.params import TaskParams
+from sim.robots import ROBOT_GEOMETRY_FIELDS, RobotHandle, apply_robot_dynamics, load_robot, place_robot
+from sim.tasks import TaskDistribution
+from sim.terrain import TERRAIN_GEOMETRY_FIELDS, Terrain, apply_terrain_dynamics, build_terrain
+
+Obs = NDArray[np.float32]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvConfig:
+    """Simulation and reward settings that are not part of the task (the same for every task)."""
+
+    time_step: float = 1.0 / 240.0
+    """physics step, s"""
+    frame_skip: int = 4
+    """physics steps per env step (control period = time_step * frame_skip)"""
+    max_episode_steps: int = 1000
+    """env steps before ``truncated``"""
+    ctrl_cost_weight: float = 0.1
+    """weight of the mean squared action in the reward"""
+    alive_bonus: float = 0.2
+    """reward per step while a robot that can fall is upright"""
+    fall_penalty: float = 5.0
+    """reward subtracted on the step the robot falls"""
+    reset_noise_rad: float = 0.05
+    """half-width of the uniform noise on joint angles at reset"""
+    observe_goal: bool = False
+    """append the goal (target speed, heading error) to the observation; meta-RL families hide it"""
+    max_speed_mps: float = 50.0
+    """a torso faster than this is a physics blow-up: the episode ends with ``info['physics_blowup']``"""
+    render_width: int = 320
+    render_height: int = 240
+    camera_distance_m: float = 2.5
+    camera_yaw_deg: float = 30.0
+    camera_pitch_deg: float = -20.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if not math.isfinite(value):
+                    raise ValueError(f"EnvConfig.{f.name} = {value!r} is not allowed: a finite number")
+        positive = ("time_step", "frame_skip", "max_episode_steps", "render_width", "render_height")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"EnvConfig.{name} = {getattr(self, name)!r} is not allowed: must be > 0")
+
+    @property
+    def control_dt(self) -> float:
+        """Seconds of simulated time per env step."""
+        return self.time_step * self.frame_skip
+
+
+@dataclass(frozen=True)
+class _TorsoState:
+    position: NDArray[np.float64]
+    rotation: NDArray[np.float64]  # 3x3 body-to-world
+    linear_velocity: NDArray[np.float64]
+    angular_velocity: NDArray[np.float64]
+
+
+def _geometry_key(task: TaskParams) -> tuple[Any, ...]:
+    robot = tuple(getattr(task.robot, name) for name in ROBOT_GEOMETRY_FIELDS)
+    terrain = tuple(getattr(task.terrain, name) for name in TERRAIN_GEOMETRY_FIELDS)
+    return robot + terrain
+
+
+class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
+    """A robot on a terrain, rewarded for tracking a target velocity along a target heading.
+
+    Actions are in ``[-1, 1]`` per actuated joint: torque fractions for torque-controlled robots,
+    PD targets around the standing pose for PD-controlled ones. Reward terms are reported by name
+    in ``info["reward_terms"]``.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 60}  # noqa: RUF012
+
+    def __init__(
+        self,
+        task: TaskParams | None = None,
+        *,
+        config: EnvConfig | None = None,
+        family: TaskDistribution | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode = {render_mode!r} is not allowed: None or 'rgb_array'")
+        self.task = task if task is not None else (family.base if family else TaskParams())
+        if not isinstance(self.task, TaskParams):
+            raise TypeError(f"task must be a TaskParams, got {type(self.task).__name__}")
+        self.config = config or EnvConfig()
+        self.family = family
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.config.control_dt)}
+        self._sim = BulletSim()
+        self._build_world()
+        n = len(self._robot.joint_indices)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
+        self._obs_dim = len(self._observe(self._read_torso()))
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(self._obs_dim,), dtype=np.float32)
+        self._steps = 0
+
+    # ----------------------------------------------------------------- task interface
+    def get_task(self) -> TaskParams:
+        """The task the env simulates now."""
+        return self.task
+
+    def set_task(self, task: TaskParams) -> None:
+        """Switch to ``task`` in place: run-time properties at once, geometry by rebuilding the world.
+
+        The robot model itself (``robot.name`` / ``robot.urdf_path``) cannot change, because the
+        observation and action spaces depend on it: make a new env for another robot.
+        """
+        if not isinstance(task, TaskParams):
+            raise TypeError(f"set_task needs a TaskParams, got {type(task).__name__}")
+        for name in ("name", "urdf_path"):
+            old, new = getattr(self.task.robot, name), getattr(task.robot, name)
+            if old != new:
+                raise ValueError(
+                    f"robot.{name} = {new!r} is not allowed in set_task: this env simulates {old!r} "
+                    "and its spaces depend on it; make a new env for another robot"
+                )
+        rebuild = _geometry_key(task) != _geometry_key(self.task)
+        self.task = task
+        if rebuild:
+            self._build_world()
+        else:
+            apply_robot_dynamics(self._sim, self._robot, task.robot)
+            apply_terrain_dynamics(self._sim, self._terrain, task.terrain)
+
+    def sample_tasks(self, n: int) -> list[TaskParams]:
+        """``n`` tasks from the env's family, drawn with the env's own ``np_random``."""
+        if self.family is None:
+            raise ValueError("sample_tasks needs a task family: construct the env with family=...")
+        return self.family.sample_tasks(n, self.np_random)
+
+    # ----------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Obs, dict[str, Any]]:
+        """Restore the freshly built world, then apply seeded joint noise.
+
+        ``options={"task": TaskParams}`` switches task first (as :meth:`set_task`).
+        """
+        super().reset(seed=seed)
+        if options and "task" in options:
+            self.set_task(options["task"])
+        self._sim.restoreState(stateId=self._state_id)
+        robot = self._robot
+        noise = self.np_random.uniform(-1.0, 1.0, size=len(robot.joint_indices)) * self.config.reset_noise_rad
+        for joint, angle in zip(robot.joint_indices, robot.nominal_pose + noise, strict=True):
+            self._sim.resetJointState(robot.body_id, joint, float(angle), 0.0)
+        self._steps = 0
+        torso = self._read_torso()
+        return self._observe(torso), {"torso_height_m": self._height_above_ground(torso)}
+
+    def step(self, action: NDArray[np.float32]) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Apply ``action`` for ``frame_skip`` physics steps and score the result."""
+        act = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        if act.shape != self.action_space.shape:
+            raise ValueError(f"action shape {act.shape} is not allowed: expected {self.action_space.shape}")
+        for _ in range(self.config.frame_skip):
+            self._apply_action(act)
+            self._sim.stepSimulation()
+        self._steps += 1
+        torso = self._read_torso()
+        truncated = self._steps >= self.config.max_episode_steps
+        if self._blew_up(torso):
+            zero = np.zeros(self._obs_dim, dtype=np.float32)
+            return zero, 0.0, True, truncated, {"physics_blowup": True, "fallen": False, "reward_terms": {}}
+        obs = self._observe(torso)
+        reward_terms, info = self._score(torso, act)
+        return obs, sum(reward_terms.values()), bool(info["fallen"]), truncated, info
+
+    def render(self) -> NDArray[np.uint8] | None:
+        """An RGB frame from a camera following the torso (``render_mode="rgb_array"``)."""
+        if self.render_mode != "rgb_array":
+            return None
+        cfg = self.config
+        target = self._read_torso().position.tolist()
+        view = self._sim.computeViewMatrixFromYawPitchRoll(
+            cameraTargetPosition=target,
+            distance=cfg.camera_distance_m * self.task.robot.limb_length_scale,
+            yaw=cfg.camera_yaw_deg,
+            pitch=cfg.camera_pitch_deg,
+            roll=0.0,
+            upAxisIndex=2,
+        )
+        proj = self._sim.computeProjectionMatrixFOV(
+            fov=60.0, aspect=cfg.render_width / cfg.render_height, nearVal=0.05, farVal=60.0
+        )
+        _, _, rgba, _, _ = self._sim.getCameraImage(
+            cfg.render_width, cfg.render_height, view, proj, renderer=pybullet.ER_TINY_RENDERER, shadow=0
+        )
+        pixels = np.asarray(rgba, dtype=np.uint8).reshape(cfg.render_height, cfg.render_width, 4)
+        return np.ascontiguousarray(pixels[:, :, :3])
+
+    def close(self) -> None:
+        """Release the PyBullet client; safe to call twice."""
+        self._sim.close()
+        super().close()
+
+    # ----------------------------------------------------------------- internals
+    def _build_world(self) -> None:
+        sim = self._sim
+        sim.resetSimulation()
+        sim.setPhysicsEngineParameter(fixedTimeStep=self.config.time_step, deterministicOverlappingPairs=1)
+        self._terrain: Terrain = build_terrain(sim, self.task.terrain)
+        apply_terrain_dynamics(sim, self._terrain, self.task.terrain)
+        ground = self._terrain.height_at(0.0, 0.0)
+        # Load clear of the ground, then set down at the height the loaded model reports.
+        self._robot: RobotHandle = load_robot(sim, self.task.robot, position=(0.0, 0.0, ground + 10.0))
+        place_robot(sim, self._robot, position=(0.0, 0.0, ground + self._robot.spawn_height))
+        self._state_id: int = sim.saveState()
+
+    def _apply_action(self, act: NDArray[np.float64]) -> None:
+        robot, sim = self._robot, self._sim
+        limit = robot.max_torques * self.task.robot.motor_strength_scale
+        if robot.control == "pd":
+            states = sim.getJointStates(robot.body_id, robot.joint_indices)
+            q = np.fromiter((s[0] for s in states), np.float64, len(states))
+            qd = np.fromiter((s[1] for s in states), np.float64, len(states))
+            target = robot.nominal_pose + act * robot.action_scale_rad
+            torques = np.clip(robot.pd_kp * (target - q) - robot.pd_kd * qd, -limit, limit)
+        else:
+            torques = act * limit
+        sim.setJointMotorControlArray(
+            robot.body_id, robot.joint_indices, pybullet.TORQUE_CONTROL, forces=torques.tolist()
+        )
+
+    def _read_torso(self) -> _TorsoState:
+        sim, robot = self._sim, self._robot
+        if robot.torso_link < 0:
+            pos, orn = sim.getBasePositionAndOrientation(robot.body_id)
+            lin, ang = sim.getBaseVelocity(robot.body_id)
+        else:
+            link = sim.getLinkState(robot.body_id, robot.torso_link, computeLinkVelocity=1)
+            pos, orn, lin, ang = link[0], link[1], link[6], link[7]
+        rotation = np.asarray(sim.getMatrixFromQuaternion(orn), dtype=np.float64).reshape(3, 3)
+        return _TorsoState(np.asarray(pos), rotation, np.asarray(lin), np.asarray(ang))
+
+    def _joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        states = self._sim.getJointStates(self._robot.body_id, self._robot.joint_indices)
+        q = np.fromiter((s[0] for s in states), np.float64, len(states))
+        qd = np.fromiter((s[1] for s in states), np.float64, len(states))
+        return q, qd
+
+    def _height_above_ground(self, torso: _TorsoState) -> float:
+        x, y, z = torso.position
+        return float(z - self._terrain.height_at(float(x), float(y)))
+
+    def _observe(self, torso: _TorsoState) -> Obs:
+        rot = torso.rotation
+        yaw = math.atan2(rot[1, 0], rot[0, 0])
+        cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
+        vx, vy, vz = torso.linear_velocity
+        heading_velocity = (cos_yaw * vx + sin_yaw * vy, -sin_yaw * vx + cos_yaw * vy, vz)
+        q, qd = self._joint_state()
+        parts = [
+            [self._height_above_ground(torso)],
+            rot[2, :],  # world up axis in the body frame: roll and pitch without angle wrap-around
+            [cos_yaw, sin_yaw],
+            heading_velocity,
+            rot.T @ torso.angular_velocity,
+            q,
+            0.1 * qd,
+        ]
+        if self.config.observe_goal:
+            heading_error = math.radians(self.task.goal.target_heading_deg) - yaw
+            parts.append([self.task.goal.target_velocity_mps, math.cos(heading_error), math.sin(heading_error)])
+        return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts]).astype(np.float32)
+
+    def _blew_up(self, torso: _TorsoState) -> bool:
+        values = np.concatenate([torso.position, torso.linear_velocity, torso.angular_velocity])
+        if not np.all(np.isfinite(values)):
+            return True
+        return bool(np.linalg.norm(torso.linear_velocity) > self.config.max_speed_mps)
+
+    def _velocity_error(self, torso: _TorsoState) -> float:
+        goal = self.task.goal
+        if self._robot.planar:
+            return abs(float(torso.linear_velocity[0]) - goal.target_velocity_mps)
+        heading = math.radians(goal.target_heading_deg)
+        target = goal.target_velocity_mps * np.array([math.cos(heading), math.sin(heading)])
+        return float(np.linalg.norm(torso.linear_velocity[:2] - target))
+
+    def _score(self, torso: _TorsoState, act: NDArray[np.float64]) -> tuple[dict[str, float], dict[str, Any]]:
+        cfg, robot = self.config, self._robot
+        height = self._height_above_ground(torso)
+        can_fall = robot.fall_height is not None
+        fallen = can_fall and (height < (robot.fall_height or 0.0) or torso.rotation[2, 2] < 0.0)
+        terms = {
+            "velocity_tracking": -self._velocity_error(torso),
+            "control": -cfg.ctrl_cost_weight * float(np.mean(act**2)),
+            "alive": cfg.alive_bonus if can_fall and not fallen else 0.0,
+            "fall": -cfg.fall_penalty if fallen else 0.0,
+        }
+        info = {
+            "reward_terms": terms,
+            "fallen": fallen,
+            "physics_blowup": False,
+            "torso_height_m": height,
+            "x_position_m": float(torso.position[0]),
+            "velocity_mps": torso.linear_velocity[:2].copy(),
+        }
+        return terms, info

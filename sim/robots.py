@@ -1,0 +1,442 @@
+"""Load a robot into a :class:`~sim.bullet.BulletSim` and apply its run-time physical properties.
+
+Robots (``RobotParams.name``):
+
+- ``half_cheetah``: the planar runner, generated as MJCF (:mod:`sim.robot_models`), ~14 kg, six
+  torque-controlled joints; a fixed base with passive root joints slide-x, slide-z, hinge-y
+  carries the torso, which is a link.
+- ``ant``: the classic four-legged ant (hip + ankle per leg), generated as MJCF with sane masses
+  (~13.5 kg); only its feet touch the ground (see :func:`sim.robot_models.ant`).
+- ``hexapod``: a six-legged walker of our own (hip yaw + knee per leg), generated as MJCF;
+  ~5.5 kg; stands with zero torque, resting on its knee limits.
+- ``a1``: Unitree A1 from ``pybullet_data``, PD-controlled around a standing pose, with the
+  rotor inertia the URDF lacks.
+- ``urdf``: the user's file at ``robot.urdf_path``: the base link is the torso and every
+  revolute/continuous joint is torque-controlled (limit: the URDF effort, else 20 N·m).
+
+What ``limb_length_scale`` does:
+
+- ``half_cheetah``, ``ant``, ``hexapod``: multiplies the length of every leg segment (for the
+  ant also the hip offset drawn from the torso, part of its leg); the torso and where the legs
+  attach to it keep their size, and segment masses follow their length.
+- ``a1`` and ``urdf``: PyBullet's ``globalScaling``, a uniform scale of the whole body (lengths
+  and offsets, torso included; masses unchanged). PyBullet cannot lengthen single links of a mesh
+  model, so this is the only faithful option for a file-based robot.
+
+Changing any of :data:`ROBOT_GEOMETRY_FIELDS` needs a new :func:`load_robot`; everything else is
+applied in place by :func:`apply_robot_dynamics`, except ``motor_strength_scale``, which the env
+applies by scaling :attr:`RobotHandle.max_torques`. Joint damping is capped where the time step
+could not integrate it stably (:func:`stable_damping`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pybullet
+import pybullet_data
+from numpy.typing import NDArray
+
+from sim.bullet import BulletSim
+from sim.params import RobotParams, TaskParamError
+from sim.robot_models import ModelSpec, model_spec, rotor_inertia
+
+ROBOT_GEOMETRY_FIELDS: tuple[str, ...] = ("name", "urdf_path", "limb_length_scale")
+"""Fields of :class:`~sim.params.RobotParams` whose change needs the robot rebuilt."""
+
+SPAWN_CLEARANCE_M = 0.02
+"""Gap left between the lowest point of the robot and the ground when it is placed."""
+
+_A1_STAND = (0.0, 0.8, -1.5)  # hip, thigh, calf (rad): thigh + swings the foot back, calf - forward
+_A1_MAX_TORQUE = 33.5  # N·m, the A1 motors' peak torque
+_A1_ARMATURE = 0.01  # kg m², reflected rotor inertia (MuJoCo Menagerie's A1 uses the same)
+_DEFAULT_EFFORT = 20.0  # N·m when a user URDF gives no (or a zero) effort limit
+_ACTUATED_TYPES = (pybullet.JOINT_REVOLUTE,)  # continuous joints also load as JOINT_REVOLUTE
+
+
+class RobotModelError(TaskParamError):
+    """The user's URDF is missing, malformed, or has no joint to actuate.
+
+    A :class:`~sim.params.TaskParamError` (and so a ``ValueError``) on ``robot.urdf_path``, so the
+    GUI and CLI report it like any other bad field: the message names the field, the path and what
+    is wrong.
+    """
+
+    def __init__(self, urdf_path: str, problem: str) -> None:
+        super().__init__("robot.urdf_path", urdf_path, problem)
+
+
+@dataclass(frozen=True, eq=False)
+class RobotHandle:
+    """Everything the env needs to drive and judge one loaded robot; angles in rad, torques in N·m."""
+
+    body_id: int
+    torso_link: int
+    """-1 when the torso is the base link, else its link index (the planar half_cheetah)."""
+    joint_indices: tuple[int, ...]
+    """Actuated joints, in action order."""
+    joint_names: tuple[str, ...]
+    joint_lower: NDArray[np.float64]
+    """Lower joint limits (``-inf`` for a continuous joint)."""
+    joint_upper: NDArray[np.float64]
+    max_torques: NDArray[np.float64]
+    """Torque limits at ``motor_strength_scale == 1``."""
+    control: str
+    """``"torque"``: torque = action * max_torque; ``"pd"``: action -> target angle."""
+    pd_kp: float
+    pd_kd: float
+    action_scale_rad: float
+    """For ``"pd"``: target = nominal_pose + action * action_scale_rad."""
+    nominal_pose: NDArray[np.float64]
+    """Joint angles at reset, and the PD centre."""
+    spawn_height: float
+    """Base height above the ground at reset, m: placed there (:func:`place_robot`), the robot's
+    lowest point is :data:`SPAWN_CLEARANCE_M` above the ground."""
+    fall_height: float | None
+    """The episode ends when the torso is lower than this above the ground; None = never."""
+    planar: bool
+    nominal_masses: tuple[float, ...]
+    """Masses of the base (-1) then links 0..N-1 at ``mass_scale == 1``."""
+    nominal_inertias: tuple[tuple[float, float, float], ...]
+    """Principal inertias (kg m²) of the same links at ``mass_scale == 1``."""
+    joint_mobility: float
+    """Largest eigenvalue (1/(kg m²)) of the inverse mass matrix over the actuated joints, at the
+    nominal pose and ``mass_scale == 1``: how fast the lightest joint motion answers a torque.
+    Bounds the damping that explicit integration keeps stable (see :func:`stable_damping`)."""
+
+
+@dataclass(frozen=True)
+class _Control:
+    """How a robot is driven and judged, independent of how it was built."""
+
+    kind: str
+    max_torques: tuple[float, ...]
+    nominal: tuple[float, ...]
+    fall_height: float | None
+    planar: bool = False
+    kp: float = 0.0
+    kd: float = 0.0
+    action_scale_rad: float = 0.0
+
+
+def load_robot(sim: BulletSim, params: RobotParams, *, position: tuple[float, float, float]) -> RobotHandle:
+    """Build or load the robot with its base at ``position``, upright, yaw 0, in its nominal pose.
+
+    The base is the torso's centre of mass, except for the planar half_cheetah, whose fixed base
+    carries the torso (at rest on it). The env picks ``z`` as ground height + :func:`spawn_height`.
+
+    The default velocity motors are disabled (so torque control works) and
+    :func:`apply_robot_dynamics` is applied.
+
+    Raises:
+        RobotModelError: for ``name == "urdf"``, when the file is missing, malformed or has no
+            revolute joint.
+    """
+    if params.name == "a1":
+        body_id, control = _load_a1(sim, params.limb_length_scale)
+    elif params.name == "urdf":
+        body_id, control = _load_user_urdf(sim, params.urdf_path, params.limb_length_scale)
+    else:
+        spec = model_spec(params.name, params.limb_length_scale)
+        body_id, control = _load_procedural(sim, spec)
+    robot = _make_handle(sim, body_id, control)
+    place_robot(sim, robot, position=position)
+    apply_robot_dynamics(sim, robot, params)
+    return robot
+
+
+def spawn_height(params: RobotParams) -> float:
+    """Base height above the ground at reset for ``params``, before anything is loaded.
+
+    Loads the robot once into a throw-away client (a few ms; ~0.1 s for the A1's meshes), so the env
+    can choose the spawn position before :func:`load_robot`. Equals the handle's ``spawn_height``.
+    """
+    with BulletSim() as scratch:
+        return load_robot(scratch, params, position=(0.0, 0.0, 10.0)).spawn_height
+
+
+def place_robot(sim: BulletSim, robot: RobotHandle, *, position: tuple[float, float, float]) -> None:
+    """Put the base at ``position`` (upright, yaw 0), joints at the nominal pose, everything at rest."""
+    sim.resetBasePositionAndOrientation(robot.body_id, position, (0.0, 0.0, 0.0, 1.0))
+    sim.resetBaseVelocity(robot.body_id, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    nominal = dict(zip(robot.joint_indices, robot.nominal_pose, strict=True))
+    for joint in range(sim.getNumJoints(robot.body_id)):
+        # Planar root joints are not actuated and go back to 0: the torso sits on the base.
+        sim.resetJointState(robot.body_id, joint, float(nominal.get(joint, 0.0)), 0.0)
+
+
+def apply_robot_dynamics(sim: BulletSim, robot: RobotHandle, params: RobotParams) -> None:
+    """Apply the run-time robot properties in place with ``changeDynamics``.
+
+    Every link's mass and inertia become nominal * ``mass_scale``; the torso also carries
+    ``payload_kg`` (its inertia grows in proportion, as if the payload were spread like the torso);
+    actuated joints get ``joint_damping`` (capped by :func:`stable_damping`); every link gets
+    ``foot_friction`` as lateral friction and restitution 1, so that the ground's restitution is the
+    effective one (Bullet multiplies the two). ``motor_strength_scale`` is not applied here: the env
+    scales the torque limits.
+    """
+    torso = robot.torso_link
+    for link, (mass, inertia) in enumerate(
+        zip(robot.nominal_masses, robot.nominal_inertias, strict=True), start=-1
+    ):
+        if mass <= 0.0:  # the fixed base or a massless connector link: nothing to scale
+            sim.changeDynamics(robot.body_id, link, lateralFriction=params.foot_friction, restitution=1.0)
+            continue
+        new_mass = mass * params.mass_scale + (params.payload_kg if link == torso else 0.0)
+        factor = new_mass / mass
+        sim.changeDynamics(
+            robot.body_id,
+            link,
+            mass=new_mass,
+            localInertiaDiagonal=[i * factor for i in inertia],
+            lateralFriction=params.foot_friction,
+            restitution=1.0,
+        )
+    damping = stable_damping(sim, robot, params)
+    for joint in robot.joint_indices:
+        sim.changeDynamics(robot.body_id, joint, jointDamping=damping)
+
+
+def stable_damping(sim: BulletSim, robot: RobotHandle, params: RobotParams) -> float:
+    """``params.joint_damping``, capped where the time step could not carry it.
+
+    Bullet applies joint damping explicitly, as the env applies a PD controller's ``kd``. With joint
+    damping c on every actuated joint, a step dt scales the joint speeds' fastest mode by
+    1 - c * dt * :attr:`RobotHandle.joint_mobility`, which grows into oscillation below -1. The cap
+    keeps joint damping plus ``pd_kd`` at most 1 / (dt * mobility): that mode then stops in one step,
+    the strongest damping a step can show, with a factor 2 of margin for other poses. At 240 Hz,
+    thanks to their armature (rotor inertia), the half_cheetah and the ant take the schema's full
+    5 N·m·s/rad, the hexapod ~3.3 and the A1 ~0.4 on top of its PD; a user URDF with light links may
+    be capped lower still. Without the cap such robots leave the simulation at 100 rad/s.
+    """
+    if robot.joint_mobility <= 0.0:  # unknown (see _joint_mobility)
+        return params.joint_damping
+    engine = sim.getPhysicsEngineParameters()
+    dt = float(engine["fixedTimeStep"]) / max(1, int(engine["numSubSteps"]))
+    cap = params.mass_scale / (dt * robot.joint_mobility) - robot.pd_kd
+    return float(np.clip(cap, 0.0, params.joint_damping))
+
+
+# ----------------------------------------------------------------------------- building
+def _load_procedural(sim: BulletSim, spec: ModelSpec) -> tuple[int, _Control]:
+    """Write the MJCF to a temporary file, load it, and impose the spec's inertia."""
+    handle, path = tempfile.mkstemp(suffix=".xml", prefix=f"sim2adapt_{spec.name}_")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(spec.to_mjcf())
+        body_id = int(sim.loadMJCF(path)[0])
+    finally:
+        os.unlink(path)
+    inertials = spec.inertials()
+    for link in range(-1, sim.getNumJoints(body_id)):
+        # The importer drops MJCF colours (everything draws white), so paint each link here.
+        sim.changeVisualShape(body_id, link, rgbaColor=spec.rgba)
+        inertial = inertials.get(_link_name(sim, body_id, link))
+        if inertial is not None:  # the importer's own inertia is a bounding-box guess
+            sim.changeDynamics(body_id, link, mass=inertial.mass, localInertiaDiagonal=inertial.diagonal)
+    hinges = spec.hinges()
+    control = _Control(
+        kind="torque",
+        max_torques=tuple(h.max_torque for h in hinges),
+        nominal=tuple(h.nominal for h in hinges),
+        fall_height=spec.fall_height,
+        planar=spec.planar,
+    )
+    return body_id, control
+
+
+def _load_a1(sim: BulletSim, scale: float) -> tuple[int, _Control]:
+    path = os.path.join(pybullet_data.getDataPath(), "a1", "a1.urdf")
+    body_id = int(sim.loadURDF(path, globalScaling=scale, flags=pybullet.URDF_USE_INERTIA_FROM_FILE))
+    _add_armature(sim, body_id, _actuated_joints(sim, body_id), _A1_ARMATURE)
+    control = _Control(
+        kind="pd",
+        max_torques=(_A1_MAX_TORQUE,) * 12,
+        nominal=_A1_STAND * 4,
+        fall_height=0.15 * scale,
+        kp=50.0,
+        kd=1.0,
+        action_scale_rad=0.35,
+    )
+    return body_id, control
+
+
+def _load_user_urdf(sim: BulletSim, urdf_path: str, scale: float) -> tuple[int, _Control]:
+    """Load a user URDF with every revolute/continuous joint actuated, or raise RobotModelError."""
+    path = _checked_urdf_path(urdf_path)
+    try:
+        body_id = int(sim.loadURDF(str(path), globalScaling=scale, flags=pybullet.URDF_USE_INERTIA_FROM_FILE))
+    except pybullet.error as err:
+        raise RobotModelError(urdf_path, f"a URDF that PyBullet can load ({err}; check mesh paths)") from err
+    joints = _actuated_joints(sim, body_id)
+    if not joints:
+        kinds = sorted(
+            {
+                _JOINT_KINDS.get(sim.getJointInfo(body_id, j)[2], "other")
+                for j in range(sim.getNumJoints(body_id))
+            }
+        )
+        sim.removeBody(body_id)
+        found = ", ".join(kinds) if kinds else "none"
+        raise RobotModelError(
+            urdf_path, f"a URDF with at least one revolute or continuous joint (found: {found})"
+        )
+    efforts = tuple(float(sim.getJointInfo(body_id, j)[10]) for j in joints)
+    lower, upper = _limits(sim, body_id, joints)
+    control = _Control(
+        kind="torque",
+        max_torques=tuple(e if e > 0.0 else _DEFAULT_EFFORT for e in efforts),
+        nominal=tuple(float(np.clip(0.0, lo, hi)) for lo, hi in zip(lower, upper, strict=True)),
+        fall_height=None,  # unknown morphology: a height threshold could end every episode at once
+    )
+    return body_id, control
+
+
+_JOINT_KINDS = {
+    pybullet.JOINT_REVOLUTE: "revolute",
+    pybullet.JOINT_PRISMATIC: "prismatic",
+    pybullet.JOINT_FIXED: "fixed",
+    pybullet.JOINT_SPHERICAL: "spherical",
+    pybullet.JOINT_PLANAR: "planar",
+}
+
+
+def _checked_urdf_path(urdf_path: str) -> Path:
+    """The path, once it names an existing, well-formed ``<robot>`` XML file; else RobotModelError."""
+    path = Path(urdf_path).expanduser()
+    if not path.is_file():
+        raise RobotModelError(urdf_path, f"the path of an existing URDF file (nothing at {path.resolve()})")
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise RobotModelError(urdf_path, f"a well-formed URDF file (XML error: {err})") from err
+    except OSError as err:
+        raise RobotModelError(urdf_path, f"a readable URDF file ({err})") from err
+    if root.tag != "robot":
+        raise RobotModelError(urdf_path, f"a URDF file, whose root element is <robot> (found <{root.tag}>)")
+    return path
+
+
+def _add_armature(sim: BulletSim, body_id: int, joints: tuple[int, ...], armature: float) -> None:
+    """Add a rotor's inertia (``armature`` about the joint axis) to each joint's link.
+
+    The URDF has no rotor inertia; without it the A1's 0.2 kg calves are so light that the PD
+    damping alone nearly destabilises explicit integration at 240 Hz.
+    """
+    for joint in joints:
+        axis = np.asarray(sim.getJointInfo(body_id, joint)[13], dtype=np.float64)  # in the link frame
+        info = sim.getDynamicsInfo(body_id, joint)
+        to_link = np.asarray(sim.getMatrixFromQuaternion(info[4]), dtype=np.float64).reshape(3, 3)
+        inertia = np.asarray(info[2], dtype=np.float64) + rotor_inertia(to_link.T @ axis, armature)
+        sim.changeDynamics(body_id, joint, localInertiaDiagonal=inertia.tolist())
+
+
+# ----------------------------------------------------------------------------- inspection
+def _link_name(sim: BulletSim, body_id: int, link: int) -> str:
+    raw = sim.getBodyInfo(body_id)[0] if link < 0 else sim.getJointInfo(body_id, link)[12]
+    return str(raw.decode("utf-8"))
+
+
+def _actuated_joints(sim: BulletSim, body_id: int) -> tuple[int, ...]:
+    return tuple(
+        j for j in range(sim.getNumJoints(body_id)) if sim.getJointInfo(body_id, j)[2] in _ACTUATED_TYPES
+    )
+
+
+def _limits(sim: BulletSim, body_id: int, joints: tuple[int, ...]) -> tuple[list[float], list[float]]:
+    """Joint limits; PyBullet reports ``lower > upper`` for an unlimited (continuous) joint."""
+    lower, upper = [], []
+    for joint in joints:
+        info = sim.getJointInfo(body_id, joint)
+        lo, hi = float(info[8]), float(info[9])
+        lower.append(lo if lo <= hi else -np.inf)
+        upper.append(hi if lo <= hi else np.inf)
+    return lower, upper
+
+
+def _make_handle(sim: BulletSim, body_id: int, control: _Control) -> RobotHandle:
+    """Discover joints and masses of a freshly loaded body, disable its motors, measure its height."""
+    movable = [
+        j for j in range(sim.getNumJoints(body_id)) if sim.getJointInfo(body_id, j)[2] != pybullet.JOINT_FIXED
+    ]
+    sim.setJointMotorControlArray(body_id, movable, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(movable))
+    joints = _actuated_joints(sim, body_id)
+    if control.planar:  # the first three movable joints are the passive root slide-x, slide-z, hinge-y
+        joints = tuple(j for j in joints if j not in movable[:3])
+    lower, upper = _limits(sim, body_id, joints)
+    links = range(-1, sim.getNumJoints(body_id))
+    dynamics = [sim.getDynamicsInfo(body_id, link) for link in links]
+    torso = (
+        next((link for link in links if _link_name(sim, body_id, link) == "torso"), -1)
+        if control.planar
+        else -1
+    )
+    robot = RobotHandle(
+        body_id=body_id,
+        torso_link=torso,
+        joint_indices=joints,
+        joint_names=tuple(str(sim.getJointInfo(body_id, j)[1].decode("utf-8")) for j in joints),
+        joint_lower=np.asarray(lower),
+        joint_upper=np.asarray(upper),
+        max_torques=np.asarray(control.max_torques, dtype=np.float64),
+        control=control.kind,
+        pd_kp=control.kp,
+        pd_kd=control.kd,
+        action_scale_rad=control.action_scale_rad,
+        # Clipped because PyBullet stores limits in single precision (-0.3 reads back as -0.30000001).
+        nominal_pose=np.clip(np.asarray(control.nominal, dtype=np.float64), lower, upper),
+        spawn_height=0.0,  # measured below, once the handle can place the robot
+        fall_height=control.fall_height,
+        planar=control.planar,
+        nominal_masses=tuple(float(d[0]) for d in dynamics),
+        nominal_inertias=tuple((float(d[2][0]), float(d[2][1]), float(d[2][2])) for d in dynamics),
+        joint_mobility=0.0,
+    )
+    place_robot(sim, robot, position=(0.0, 0.0, 0.0))
+    return dataclasses.replace(
+        robot, spawn_height=_spawn_height(sim, robot), joint_mobility=_joint_mobility(sim, robot, movable)
+    )
+
+
+def _joint_mobility(sim: BulletSim, robot: RobotHandle, movable: list[int]) -> float:
+    """Largest eigenvalue of the inverse mass matrix over the actuated joints, at the current pose.
+
+    0 (unknown: damping is then not capped) when PyBullet cannot build the mass matrix, as for a
+    user URDF whose inertia is not physically valid, or the matrix is singular (massless links).
+    """
+    positions = [float(state[0]) for state in sim.getJointStates(robot.body_id, movable)]
+    try:
+        mass_matrix = np.asarray(sim.calculateMassMatrix(robot.body_id, positions), dtype=np.float64)
+        inverse = np.linalg.inv(mass_matrix)
+    except (pybullet.error, np.linalg.LinAlgError):
+        return 0.0
+    base_dofs = mass_matrix.shape[0] - len(movable)  # 6 for a floating base, 0 for a fixed one
+    dofs = [base_dofs + movable.index(joint) for joint in robot.joint_indices]
+    return float(np.linalg.eigvalsh(inverse[np.ix_(dofs, dofs)]).max())
+
+
+def _spawn_height(sim: BulletSim, robot: RobotHandle) -> float:
+    """Base height above the robot's lowest point, the robot being placed at the origin.
+
+    Link AABBs are too loose for this (Bullet boxes a rotated capsule's box: 13 cm too high for the
+    ant), so the exact distance to a probe box below is asked instead. The probe is a bare collision
+    shape, never a body, so it touches nothing; it is left to the world (removing a shape makes
+    PyBullet 3.2.7 print a warning) and goes with the next ``resetSimulation``.
+    """
+    depth = 100.0
+    probe = sim.createCollisionShape(pybullet.GEOM_BOX, halfExtents=[depth, depth, 1.0])
+    points = sim.getClosestPoints(
+        robot.body_id,
+        -1,
+        2.0 * depth,
+        collisionShapeB=probe,
+        collisionShapePositionB=[0.0, 0.0, -depth - 1.0],
+    )
+    lowest = min(float(point[8]) for point in points) - depth
+    return -lowest + SPAWN_CLEARANCE_M

@@ -1,0 +1,395 @@
+"""Build the ground in a :class:`~sim.bullet.BulletSim` and apply its contact and gravity properties.
+
+Kinds (``TerrainParams.kind``), each one static body whose top passes through z = 0 at the origin:
+
+- ``flat``: ``pybullet_data/plane.urdf`` (a 200 m box with a checker texture the renderers draw).
+- ``slope``: the same plane tilted by ``slope_deg`` so that it rises toward ``slope_heading_deg``.
+- ``rough``: a seeded height map of smooth bumps (``rough_feature_m`` across, ``rough_amplitude_m``
+  peak to valley) on a square patch reaching :data:`ROUGH_HALF_SIZE_M` from the origin, flat within
+  :data:`ROUGH_FLAT_RADIUS_M` of the origin and blended to 0 at the patch edge, where flat ground
+  (4 boxes) continues so the world never ends. The patch is fixed (it does not follow the robot).
+  Collision is a concave triangle mesh (in tiles) with cells of about a quarter of a bump,
+  20-50 cm; see :func:`rough_cell_size` for why, and for the speed measured. TinyRenderer does not
+  draw heightfields, and this mesh needs no heightfield: the same grid, textured, is the visual.
+  Building it takes ~0.5 s (PyBullet's mesh import), paid again when a geometry field changes.
+- ``stairs``: :data:`STAIRS_STEPS` steps of ``step_rise_m`` x ``step_run_m`` rising along +x from
+  :data:`STAIRS_START_M` ahead of the origin, then a plateau; boxes on a 200 m ground box.
+
+:meth:`Terrain.height_at` gives the ground height under a point: exact for every kind (for
+``rough`` it interpolates on the very triangles the collision mesh uses). The env uses it for the
+spawn height and the torso-height observation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pybullet
+import pybullet_data
+from numpy.typing import NDArray
+
+from sim.bullet import BulletSim
+from sim.params import TerrainParams
+
+TERRAIN_GEOMETRY_FIELDS: tuple[str, ...] = (
+    "kind",
+    "slope_deg",
+    "slope_heading_deg",
+    "rough_amplitude_m",
+    "rough_feature_m",
+    "rough_seed",
+    "step_rise_m",
+    "step_run_m",
+)
+"""Fields of :class:`~sim.params.TerrainParams` whose change needs the terrain rebuilt."""
+
+ROUGH_HALF_SIZE_M = 32.0
+"""Half side of the rough patch: a 30 m walk from the origin in any direction stays on it."""
+ROUGH_FLAT_RADIUS_M = 0.5
+"""Rough ground is exactly flat within this distance of the origin, so robots spawn cleanly."""
+ROUGH_BLEND_M = 1.0
+"""Width of the smooth blend from flat to full roughness (around the origin and at the patch edge)."""
+STAIRS_START_M = 1.0
+"""x of the first step's front edge."""
+STAIRS_STEPS = 10
+"""Steps up to the plateau."""
+STAIRS_PLATEAU_M = 30.0
+"""Length of the plateau after the last step."""
+
+_TILE_CELLS = 128  # cells per side of one rough mesh tile (PyBullet caps vertices/indices per mesh)
+_GROUND_HALF_M = 100.0  # half side of the ground box under slope and stairs (as plane.urdf)
+_GROUND_RGBA = (0.55, 0.6, 0.5, 1.0)
+_ROUGH_TINT = (0.85, 0.95, 0.8, 1.0)  # multiplies the checker texture: rough ground reads greener
+_STEP_RGBA = ((0.75, 0.7, 0.6, 1.0), (0.6, 0.55, 0.5, 1.0))
+
+
+class Surface(Protocol):
+    """The ground's shape as a function of the horizontal position."""
+
+    def height_at(self, x: float, y: float) -> float:
+        """Ground height (m) under ``(x, y)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class FlatSurface:
+    """z = 0 everywhere."""
+
+    def height_at(self, x: float, y: float) -> float:
+        """Always 0."""
+        return 0.0
+
+
+@dataclass(frozen=True)
+class SlopeSurface:
+    """A plane through the origin: z = gradient_x * x + gradient_y * y."""
+
+    gradient_x: float
+    gradient_y: float
+
+    def height_at(self, x: float, y: float) -> float:
+        """The plane's height."""
+        return self.gradient_x * x + self.gradient_y * y
+
+
+@dataclass(frozen=True)
+class StairsSurface:
+    """Flat until ``start``, then ``count`` steps of ``rise`` x ``run``, then the plateau."""
+
+    start: float
+    rise: float
+    run: float
+    count: int
+
+    def height_at(self, x: float, y: float) -> float:
+        """The height of the step under ``x`` (the front edge belongs to the higher step)."""
+        plateau_end = self.start + (self.count - 1) * self.run + STAIRS_PLATEAU_M
+        if x < self.start or x >= plateau_end:
+            return 0.0
+        step = min(int((x - self.start) // self.run) + 1, self.count)
+        return step * self.rise
+
+
+@dataclass(frozen=True, eq=False)
+class GridSurface:
+    """Heights on a square grid centred on the origin, 0 outside it.
+
+    Each cell is split along its (i, j)-(i+1, j+1) diagonal, exactly as :func:`grid_triangles`
+    triangulates the collision mesh, so interpolation here equals the surface robots touch.
+    """
+
+    heights: NDArray[np.float64]
+    """(n, n) heights; ``heights[i, j]`` is at x = (i - (n-1)/2) * cell, y = (j - (n-1)/2) * cell."""
+    cell: float
+
+    def height_at(self, x: float, y: float) -> float:
+        """Linear interpolation on the triangle containing ``(x, y)``."""
+        n = self.heights.shape[0]
+        u, v = x / self.cell + (n - 1) / 2, y / self.cell + (n - 1) / 2
+        if not (0.0 <= u <= n - 1 and 0.0 <= v <= n - 1):
+            return 0.0
+        i, j = min(int(u), n - 2), min(int(v), n - 2)
+        fu, fv = u - i, v - j
+        h = self.heights
+        if fu >= fv:  # triangle (i, j), (i+1, j), (i+1, j+1)
+            return float(h[i, j] + fu * (h[i + 1, j] - h[i, j]) + fv * (h[i + 1, j + 1] - h[i + 1, j]))
+        return float(h[i, j] + fv * (h[i, j + 1] - h[i, j]) + fu * (h[i + 1, j + 1] - h[i, j + 1]))
+
+
+@dataclass(frozen=True, eq=False)
+class Terrain:
+    """The built ground: its body and its shape."""
+
+    body_id: int
+    """The one static body carrying every ground shape (contacts with any of them report this id)."""
+    surface: Surface
+
+    def height_at(self, x: float, y: float) -> float:
+        """Ground height (m) under ``(x, y)``."""
+        return self.surface.height_at(x, y)
+
+
+def build_terrain(sim: BulletSim, params: TerrainParams) -> Terrain:
+    """Create the ground described by ``params`` (its contact properties come from
+    :func:`apply_terrain_dynamics`)."""
+    if params.kind == "flat":
+        return Terrain(_load_plane(sim, (0.0, 0.0, 0.0, 1.0)), FlatSurface())
+    if params.kind == "slope":
+        return _build_slope(sim, params)
+    if params.kind == "rough":
+        surface = GridSurface(rough_heights(params), rough_cell_size(params.rough_feature_m))
+        return Terrain(_build_grid_body(sim, surface), surface)
+    if params.kind == "stairs":
+        return _build_stairs(sim, params)
+    raise ValueError(f"terrain.kind = {params.kind!r} is not allowed: no builder for it")
+
+
+def apply_terrain_dynamics(sim: BulletSim, terrain: Terrain, params: TerrainParams) -> None:
+    """Set the ground's friction and restitution on every shape, and the world's gravity."""
+    for link in range(-1, sim.getNumJoints(terrain.body_id)):
+        sim.changeDynamics(
+            terrain.body_id, link, lateralFriction=params.friction, restitution=params.restitution
+        )
+    sim.setGravity(0.0, 0.0, -params.gravity_mps2)
+
+
+# ----------------------------------------------------------------------------- flat and slope
+def _load_plane(sim: BulletSim, orientation: tuple[float, float, float, float]) -> int:
+    path = os.path.join(pybullet_data.getDataPath(), "plane.urdf")
+    return int(sim.loadURDF(path, (0.0, 0.0, 0.0), orientation, useFixedBase=True))
+
+
+def _build_slope(sim: BulletSim, params: TerrainParams) -> Terrain:
+    """Tilt the plane about the horizontal axis across the heading: it rises toward the heading."""
+    slope, heading = math.radians(params.slope_deg), math.radians(params.slope_heading_deg)
+    axis = (-math.sin(heading), math.cos(heading), 0.0)  # z x heading
+    half = -slope / 2.0  # rotating +z about z x heading by -slope tips it back, away from the heading
+    quaternion = (axis[0] * math.sin(half), axis[1] * math.sin(half), 0.0, math.cos(half))
+    gradient = math.tan(slope)
+    surface = SlopeSurface(gradient * math.cos(heading), gradient * math.sin(heading))
+    return Terrain(_load_plane(sim, quaternion), surface)
+
+
+# ----------------------------------------------------------------------------- rough
+def rough_cell_size(feature_m: float) -> float:
+    """Grid spacing of rough ground: about a quarter of the bump size, kept within 20-50 cm.
+
+    Four cells follow a smooth bump closely. The cost of a contact with a mesh grows with the
+    triangles a link's box overlaps: measured on this machine (random torques, resets every 4 s),
+    the ant keeps ~60 % and the half_cheetah ~63 % of their flat-ground speed at 20 cm cells, but
+    only ~42 % and ~50 % at 10 cm (and ~10 % at 5 cm). Hence the 20 cm floor.
+    """
+    nominal = float(np.clip(feature_m / 4.0, 0.2, 0.5))
+    return ROUGH_HALF_SIZE_M / round(ROUGH_HALF_SIZE_M / nominal)  # whole cells span the patch
+
+
+def rough_heights(params: TerrainParams) -> NDArray[np.float64]:
+    """The seeded height grid of rough ground, (n, n), spacing :func:`rough_cell_size`.
+
+    A sum of 24 sinusoids with random directions and phases and wavelengths of about twice the bump
+    size, scaled to ``rough_amplitude_m`` peak to valley, then blended to exactly 0 near the origin
+    and at the patch edge. The same ``rough_seed`` gives the same grid. Bumps are never drawn
+    narrower than two cells (40 cm): the grid could not carry them (see :func:`rough_cell_size`).
+    """
+    cell = rough_cell_size(params.rough_feature_m)
+    bump = max(params.rough_feature_m, 2.0 * cell)
+    half_cells = round(ROUGH_HALF_SIZE_M / cell)
+    coords = np.arange(-half_cells, half_cells + 1) * cell
+    x, y = np.meshgrid(coords, coords, indexing="ij")
+    rng = np.random.default_rng(params.rough_seed)
+    waves = 24
+    wavelength = 2.0 * bump * rng.uniform(0.7, 1.4, waves)
+    direction = rng.uniform(0.0, 2.0 * math.pi, waves)
+    phase = rng.uniform(0.0, 2.0 * math.pi, waves)
+    weight = rng.uniform(0.5, 1.0, waves)
+    heights = np.zeros_like(x)
+    for k in range(waves):
+        along = x * math.cos(direction[k]) + y * math.sin(direction[k])
+        heights += weight[k] * np.sin(2.0 * math.pi * along / wavelength[k] + phase[k])
+    spread = float(heights.max() - heights.min())
+    heights = (heights - (heights.max() + heights.min()) / 2.0) * (params.rough_amplitude_m / spread)
+    centre = _smoothstep((np.hypot(x, y) - ROUGH_FLAT_RADIUS_M) / ROUGH_BLEND_M)
+    edge = _smoothstep((ROUGH_HALF_SIZE_M - np.maximum(np.abs(x), np.abs(y))) / ROUGH_BLEND_M)
+    return np.asarray(heights * centre * edge, dtype=np.float64)
+
+
+def _smoothstep(t: NDArray[np.float64]) -> NDArray[np.float64]:
+    t = np.clip(t, 0.0, 1.0)
+    return np.asarray(t * t * (3.0 - 2.0 * t), dtype=np.float64)
+
+
+def grid_vertices(surface: GridSurface) -> NDArray[np.float64]:
+    """(n*n, 3) vertex positions, vertex ``i * n + j`` at grid point (i, j)."""
+    n = surface.heights.shape[0]
+    coords = (np.arange(n) - (n - 1) / 2) * surface.cell
+    x, y = np.meshgrid(coords, coords, indexing="ij")
+    return np.stack([x.ravel(), y.ravel(), surface.heights.ravel()], axis=1)
+
+
+def grid_triangles(rows: int, cols: int) -> NDArray[np.int32]:
+    """Counter-clockwise (seen from above) triangles of a rows x cols vertex grid, split as
+    :class:`GridSurface` splits its cells; vertex ``i * cols + j`` is grid point (i, j)."""
+    i, j = np.meshgrid(np.arange(rows - 1), np.arange(cols - 1), indexing="ij")
+    v00 = (i * cols + j).ravel()
+    v10, v01, v11 = v00 + cols, v00 + 1, v00 + cols + 1
+    lower = np.stack([v00, v10, v11], axis=1)
+    upper = np.stack([v00, v11, v01], axis=1)
+    return np.concatenate([lower, upper]).astype(np.int32)
+
+
+def _build_grid_body(sim: BulletSim, surface: GridSurface) -> int:
+    """One static body: flat ground boxes around the patch (base) and the grid in mesh tiles (links).
+
+    PyBullet takes at most 131072 vertices and 524288 indices per mesh, so the grid is cut into
+    square tiles of at most :data:`_TILE_CELLS` cells a side, sharing their edge vertices.
+    """
+    n = surface.heights.shape[0]
+    vertices = grid_vertices(surface).reshape(n, n, 3)
+    normals = _grid_normals(vertices)
+    starts = range(0, n - 1, _TILE_CELLS)
+    tiles = [_tile_shapes(sim, vertices, normals, i, j) for i in starts for j in starts]
+    body_id = _static_body(sim, _ground_frame(sim, ROUGH_HALF_SIZE_M), tiles)
+    texture = sim.loadTexture(os.path.join(pybullet_data.getDataPath(), "checker_blue.png"))
+    for link in range(len(tiles)):
+        sim.changeVisualShape(body_id, link, textureUniqueId=texture)
+    return body_id
+
+
+def _tile_shapes(
+    sim: BulletSim, vertices: NDArray[np.float64], normals: NDArray[np.float64], i0: int, j0: int
+) -> tuple[int, int]:
+    """Collision and visual mesh of the tile of the (n, n, 3) vertex grid starting at point (i0, j0).
+
+    The visual carries normals (for shading) and texture coordinates: the checker texture of the
+    flat plane, 1 m squares, drapes over the bumps so that both relief and motion show.
+    """
+    n = vertices.shape[0]
+    i1, j1 = min(i0 + _TILE_CELLS, n - 1), min(j0 + _TILE_CELLS, n - 1)
+    tile = vertices[i0 : i1 + 1, j0 : j1 + 1]
+    indices = grid_triangles(tile.shape[0], tile.shape[1]).ravel().tolist()
+    points = tile.reshape(-1, 3)
+    point_list = points.tolist()
+    collision = sim.createCollisionShape(pybullet.GEOM_MESH, vertices=point_list, indices=indices)
+    visual = sim.createVisualShape(
+        pybullet.GEOM_MESH,
+        vertices=point_list,
+        indices=indices,
+        normals=normals[i0 : i1 + 1, j0 : j1 + 1].reshape(-1, 3).tolist(),
+        uvs=(points[:, :2] / 2.0).tolist(),
+        rgbaColor=_ROUGH_TINT,
+    )
+    return int(collision), int(visual)
+
+
+def _grid_normals(vertices: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Unit upward normals of an (n, n, 3) vertex grid, from the height gradient."""
+    cell = float(vertices[1, 0, 0] - vertices[0, 0, 0])
+    slope_x, slope_y = np.gradient(vertices[:, :, 2], cell)
+    normals = np.stack([-slope_x, -slope_y, np.ones_like(slope_x)], axis=2)
+    return np.asarray(normals / np.linalg.norm(normals, axis=2, keepdims=True), dtype=np.float64)
+
+
+def _ground_frame(sim: BulletSim, inner: float) -> tuple[int, int]:
+    """Four boxes with their top at z = 0 around the square ``[-inner, inner]²``, out to the ground edge."""
+    width = (_GROUND_HALF_M - inner) / 2.0
+    middle = inner + width
+    halves = [(width, _GROUND_HALF_M, 1.0)] * 2 + [(inner, width, 1.0)] * 2
+    centres = [(middle, 0.0, -1.0), (-middle, 0.0, -1.0), (0.0, middle, -1.0), (0.0, -middle, -1.0)]
+    return _box_array(sim, halves, centres, [_GROUND_RGBA] * 4)
+
+
+# ----------------------------------------------------------------------------- stairs
+def _build_stairs(sim: BulletSim, params: TerrainParams) -> Terrain:
+    """Ground box (base) with the checker plane on top, and every step as one compound link."""
+    surface = StairsSurface(STAIRS_START_M, params.step_rise_m, params.step_run_m, STAIRS_STEPS)
+    halves, centres, colours = [], [], []
+    for step in range(1, STAIRS_STEPS + 1):
+        length = STAIRS_PLATEAU_M if step == STAIRS_STEPS else params.step_run_m
+        front = STAIRS_START_M + (step - 1) * params.step_run_m
+        top = step * params.step_rise_m
+        halves.append((length / 2.0, _GROUND_HALF_M, top / 2.0 + 0.5))
+        centres.append((front + length / 2.0, 0.0, top / 2.0 - 0.5))  # reaches 1 m into the ground
+        colours.append(_STEP_RGBA[step % 2])
+    steps = _box_array(sim, halves, centres, colours)
+    return Terrain(_static_body(sim, _ground_box(sim), [steps]), surface)
+
+
+def _ground_box(sim: BulletSim) -> tuple[int, int]:
+    """A 200 m ground box with its top at z = 0, drawn as pybullet_data's checker plane."""
+    collision = sim.createCollisionShape(
+        pybullet.GEOM_BOX,
+        halfExtents=[_GROUND_HALF_M, _GROUND_HALF_M, 5.0],
+        collisionFramePosition=[0, 0, -5.0],
+    )
+    visual = sim.createVisualShape(
+        pybullet.GEOM_MESH, fileName=os.path.join(pybullet_data.getDataPath(), "plane100.obj")
+    )
+    return collision, visual
+
+
+# ----------------------------------------------------------------------------- shared builders
+def _box_array(
+    sim: BulletSim,
+    halves: list[tuple[float, float, float]],
+    centres: list[tuple[float, float, float]],
+    colours: list[tuple[float, float, float, float]],
+) -> tuple[int, int]:
+    """One compound collision shape and one visual shape of several boxes."""
+    count = len(halves)
+    collision = sim.createCollisionShapeArray(
+        [pybullet.GEOM_BOX] * count, halfExtents=halves, collisionFramePositions=centres
+    )
+    visual = sim.createVisualShapeArray(
+        [pybullet.GEOM_BOX] * count, halfExtents=halves, visualFramePositions=centres, rgbaColors=colours
+    )
+    return int(collision), int(visual)
+
+
+def _static_body(sim: BulletSim, base: tuple[int, int], links: list[tuple[int, int]]) -> int:
+    """A massless (static) body: ``base`` shapes plus each of ``links`` on a fixed joint.
+
+    A single body keeps ``Terrain.body_id`` the one id every ground contact reports.
+    """
+    count = len(links)
+    origin, identity = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]
+    return int(
+        sim.createMultiBody(
+            baseMass=0.0,
+            baseCollisionShapeIndex=base[0],
+            baseVisualShapeIndex=base[1],
+            linkMasses=[0.0] * count,
+            linkCollisionShapeIndices=[link[0] for link in links],
+            linkVisualShapeIndices=[link[1] for link in links],
+            linkPositions=[origin] * count,
+            linkOrientations=[identity] * count,
+            linkInertialFramePositions=[origin] * count,
+            linkInertialFrameOrientations=[identity] * count,
+            linkParentIndices=[0] * count,
+            linkJointTypes=[pybullet.JOINT_FIXED] * count,
+            linkJointAxis=[[0.0, 0.0, 1.0]] * count,
+        )
+    )

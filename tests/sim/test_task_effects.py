@@ -1,0 +1,138 @@
+"""Every task field is really felt by the simulated robot, measured in motion.
+
+Each test changes one field and compares a physical quantity against the default task under the
+same seed and the same actions, so a field that silently stopped reaching PyBullet fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sim.envs.locomotion import LocomotionEnv
+from sim.params import TaskParams, with_values
+
+ANT_ON_SLOPE = {"robot.name": "ant", "terrain.kind": "slope", "terrain.slope_deg": 25.0}
+
+
+def simulate(changes: dict, steps: int, measure: Callable[[LocomotionEnv, dict], float],
+             action: float = 0.0) -> float:
+    """Run ``steps`` env steps with a constant action and return ``measure`` at the end."""
+    with LocomotionEnv(with_values(TaskParams(), changes)) as env:
+        env.reset(seed=0)
+        info: dict = {}
+        for _ in range(steps):
+            _, _, _, _, info = env.step(np.full(env.action_space.shape, action, dtype=np.float32))
+            assert not info.get("physics_blowup", False)
+        return measure(env, info)
+
+
+def torso_height(env: LocomotionEnv, info: dict) -> float:
+    return float(info["torso_height_m"])
+
+
+def horizontal_travel(env: LocomotionEnv, info: dict) -> float:
+    position = env._read_torso().position
+    return float(np.hypot(position[0], position[1]))
+
+
+def joint_speed(env: LocomotionEnv, info: dict) -> float:
+    return float(np.abs(env._joint_state()[1]).mean())
+
+
+def test_heavier_payload_sinks_the_standing_quadruped() -> None:
+    light = simulate({"robot.name": "a1"}, 60, torso_height)
+    heavy = simulate({"robot.name": "a1", "robot.payload_kg": 20.0}, 60, torso_height)
+    assert heavy < light - 0.01
+
+
+def test_heavier_links_sink_the_standing_quadruped() -> None:
+    light = simulate({"robot.name": "a1"}, 60, torso_height)
+    heavy = simulate({"robot.name": "a1", "robot.mass_scale": 3.0}, 60, torso_height)
+    assert heavy < light - 0.01
+
+
+def test_near_zero_ground_friction_makes_the_robot_slide_down_a_slope() -> None:
+    grippy = simulate(ANT_ON_SLOPE, 60, horizontal_travel)
+    slippery = simulate({**ANT_ON_SLOPE, "terrain.friction": 0.01}, 60, horizontal_travel)
+    assert slippery > grippy + 0.2
+
+
+def test_near_zero_foot_friction_makes_the_robot_slide_down_a_slope() -> None:
+    grippy = simulate(ANT_ON_SLOPE, 60, horizontal_travel)
+    slippery = simulate({**ANT_ON_SLOPE, "robot.foot_friction": 0.01}, 60, horizontal_travel)
+    assert slippery > grippy + 0.2
+
+
+def test_stronger_motors_move_the_joints_faster() -> None:
+    weak = simulate({"robot.name": "half_cheetah", "robot.motor_strength_scale": 0.3}, 2, joint_speed, 1.0)
+    strong = simulate({"robot.name": "half_cheetah", "robot.motor_strength_scale": 2.0}, 2, joint_speed, 1.0)
+    assert strong > 2 * weak
+
+
+def test_joint_damping_slows_the_joints() -> None:
+    free = simulate({"robot.name": "half_cheetah", "robot.joint_damping": 0.0}, 2, joint_speed, 1.0)
+    damped = simulate({"robot.name": "half_cheetah", "robot.joint_damping": 5.0}, 2, joint_speed, 1.0)
+    assert damped < 0.9 * free
+
+
+def test_stronger_gravity_pulls_the_robot_down_faster() -> None:
+    floating = simulate({"robot.name": "ant", "terrain.gravity_mps2": 0.0}, 6, torso_height)
+    falling = simulate({"robot.name": "ant", "terrain.gravity_mps2": 25.0}, 6, torso_height)
+    assert falling < floating - 0.01
+
+
+def test_longer_limbs_raise_the_torso() -> None:
+    for robot in ("ant", "hexapod", "half_cheetah", "a1"):
+        short = simulate({"robot.name": robot, "robot.limb_length_scale": 0.7}, 1, torso_height)
+        long = simulate({"robot.name": robot, "robot.limb_length_scale": 1.4}, 1, torso_height)
+        assert long > short + 0.02, robot
+
+
+def test_ground_shape_changes_where_the_robot_stands() -> None:
+    flat = simulate({"robot.name": "a1"}, 1, lambda env, info: float(env._read_torso().position[2]))
+    for kind in ("stairs", "rough", "slope"):
+        changes = {"robot.name": "a1", "terrain.kind": kind, "terrain.slope_deg": 20.0,
+                   "terrain.rough_amplitude_m": 0.3, "terrain.step_rise_m": 0.2, "terrain.step_run_m": 0.2}
+        with LocomotionEnv(with_values(TaskParams(), changes)) as env:
+            heights = {round(env._terrain.height_at(x, 0.0), 3) for x in np.linspace(0.5, 4.0, 8)}
+        assert len(heights) > 1, kind
+    assert flat > 0.1
+
+
+def test_goal_sets_the_velocity_being_tracked() -> None:
+    def tracking(env: LocomotionEnv, info: dict) -> float:
+        return float(info["reward_terms"]["velocity_tracking"])
+
+    still = simulate({"robot.name": "a1", "goal.target_velocity_mps": 0.0}, 30, tracking)
+    fast = simulate({"robot.name": "a1", "goal.target_velocity_mps": 2.0}, 30, tracking)
+    assert fast < still - 1.5
+
+
+def test_target_heading_rewards_motion_in_that_direction() -> None:
+    def tracking_while_pushed_east(heading_deg: float) -> float:
+        task = with_values(TaskParams(), {"robot.name": "ant", "goal.target_heading_deg": heading_deg})
+        with LocomotionEnv(task) as env:
+            env.reset(seed=0)
+            env._sim.resetBaseVelocity(env._robot.body_id, linearVelocity=[1.0, 0.0, 0.0])
+            _, _, _, _, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+            return float(info["reward_terms"]["velocity_tracking"])
+
+    assert tracking_while_pushed_east(0.0) > tracking_while_pushed_east(90.0) + 0.3
+    assert tracking_while_pushed_east(90.0) > tracking_while_pushed_east(180.0) + 0.3
+
+
+def test_ground_restitution_makes_a_dropped_robot_bounce() -> None:
+    def peak_rebound(changes: dict) -> float:
+        with LocomotionEnv(with_values(TaskParams(), {"robot.name": "ant", **changes})) as env:
+            env.reset(seed=0)
+            body = env._robot.body_id
+            env._sim.resetBasePositionAndOrientation(body, [0, 0, 1.5], [0, 0, 0, 1])
+            peak = 0.0
+            for _ in range(60):
+                env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+                peak = max(peak, float(env._read_torso().linear_velocity[2]))
+            return peak
+
+    assert peak_rebound({"terrain.restitution": 0.9}) > peak_rebound({"terrain.restitution": 0.0}) + 0.5
