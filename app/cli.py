@@ -48,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure throughput")
     benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="WHAT")
-    sim = benchmarks.add_parser("sim", help="physics steps per second per robot and terrain")
+    sim = benchmarks.add_parser("sim", help="env steps per second per robot and terrain: raw, env, sampler")
+    sim.add_argument("--robots", nargs="+", default=None, metavar="ROBOT", help="default: every built-in robot")
+    sim.add_argument("--terrains", nargs="+", default=["flat", "rough"], metavar="KIND")
+    sim.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell (default: 3)")
+    sim.add_argument("--num-envs", type=int, default=8, help="envs spread over the sampler's workers (default: 8)")
+    sim.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], metavar="N")
     sim.set_defaults(handler=_run_bench_sim)
     return parser
 
@@ -73,11 +78,20 @@ def _run_gui(args: argparse.Namespace) -> int:
 
 
 def _run_bench_sim(args: argparse.Namespace) -> int:
-    try:
-        from sim.bench import format_table, run_sim_benchmark
-    except ImportError as err:
-        raise CliError(f"the simulation benchmark is unavailable: {err}", status=1) from err
-    print(format_table(run_sim_benchmark()))
+    from sim.bench import BUILTIN_ROBOTS, format_table, run_sim_benchmark
+    from sim.params import RobotParams, TerrainParams
+
+    robots = args.robots or list(BUILTIN_ROBOTS)
+    for robot in robots:  # the schema names a bad robot or terrain, before minutes of measuring
+        RobotParams(name=robot)
+    for kind in args.terrains:
+        TerrainParams(kind=kind)
+    if args.seconds <= 0 or args.num_envs < max(args.workers) or min(args.workers) < 1:
+        raise CliError("--seconds must be > 0 and 1 <= --workers <= --num-envs")
+    rows = run_sim_benchmark(
+        robots=robots, terrains=args.terrains, seconds=args.seconds, num_envs=args.num_envs, workers=args.workers
+    )
+    print(format_table(rows))
     return 0
 
 
@@ -87,9 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except CliError as err:
+    except (CliError, TaskParamError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return err.status
+        return err.status if isinstance(err, CliError) else EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `sim2adapt task | head`: the reader left; exit quietly (Python docs' recipe)

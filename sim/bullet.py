@@ -10,7 +10,6 @@ It is closed explicitly (or by ``with``), never in ``__del__``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -25,7 +24,7 @@ class BulletSim:
         if self.client_id < 0:
             raise RuntimeError("PyBullet refused a new DIRECT client")
         self._closed = False
-        self._bound: dict[str, Callable[..., Any]] = {}
+        self._bound: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         # Only called for names not found normally: the pybullet API, bound to our client.
@@ -33,13 +32,13 @@ class BulletSim:
             raise AttributeError(name)
         if self.__dict__.get("_closed", True):
             raise RuntimeError(f"BulletSim.{name}: the physics client was already closed")
-        bound = self._bound.get(name)
-        if bound is None:
-            target = getattr(pybullet, name)
-            if not callable(target):
-                return target
-            bound = functools.partial(target, physicsClientId=self.client_id)
-            self._bound[name] = bound
+        target = getattr(pybullet, name)
+        if not callable(target):
+            return target
+        bound = functools.partial(target, physicsClientId=self.client_id)
+        # Cache on the instance: later lookups skip __getattr__ (it sits on the env's hot path).
+        self.__dict__[name] = bound
+        self._bound.append(name)
         return bound
 
     @property
@@ -51,6 +50,8 @@ class BulletSim:
         """Disconnect the client; safe to call twice."""
         if not self._closed:
             self._closed = True
+            for name in self._bound:  # later calls fall through to __getattr__, which refuses them
+                del self.__dict__[name]
             self._bound.clear()
             pybullet.disconnect(physicsClientId=self.client_id)
 

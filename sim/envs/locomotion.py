@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, SupportsFloat
+from typing import Any, NamedTuple, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -75,12 +75,25 @@ class EnvConfig:
         return self.time_step * self.frame_skip
 
 
-@dataclass(frozen=True)
-class _TorsoState:
-    position: NDArray[np.float64]
-    rotation: NDArray[np.float64]  # 3x3 body-to-world
-    linear_velocity: NDArray[np.float64]
-    angular_velocity: NDArray[np.float64]
+class _TorsoState(NamedTuple):
+    """One read of the torso, as plain floats: the env's hot path avoids tiny numpy arrays."""
+
+    position: tuple[float, float, float]
+    rotation: tuple[float, ...]  # row-major 3x3 body-to-world (pybullet's getMatrixFromQuaternion)
+    linear_velocity: tuple[float, float, float]
+    angular_velocity: tuple[float, float, float]
+    height: float  # above the ground below the torso
+
+    @property
+    def up_z(self) -> float:
+        """World-z component of the body's up axis: 1 upright, < 0 upside down."""
+        return self.rotation[8]
+
+    @property
+    def speed(self) -> float:
+        """Magnitude of the linear velocity."""
+        vx, vy, vz = self.linear_velocity
+        return math.sqrt(vx * vx + vy * vy + vz * vz)
 
 
 def _geometry_key(task: TaskParams) -> tuple[Any, ...]:
@@ -174,16 +187,15 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
             self._sim.resetJointState(robot.body_id, joint, float(angle), 0.0)
         self._steps = 0
         torso = self._read_torso()
-        return self._observe(torso), {"torso_height_m": self._height_above_ground(torso)}
+        return self._observe(torso), {"torso_height_m": torso.height}
 
     def step(self, action: NDArray[np.float32]) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
         """Apply ``action`` for ``frame_skip`` physics steps and score the result."""
-        act = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        # Two ufuncs instead of np.clip: the same values at a fifth of np.clip's wrapper cost.
+        act = np.minimum(np.maximum(np.asarray(action, dtype=np.float64), -1.0), 1.0)
         if act.shape != self.action_space.shape:
             raise ValueError(f"action shape {act.shape} is not allowed: expected {self.action_space.shape}")
-        for _ in range(self.config.frame_skip):
-            self._apply_action(act)
-            self._sim.stepSimulation()
+        self._simulate(act)
         self._steps += 1
         torso = self._read_torso()
         truncated = self._steps >= self.config.max_episode_steps
@@ -199,7 +211,7 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         if self.render_mode != "rgb_array":
             return None
         cfg = self.config
-        target = self._read_torso().position.tolist()
+        target = list(self._read_torso().position)
         view = self._sim.computeViewMatrixFromYawPitchRoll(
             cameraTargetPosition=target,
             distance=cfg.camera_distance_m * self.task.robot.limb_length_scale,
@@ -235,20 +247,20 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         place_robot(sim, self._robot, position=(0.0, 0.0, ground + self._robot.spawn_height))
         self._state_id: int = sim.saveState()
 
-    def _apply_action(self, act: NDArray[np.float64]) -> None:
+    def _simulate(self, act: NDArray[np.float64]) -> None:
+        """``frame_skip`` physics steps; torques are fixed for torque control, recomputed for PD."""
         robot, sim = self._robot, self._sim
         limit = robot.max_torques * self.task.robot.motor_strength_scale
-        if robot.control == "pd":
-            states = sim.getJointStates(robot.body_id, robot.joint_indices)
-            q = np.fromiter((s[0] for s in states), np.float64, len(states))
-            qd = np.fromiter((s[1] for s in states), np.float64, len(states))
-            target = robot.nominal_pose + act * robot.action_scale_rad
-            torques = np.clip(robot.pd_kp * (target - q) - robot.pd_kd * qd, -limit, limit)
-        else:
-            torques = act * limit
-        sim.setJointMotorControlArray(
-            robot.body_id, robot.joint_indices, pybullet.TORQUE_CONTROL, forces=torques.tolist()
-        )
+        pd_control = robot.control == "pd"
+        target = robot.nominal_pose + act * robot.action_scale_rad if pd_control else act
+        torques = (act * limit).tolist()
+        for _ in range(self.config.frame_skip):
+            if pd_control:
+                q, qd = self._joint_state()
+                pd = robot.pd_kp * (target - np.array(q)) - robot.pd_kd * np.array(qd)
+                torques = np.clip(pd, -limit, limit).tolist()
+            sim.setJointMotorControlArray(robot.body_id, robot.joint_indices, pybullet.TORQUE_CONTROL, forces=torques)
+            sim.stepSimulation()
 
     def _read_torso(self) -> _TorsoState:
         sim, robot = self._sim, self._robot
@@ -258,62 +270,66 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         else:
             link = sim.getLinkState(robot.body_id, robot.torso_link, computeLinkVelocity=1)
             pos, orn, lin, ang = link[0], link[1], link[6], link[7]
-        rotation = np.asarray(sim.getMatrixFromQuaternion(orn), dtype=np.float64).reshape(3, 3)
-        return _TorsoState(np.asarray(pos), rotation, np.asarray(lin), np.asarray(ang))
+        height = pos[2] - self._terrain.height_at(pos[0], pos[1])
+        return _TorsoState(pos, sim.getMatrixFromQuaternion(orn), lin, ang, height)
 
-    def _joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def _joint_state(self) -> tuple[list[float], list[float]]:
+        """Angles and speeds of the actuated joints, as lists (cheaper than arrays at this size)."""
         states = self._sim.getJointStates(self._robot.body_id, self._robot.joint_indices)
-        q = np.fromiter((s[0] for s in states), np.float64, len(states))
-        qd = np.fromiter((s[1] for s in states), np.float64, len(states))
-        return q, qd
-
-    def _height_above_ground(self, torso: _TorsoState) -> float:
-        x, y, z = torso.position
-        return float(z - self._terrain.height_at(float(x), float(y)))
+        return [s[0] for s in states], [s[1] for s in states]
 
     def _observe(self, torso: _TorsoState) -> Obs:
-        rot = torso.rotation
-        yaw = math.atan2(rot[1, 0], rot[0, 0])
+        r = torso.rotation
+        yaw = math.atan2(r[3], r[0])
         cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
         vx, vy, vz = torso.linear_velocity
-        heading_velocity = (cos_yaw * vx + sin_yaw * vy, -sin_yaw * vx + cos_yaw * vy, vz)
+        wx, wy, wz = torso.angular_velocity
+        body_angular = (
+            r[0] * wx + r[3] * wy + r[6] * wz,
+            r[1] * wx + r[4] * wy + r[7] * wz,
+            r[2] * wx + r[5] * wy + r[8] * wz,
+        )
         q, qd = self._joint_state()
-        parts = [
-            [self._height_above_ground(torso)],
-            rot[2, :],  # world up axis in the body frame: roll and pitch without angle wrap-around
-            [cos_yaw, sin_yaw],
-            heading_velocity,
-            rot.T @ torso.angular_velocity,
-            q,
-            0.1 * qd,
+        values = [
+            torso.height,
+            *r[6:9],  # world up axis in the body frame: roll and pitch without angle wrap-around
+            cos_yaw,
+            sin_yaw,
+            cos_yaw * vx + sin_yaw * vy,  # velocity in the heading frame
+            -sin_yaw * vx + cos_yaw * vy,
+            vz,
+            *body_angular,
         ]
         if self.config.observe_goal:
             heading_error = math.radians(self.task.goal.target_heading_deg) - yaw
-            parts.append([self.task.goal.target_velocity_mps, math.cos(heading_error), math.sin(heading_error)])
-        return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts]).astype(np.float32)
+            values += [self.task.goal.target_velocity_mps, math.cos(heading_error), math.sin(heading_error)]
+        values += q
+        values += [0.1 * v for v in qd]
+        return np.array(values, dtype=np.float32)
 
     def _blew_up(self, torso: _TorsoState) -> bool:
-        values = np.concatenate([torso.position, torso.linear_velocity, torso.angular_velocity])
-        if not np.all(np.isfinite(values)):
+        # One sum carries any NaN or inf through: a cheap check on the hot path.
+        if not math.isfinite(sum(torso.position) + sum(torso.linear_velocity) + sum(torso.angular_velocity)):
             return True
-        return bool(np.linalg.norm(torso.linear_velocity) > self.config.max_speed_mps)
+        return torso.speed > self.config.max_speed_mps
 
     def _velocity_error(self, torso: _TorsoState) -> float:
         goal = self.task.goal
+        vx, vy, _ = torso.linear_velocity
         if self._robot.planar:
-            return abs(float(torso.linear_velocity[0]) - goal.target_velocity_mps)
+            return abs(vx - goal.target_velocity_mps)
         heading = math.radians(goal.target_heading_deg)
-        target = goal.target_velocity_mps * np.array([math.cos(heading), math.sin(heading)])
-        return float(np.linalg.norm(torso.linear_velocity[:2] - target))
+        return math.hypot(
+            vx - goal.target_velocity_mps * math.cos(heading), vy - goal.target_velocity_mps * math.sin(heading)
+        )
 
     def _score(self, torso: _TorsoState, act: NDArray[np.float64]) -> tuple[dict[str, float], dict[str, Any]]:
         cfg, robot = self.config, self._robot
-        height = self._height_above_ground(torso)
         can_fall = robot.fall_height is not None
-        fallen = can_fall and (height < (robot.fall_height or 0.0) or torso.rotation[2, 2] < 0.0)
+        fallen = can_fall and (torso.height < (robot.fall_height or 0.0) or torso.up_z < 0.0)
         terms = {
             "velocity_tracking": -self._velocity_error(torso),
-            "control": -cfg.ctrl_cost_weight * float(np.mean(act**2)),
+            "control": -cfg.ctrl_cost_weight * float(act @ act) / len(act),
             "alive": cfg.alive_bonus if can_fall and not fallen else 0.0,
             "fall": -cfg.fall_penalty if fallen else 0.0,
         }
@@ -321,8 +337,8 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
             "reward_terms": terms,
             "fallen": fallen,
             "physics_blowup": False,
-            "torso_height_m": height,
-            "x_position_m": float(torso.position[0]),
-            "velocity_mps": torso.linear_velocity[:2].copy(),
+            "torso_height_m": torso.height,
+            "x_position_m": torso.position[0],
+            "velocity_mps": torso.linear_velocity[:2],
         }
         return terms, info

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -91,13 +90,20 @@ def test_gui_resolves_the_task_before_qt(capsys, monkeypatch) -> None:
     assert opened == [with_values(TaskParams(), {"robot.name": "hexapod"})]
 
 
-def test_bench_sim_prints_the_table_of_sim_bench(capsys, monkeypatch) -> None:
-    fake = types.ModuleType("sim.bench")
-    fake.run_sim_benchmark = lambda: ["row"]  # type: ignore[attr-defined]
-    fake.format_table = lambda rows: f"table of {rows}"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sim.bench", fake)
-    status, out, _ = run(capsys, "bench", "sim")
-    assert status == 0 and out == "table of ['row']\n"
+def test_bench_sim_measures_and_prints_the_table(capsys) -> None:
+    argv = ["bench", "sim", "--robots", "half_cheetah", "--terrains", "flat", "--seconds", "0.3"]
+    status, out, _ = run(capsys, *argv, "--workers", "1", "--num-envs", "2")
+    assert status == 0
+    header, _, row, footer = out.strip().splitlines()
+    assert header.split()[:5] == ["robot", "terrain", "raw/s", "env/s", "env/raw"]
+    assert row.split()[:2] == ["half_cheetah", "flat"]
+    assert footer.startswith("targets:")
+
+
+def test_bench_sim_rejects_an_unknown_robot_before_measuring(capsys) -> None:
+    status, _, err = run(capsys, "bench", "sim", "--robots", "dog")
+    assert status == 2
+    assert err.startswith("sim2adapt: error: robot.name = 'dog' is not allowed")
 
 
 def test_bench_needs_a_benchmark_name(capsys) -> None:

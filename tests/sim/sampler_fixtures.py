@@ -40,3 +40,13 @@ def raises_on_step(task: TaskParams) -> gym.Env[Any, Any]:
 def fixed_actions(num_envs: int, steps: int, dim: int) -> np.ndarray:
     """The same pseudo-random action sequence for the sampler and the single-env reference."""
     return np.random.default_rng(42).uniform(-1, 1, (steps, num_envs, dim)).astype(np.float32)
+
+
+class TanhLinearPolicy:
+    """A fixed deterministic policy, so rollouts in workers can be replayed in one process."""
+
+    def __init__(self, obs_dim: int, action_dim: int) -> None:
+        self.weights = np.random.default_rng(7).normal(0.0, 0.3, (obs_dim, action_dim))
+
+    def __call__(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return np.tanh(obs @ self.weights).astype(np.float32)

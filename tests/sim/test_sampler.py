@@ -6,10 +6,10 @@ import multiprocessing as mp
 
 import numpy as np
 import pytest
-from sampler_fixtures import dies_on_step, fixed_actions, raises_on_step, short_episode_env
+from sampler_fixtures import TanhLinearPolicy, dies_on_step, fixed_actions, raises_on_step, short_episode_env
 
 from sim.params import TaskParams, with_values
-from sim.sampler import SamplerError, VectorSampler
+from sim.sampler import SamplerError, UniformRandomPolicy, VectorSampler
 
 TASKS = [
     with_values(TaskParams(), {"robot.name": "half_cheetah", "goal.target_velocity_mps": v})
@@ -36,6 +36,42 @@ def test_sampler_matches_single_envs_for_the_same_seeds_including_autoreset() ->
                 obs, _ = env.reset()
             assert np.array_equal(obs, batches[t].obs[i]), (i, t)
         env.close()
+
+
+def test_rollout_in_workers_matches_a_single_env_loop_with_the_same_policy() -> None:
+    steps = 10
+    with VectorSampler(TASKS, num_workers=2, env_factory=short_episode_env) as sampler:
+        first_obs = sampler.reset(seeds=7)
+        policy = TanhLinearPolicy(first_obs.shape[1], 6)
+        trajectories = sampler.rollout(policy, steps)
+        more = sampler.rollout(policy, 3)  # continues where the first rollout stopped
+    assert trajectories.obs.shape == (steps, len(TASKS), first_obs.shape[1])
+    for i, task in enumerate(TASKS):
+        env = short_episode_env(task)
+        obs, _ = env.reset(seed=7 + i)
+        for t in range(steps + 3):
+            part, k = (trajectories, t) if t < steps else (more, t - steps)
+            assert np.array_equal(obs, part.obs[k, i]), (i, t)
+            action = policy(obs[None], np.random.default_rng())[0]
+            assert np.array_equal(action, part.actions[k, i])
+            obs, reward, terminated, truncated, _ = env.step(action)
+            assert (reward, terminated, truncated) == (part.rewards[k, i], part.terminated[k, i], part.truncated[k, i])
+            assert np.array_equal(obs, part.next_obs[k, i])
+            if terminated or truncated:
+                obs, _ = env.reset()
+        env.close()
+
+
+def test_policy_noise_is_reproducible_from_the_reset_seeds_and_differs_between_workers() -> None:
+    def noisy_rollout(seed: int) -> np.ndarray:
+        with VectorSampler(TASKS, num_workers=2, env_factory=short_episode_env) as sampler:
+            sampler.reset(seeds=seed)
+            return sampler.rollout(UniformRandomPolicy(6), 4).actions
+
+    first, again, other = noisy_rollout(1), noisy_rollout(1), noisy_rollout(2)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert not np.array_equal(first[:, 0], first[:, 2])  # env 0 and env 2 live in different workers
 
 
 def test_set_tasks_reaches_the_workers() -> None:
