@@ -1,0 +1,165 @@
+"""Export: TorchScript and ONNX files that act like the live (adapted) policy, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+import agents.export
+from agents.export import INSTALL_HINT, DeterministicPolicy, ExportError, export_policy, load_exported
+from agents.maml import Batch, inner_adapt, pg_loss
+from agents.policies import GaussianMLPPolicy
+from sim.params import TaskParams
+
+OBS_DIM, ACT_DIM = 6, 3
+
+
+def _policy() -> GaussianMLPPolicy:
+    torch.manual_seed(0)
+    policy = GaussianMLPPolicy(obs_dim=OBS_DIM, action_dim=ACT_DIM, hidden_sizes=(16, 16))
+    policy.update_obs_stats(torch.randn(200, OBS_DIM) * torch.linspace(0.1, 5.0, OBS_DIM) + 3.0)
+    with torch.no_grad():
+        policy.mean_net[-1].weight.mul_(100.0)  # large outputs, so the [-1, 1] clip is exercised
+    return policy
+
+
+def _adapted(policy: GaussianMLPPolicy) -> dict[str, Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    batch = Batch(
+        obs=torch.randn(4, 10, OBS_DIM, generator=gen) * 3 + 3,
+        actions=torch.randn(4, 10, ACT_DIM, generator=gen),
+        advantages=torch.randn(4, 10, generator=gen),
+        mask=torch.ones(4, 10),
+    )
+    fast = inner_adapt(policy, dict(policy.named_parameters()), partial(pg_loss, batch=batch), lr=0.5)
+    return {k: v.detach() for k, v in fast.items()}
+
+
+def _live(policy: GaussianMLPPolicy, fast: dict[str, Tensor] | None, obs: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        mean = functional_call(policy, fast or {}, (torch.as_tensor(obs, dtype=torch.float32),))
+    return mean.clamp(-1.0, 1.0).numpy()
+
+
+def test_exported_files_match_the_adapted_policy_and_the_sidecar_round_trips(tmp_path: Path) -> None:
+    policy = _policy()
+    fast = _adapted(policy)
+    task = TaskParams().to_dict()
+    result = export_policy(policy, fast, out_dir=tmp_path / "out", sidecar={"task": task, "algorithm": "maml"})
+    assert result.torchscript_max_abs_diff < 1e-5 and result.onnx_max_abs_diff < 1e-5
+    obs = np.random.default_rng(5).normal(3.0, 4.0, size=(64, OBS_DIM)).astype(np.float32)
+    want = _live(policy, fast, obs)
+    assert np.abs(want - _live(policy, None, obs)).max() > 1e-3  # the fast weights really matter
+    assert np.abs(want).max() == 1.0  # some actions were clipped
+    for path in (result.torchscript_path, result.onnx_path):
+        run = load_exported(path)
+        np.testing.assert_allclose(run(obs), want, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(run(obs[0]), want[0], atol=1e-5, rtol=0)
+    sidecar = json.loads(result.sidecar_path.read_text())
+    assert sidecar == result.sidecar
+    assert TaskParams.from_dict(sidecar["task"]) == TaskParams() and sidecar["algorithm"] == "maml"
+    assert (sidecar["obs_dim"], sidecar["action_dim"], sidecar["fast_weights"]) == (OBS_DIM, ACT_DIM, True)
+    assert "clip" in sidecar["action"]["post_processing"] and sidecar["observation"]["count"] == 200
+    assert sidecar["versions"]["torch"] == torch.__version__ and sidecar["versions"]["onnxruntime"]
+    for fmt, path in (("torchscript", result.torchscript_path), ("onnx", result.onnx_path)):
+        assert sidecar["files"][fmt] == {"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["policy.json", "policy.onnx", "policy.pt"]
+
+
+def test_a_parity_failure_keeps_the_old_export_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = _policy()
+    first = export_policy(policy, out_dir=tmp_path, sidecar={"run": 1})
+    paths = (first.torchscript_path, first.onnx_path, first.sidecar_path)
+    old = {p: p.read_bytes() for p in paths}
+    real = agents.export.to_deterministic
+
+    def drifted(*args: object, **kwargs: object) -> DeterministicPolicy:
+        module = real(*args, **kwargs)  # type: ignore[arg-type]
+        module.net[-1].bias.add_(1e-3)
+        return module
+
+    monkeypatch.setattr(agents.export, "to_deterministic", drifted)
+    with torch.no_grad():
+        policy.mean_net[-1].weight.mul_(0.01)  # the new export would differ from the old one
+    with pytest.raises(ExportError, match=r"does not match the live policy \(torchscript max abs diff .*onnx"):
+        export_policy(policy, out_dir=tmp_path, sidecar={"run": 2})
+    assert {p: p.read_bytes() for p in paths} == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy.json", "policy.onnx", "policy.pt"]
+
+
+def test_without_onnxruntime_export_and_onnx_loading_say_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "p.onnx").write_bytes(b"not used")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(ExportError, match="onnxruntime.*" + re.escape(INSTALL_HINT)):
+        export_policy(_policy(), out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ExportError, match="pip install sim2adapt"):
+        load_exported(tmp_path / "p.onnx")
+
+
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    policy = _policy()
+    with pytest.raises(ValueError, match="sidecar keys obs_dim"):
+        export_policy(policy, out_dir=tmp_path, sidecar={"obs_dim": 3})
+    with pytest.raises(ValueError, match="plain JSON"):
+        export_policy(policy, out_dir=tmp_path, sidecar={"when": object()})
+    with pytest.raises(ValueError, match="not parameters of the policy: nope"):
+        export_policy(policy, {"nope": torch.zeros(1)}, out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"not parameters of the policy: obs_normalizer\.mean"):
+        export_policy(policy, {"obs_normalizer.mean": torch.zeros(OBS_DIM)}, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="plain file stem"):
+        export_policy(policy, out_dir=tmp_path, name="../x")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ExportError, match=r"expected a \.pt or \.onnx"):
+        load_exported(Path(__file__))
+    for suffix in (".pt", ".onnx"):
+        damaged = tmp_path / f"damaged{suffix}"
+        damaged.write_bytes(b"not a model")
+        with pytest.raises(ExportError, match=rf"{re.escape(str(damaged))} could not be loaded"):
+            load_exported(damaged)
+    with pytest.raises(ExportError, match="does not exist"):
+        load_exported(tmp_path / "absent.pt")
+
+
+def test_exported_policy_acts_like_the_live_one_on_a_real_locomotion_env(tmp_path: Path) -> None:
+    from sim.envs.locomotion import LocomotionEnv
+
+    env = LocomotionEnv(TaskParams())
+    try:
+        obs, _ = env.reset(seed=0)
+        obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+        torch.manual_seed(0)
+        policy = GaussianMLPPolicy(obs_dim=obs_dim, action_dim=act_dim)
+        seen = [obs]
+        for _ in range(5):
+            seen.append(env.step(env.action_space.sample())[0])
+        policy.update_obs_stats(torch.as_tensor(np.stack(seen)))
+        result = export_policy(policy, out_dir=tmp_path, sidecar={"task": env.get_task().to_dict()})
+        runners = [load_exported(result.torchscript_path), load_exported(result.onnx_path)]
+        for _ in range(5):
+            want = _live(policy, None, obs[None])[0]
+            for run in runners:
+                np.testing.assert_allclose(run(obs), want, atol=1e-5, rtol=0)
+            obs = env.step(runners[0](obs))[0]
+    finally:
+        env.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_policy_exports_to_cpu_files(tmp_path: Path) -> None:
+    policy = _policy().to("cuda")
+    result = export_policy(policy, _adapted(policy), out_dir=tmp_path)
+    assert result.torchscript_max_abs_diff < 1e-5 and result.onnx_max_abs_diff < 1e-5
