@@ -22,7 +22,7 @@ from sim.bullet import BulletSim
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.params import ROBOT_NAMES, TaskParams, with_values
 from sim.robots import load_robot, place_robot
-from sim.sampler import UniformRandomPolicy, VectorSampler
+from sim.sampler import ActionTablePolicy, VectorSampler
 from sim.terrain import apply_terrain_dynamics, build_terrain
 
 BUILTIN_ROBOTS = tuple(name for name in ROBOT_NAMES if name != "urdf")
@@ -119,21 +119,26 @@ def measure_env(task: TaskParams, config: EnvConfig, seconds: float) -> float:
 def measure_samplers(
     task: TaskParams,
     config: EnvConfig,
-    seconds: float,
     *,
     num_envs: int,
     workers: Sequence[int],
+    steps_per_env: int = 800,
     repeats: int = 3,
-    rollout_steps: int = 100,
+    rollout_steps: int = 200,
 ) -> dict[int, float]:
-    """Env steps/s (summed over envs) of :meth:`VectorSampler.rollout` with a random policy, per worker count.
+    """Env steps/s (summed over envs) of :meth:`VectorSampler.rollout`, per worker count.
 
-    The samplers are started together and timed in interleaved rounds, best round kept, so that a
-    noisy stretch of the shared VM does not land on one worker count alone.
+    Every env of every run simulates exactly the same motion: same seed, same action table, a fixed
+    amount of work. Contact-rich stretches cost several times more than others, so envs whose
+    motions diverged would load workers unequally and the table would measure the workload's
+    imbalance (a worker idles at the end of each rollout until the slowest one is done) rather
+    than the sampler. A rollout is one 200-step episode, the unit a learner collects. Samplers are
+    timed in interleaved rounds, best kept.
     """
     probe = LocomotionEnv(task, config=config)
-    policy = UniformRandomPolicy(int(np.prod(probe.action_space.shape or (0,))))
+    table = random_actions(int(np.prod(probe.action_space.shape or (0,))))
     probe.close()
+    rollouts = max(1, steps_per_env // rollout_steps)
     with ExitStack() as stack:
         samplers = {
             w: stack.enter_context(VectorSampler([task] * num_envs, num_workers=w, config=config)) for w in workers
@@ -141,9 +146,14 @@ def measure_samplers(
         best = dict.fromkeys(workers, 0.0)
         for _ in range(repeats):
             for w, sampler in samplers.items():
-                sampler.reset(seeds=0)
-                rate = _timed_loop(lambda s=sampler: s.rollout(policy, rollout_steps), seconds / repeats)
-                best[w] = max(best[w], num_envs * rollout_steps * rate)
+                sampler.reset(seeds=[0] * num_envs)
+                policy = ActionTablePolicy(table)
+                start = time.perf_counter()
+                for r in range(rollouts):
+                    policy.calls = r * rollout_steps  # continue the table where the last rollout stopped
+                    sampler.rollout(policy, rollout_steps)
+                rate = num_envs * rollouts * rollout_steps / (time.perf_counter() - start)
+                best[w] = max(best[w], rate)
         return best
 
 
@@ -172,7 +182,7 @@ def run_sim_benchmark(
         for terrain in terrains:
             task = with_values(TaskParams(), {"robot.name": robot, "terrain.kind": terrain})
             raw, env = _raw_and_env(task, config, seconds, repeats)
-            sampler = measure_samplers(task, config, seconds, num_envs=num_envs, workers=workers, repeats=repeats)
+            sampler = measure_samplers(task, config, num_envs=num_envs, workers=workers, repeats=repeats)
             rows.append(SimBenchRow(robot, terrain, raw, env, sampler))
     return rows
 

@@ -91,6 +91,24 @@ class UniformRandomPolicy:
         return rng.uniform(-1.0, 1.0, (len(obs), self.action_dim)).astype(np.float32)
 
 
+class ActionTablePolicy:
+    """Replays a fixed table of actions, the same row for every env; picklable, for benchmarks.
+
+    Unlike random noise from the worker's generator, what each env does is then independent of
+    how envs are spread over workers, so throughput comparisons across worker counts simulate the
+    same motions.
+    """
+
+    def __init__(self, table: NDArray[np.float32]) -> None:
+        self.table = table
+        self.calls = 0
+
+    def __call__(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+        row = self.table[self.calls % len(self.table)]
+        self.calls += 1
+        return np.broadcast_to(row, (len(obs), len(row))).copy()
+
+
 @dataclass(frozen=True)
 class _Rollout:
     policy: Policy
