@@ -36,8 +36,11 @@ def _check_plain(value: object, where: str) -> None:
             _check_plain(item, f"{where}[{i}]")
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise CheckpointError(f"{where} has a key {key!r} of type {type(key).__name__}: keys must be str")
+            # int keys too: torch optimisers key their per-parameter state by index.
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise CheckpointError(
+                    f"{where} has a key {key!r} of type {type(key).__name__}: keys must be str or int"
+                )
             _check_plain(item, f"{where}[{key!r}]")
     else:
         raise CheckpointError(

@@ -1,0 +1,86 @@
+"""MAML at test time: act under fast weights, take inner policy-gradient steps between episodes.
+
+This is the acting side that :func:`agents.adaptation.adapt` drives; :mod:`agents.maml_learner` is
+the training side. Adaptation always restarts from the meta-learned initialisation and uses every
+episode of the task so far, which is what the inner loop was meta-trained to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from agents.adaptation import EpisodeRecord, UpdateInfo
+from agents.maml import Batch, inner_adapt, pg_loss
+from agents.maml_learner import advantages
+from agents.policies import GaussianMLPPolicy
+from agents.rollout import PolicySnapshot, records_to_batch
+
+
+class MAMLAgent:
+    """Adapts a copy of a meta-trained policy by ``inner_steps`` PG steps after each episode."""
+
+    def __init__(
+        self,
+        policy: GaussianMLPPolicy,
+        *,
+        inner_lr: float | Mapping[str, Tensor],
+        inner_steps: int = 1,
+        gamma: float = 0.99,
+        gae_lambda: float = 1.0,
+    ) -> None:
+        self.policy = policy
+        self.inner_lr, self.inner_steps = inner_lr, inner_steps
+        self.gamma, self.gae_lambda = gamma, gae_lambda
+        self.fast: dict[str, Tensor] = {k: v.detach() for k, v in policy.named_parameters()}
+        self.device = next(policy.parameters()).device
+
+    def act(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+        """A sampled action under the current fast weights; the noise comes from ``rng``."""
+        with torch.no_grad():
+            dist = self.policy.distribution(torch.as_tensor(obs, device=self.device)[None], self.fast)
+            mean, std = dist.mean[0].cpu().numpy(), dist.stddev[0].cpu().numpy()
+        action: NDArray[np.float32] = (mean + std * rng.standard_normal(mean.shape)).astype(np.float32)
+        return action
+
+    def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
+        """Fast weights from the initialisation after PG steps on all ``episodes`` of this task."""
+        batch = self._batch(episodes)
+        params = dict(self.policy.named_parameters())
+        loss_fn = partial(pg_loss, batch=batch)
+        with torch.no_grad():
+            old = self.policy.distribution(batch.obs, self.fast)
+            loss = float(pg_loss(self.policy, self.fast, batch))
+        new_fast = inner_adapt(self.policy, params, loss_fn, lr=self.inner_lr, steps=self.inner_steps, first_order=True)
+        self.fast = {k: v.detach() for k, v in new_fast.items()}
+        with torch.no_grad():
+            new = self.policy.distribution(batch.obs, self.fast)
+            kl = torch.distributions.kl_divergence(old, new).sum(-1)
+            mean_kl = float((kl * batch.mask).sum() / batch.mask.sum())
+        step = (
+            self.inner_lr
+            if isinstance(self.inner_lr, float)
+            else float(torch.cat([v.flatten() for v in self.inner_lr.values()]).mean())
+        )
+        return UpdateInfo(loss=loss, kl=mean_kl, step_size=step)
+
+    def adapted_policy(self) -> GaussianMLPPolicy:
+        """A CPU copy of the policy with the current fast weights in place, ready for export."""
+        module: GaussianMLPPolicy = PolicySnapshot(self.policy, self.fast).module
+        return module
+
+    def _batch(self, episodes: list[EpisodeRecord]) -> Batch:
+        episodes_batch = records_to_batch(
+            [e.obs for e in episodes],
+            [e.actions for e in episodes],
+            [e.rewards for e in episodes],
+            [e.terminated for e in episodes],
+            self.device,
+        )
+        adv = advantages(episodes_batch, gamma=self.gamma, lam=self.gae_lambda)
+        return Batch(episodes_batch.obs, episodes_batch.actions, adv, episodes_batch.mask)

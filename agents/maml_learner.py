@@ -1,0 +1,237 @@
+"""MAML's outer loop: sample tasks, adapt on pre-update episodes, improve post-update returns.
+
+One iteration, as in the MAML paper with ProMP's clipped outer objective:
+
+1. draw ``meta_batch_size`` tasks from the family;
+2. per task, collect ``episodes_per_task`` episodes with the meta-parameters (pre-update), fit the
+   linear feature baseline, and take ``inner_steps`` policy-gradient steps on fast weights;
+3. collect as many episodes with the fast weights (post-update);
+4. ``outer_epochs`` times: recompute every task's fast weights from the meta-parameters (so the
+   meta-gradient flows through the inner step, unless ``first_order``) and minimise the clipped
+   surrogate of the post-update episodes, averaged over tasks.
+
+Simplification, stated: with ``inner_steps > 1`` every inner step reuses the pre-update episodes
+(the paper samples afresh after each step).
+
+Determinism: every random draw of an iteration (tasks, env seeds, policy noise) derives from
+``(seed, iteration)``, so a resumed run repeats an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from agents.maml import Batch, MetaSGDLearningRates, inner_adapt, pg_loss
+from agents.policies import GaussianMLPPolicy, LinearFeatureBaseline
+from agents.returns import discounted_returns, gae_advantages
+from agents.rollout import EpisodeBatch, collect
+from sim.params import TaskParams
+from sim.sampler import VectorSampler
+from sim.tasks import TaskDistribution
+
+
+@dataclass(frozen=True, kw_only=True)
+class MAMLConfig:
+    """MAML settings; the defaults follow the MAML paper's locomotion experiments."""
+
+    meta_batch_size: int = 20
+    """tasks per meta-iteration"""
+    episodes_per_task: int = 20
+    """episodes collected before and after adaptation, per task"""
+    horizon: int = 200
+    """steps per episode"""
+    inner_steps: int = 1
+    """policy-gradient steps of adaptation"""
+    inner_lr: float = 0.1
+    """step size of the inner loop (initial value when learned)"""
+    learn_inner_lr: bool = False
+    """learn one inner step size per weight (Meta-SGD)"""
+    first_order: bool = False
+    """drop the second-order term of the meta-gradient (FOMAML)"""
+    outer_lr: float = 1e-3
+    """Adam step size of the meta-update"""
+    outer_epochs: int = 5
+    """passes of the clipped outer objective over one meta-batch"""
+    clip: float = 0.2
+    """likelihood-ratio clip of the outer objective (ProMP)"""
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    init_log_std: float = 0.0
+
+    def __post_init__(self) -> None:
+        positive = ("meta_batch_size", "episodes_per_task", "horizon", "inner_lr", "outer_lr", "outer_epochs")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"MAMLConfig.{name} = {getattr(self, name)!r} is not allowed: must be > 0")
+        if self.inner_steps < 0 or not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError("MAMLConfig: inner_steps must be >= 0, gamma in (0, 1], gae_lambda in [0, 1]")
+
+    @classmethod
+    def quick(cls) -> MAMLConfig:
+        """Small enough to show learning within minutes on 2 CPU cores."""
+        return cls(meta_batch_size=8, episodes_per_task=8, horizon=100, outer_epochs=5)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (for run directories and export sidecars)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IterationStats:
+    """What one meta-iteration achieved; plain floats for logs, plots and metrics files."""
+
+    iteration: int
+    pre_return: float
+    """mean undiscounted return of the pre-update episodes"""
+    post_return: float
+    """mean undiscounted return after adaptation"""
+    outer_loss: float
+    env_steps: int
+    sampling_s: float
+    inner_s: float
+    outer_s: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Flat dict (one metrics line)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _TaskData:
+    pre: Batch
+    post: Batch
+    pre_return: float
+    post_return: float
+    env_steps: int
+    inner_s: float
+
+
+def advantages(episodes: EpisodeBatch, *, gamma: float, lam: float) -> Tensor:
+    """GAE over the episodes with a linear feature baseline fitted to them, normalised per batch."""
+    returns = discounted_returns(episodes.rewards, episodes.mask, gamma=gamma)
+    baseline = LinearFeatureBaseline()
+    baseline.fit(episodes.obs, returns, episodes.mask)
+    values = baseline.predict(episodes.obs, episodes.mask)
+    adv = gae_advantages(episodes.rewards, values, episodes.mask, gamma=gamma, lam=lam)
+    valid = episodes.mask.bool()
+    mean, std = adv[valid].mean(), adv[valid].std(correction=0).clamp_min(1e-8)
+    return torch.where(valid, (adv - mean) / std, 0.0)
+
+
+class MAMLLearner:
+    """Trains a :class:`GaussianMLPPolicy` initialisation that one or two PG steps adapt to a task."""
+
+    def __init__(self, *, policy: GaussianMLPPolicy, family: TaskDistribution, config: MAMLConfig, seed: int) -> None:
+        self.policy, self.family, self.config, self.seed = policy, family, config, seed
+        params = dict(policy.named_parameters())
+        self.inner_lrs = MetaSGDLearningRates(params, init_lr=config.inner_lr) if config.learn_inner_lr else None
+        meta_params = list(policy.parameters()) + (list(self.inner_lrs.parameters()) if self.inner_lrs else [])
+        self.optimizer = torch.optim.Adam(meta_params, lr=config.outer_lr)
+        self.iteration = 0
+
+    # ----------------------------------------------------------------- the update step
+    def train_iteration(self, sampler: VectorSampler) -> IterationStats:
+        """One meta-iteration; ``sampler`` must hold ``episodes_per_task`` envs of this family's robot."""
+        cfg, rng = self.config, np.random.default_rng([self.seed, self.iteration])
+        tasks = self.family.sample_tasks(cfg.meta_batch_size, rng)
+        start = time.perf_counter()
+        data = [self._sample_task(sampler, task, int(rng.integers(2**31))) for task in tasks]
+        sampling_s = time.perf_counter() - start - sum(d.inner_s for d in data)
+        start = time.perf_counter()
+        outer_loss = self._outer_update(data)
+        outer_s = time.perf_counter() - start
+        self.policy.update_obs_stats(torch.cat([d.pre.obs[d.pre.mask.bool()] for d in data]))
+        stats = IterationStats(
+            iteration=self.iteration,
+            pre_return=float(np.mean([d.pre_return for d in data])),
+            post_return=float(np.mean([d.post_return for d in data])),
+            outer_loss=outer_loss,
+            env_steps=sum(d.env_steps for d in data),
+            sampling_s=sampling_s,
+            inner_s=sum(d.inner_s for d in data),
+            outer_s=outer_s,
+        )
+        self.iteration += 1
+        return stats
+
+    def adapt(self, batch: Batch, *, create_graph: bool = False) -> dict[str, Tensor]:
+        """Fast weights after the inner loop on ``batch`` (the adaptation the meta-training prepares)."""
+        lr: float | dict[str, Tensor] = self.inner_lrs() if self.inner_lrs else self.config.inner_lr
+        loss_fn = partial(pg_loss, batch=batch)
+        params = dict(self.policy.named_parameters())
+        first_order = self.config.first_order or not create_graph
+        return inner_adapt(self.policy, params, loss_fn, lr=lr, steps=self.config.inner_steps, first_order=first_order)
+
+    def _sample_task(self, sampler: VectorSampler, task: TaskParams, seed: int) -> _TaskData:
+        cfg = self.config
+        sampler.set_tasks([task] * sampler.num_envs)
+        pre = collect(sampler, self.policy, horizon=cfg.horizon, seed=seed)
+        pre_batch = self._batch(pre)
+        start = time.perf_counter()
+        fast = {k: v.detach() for k, v in self.adapt(pre_batch).items()}
+        inner_s = time.perf_counter() - start
+        post = collect(sampler, self.policy, horizon=cfg.horizon, seed=seed + 1, params=fast)
+        post_batch = self._batch(post)
+        with torch.no_grad():
+            old = self.policy.distribution(post.obs, fast).log_prob(post.actions).sum(-1)  # type: ignore[no-untyped-call]
+        post_batch = Batch(post_batch.obs, post_batch.actions, post_batch.advantages, post_batch.mask, old)
+        return _TaskData(
+            pre_batch,
+            post_batch,
+            float(pre.episode_returns.mean()),
+            float(post.episode_returns.mean()),
+            pre.env_steps + post.env_steps,
+            inner_s,
+        )
+
+    def _batch(self, episodes: EpisodeBatch) -> Batch:
+        adv = advantages(episodes, gamma=self.config.gamma, lam=self.config.gae_lambda)
+        return Batch(episodes.obs, episodes.actions, adv, episodes.mask)
+
+    def _outer_update(self, data: list[_TaskData]) -> float:
+        cfg, loss_value = self.config, 0.0
+        for _ in range(cfg.outer_epochs):
+            losses = [self._clipped_post_loss(task) for task in data]
+            loss = torch.stack(losses).mean()
+            self.optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            self.optimizer.step()
+            loss_value = float(loss.detach())
+        return loss_value
+
+    def _clipped_post_loss(self, task: _TaskData) -> Tensor:
+        fast = self.adapt(task.pre, create_graph=True)
+        post = task.post
+        assert post.old_log_probs is not None
+        log_prob = self.policy.distribution(post.obs, fast).log_prob(post.actions).sum(-1)  # type: ignore[no-untyped-call]
+        ratio = (log_prob - post.old_log_probs).exp()
+        clipped = ratio.clamp(1.0 - self.config.clip, 1.0 + self.config.clip)
+        surrogate = torch.minimum(ratio * post.advantages, clipped * post.advantages)
+        weights = post.mask.to(surrogate.dtype)
+        return -(surrogate * weights).sum() / weights.sum().clamp_min(1.0)
+
+    # ----------------------------------------------------------------- checkpoint state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs: weights, optimiser, learned rates, iteration."""
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "inner_lrs": self.inner_lrs.state_dict() if self.inner_lrs else None,
+            "iteration": self.iteration,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.inner_lrs is not None and state["inner_lrs"] is not None:
+            self.inner_lrs.load_state_dict(state["inner_lrs"])
+        self.iteration = int(state["iteration"])

@@ -1,0 +1,158 @@
+"""The one boundary between numpy envs and torch policies.
+
+Workers of :class:`~sim.sampler.VectorSampler` receive a :class:`PolicySnapshot` (a frozen CPU copy
+of the policy, fast weights folded in) and return numpy trajectories; :func:`collect` turns those
+into an :class:`EpisodeBatch` of tensors on the learner's device. Nothing else in ``agents`` converts
+between numpy and torch for sampling.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from agents.policies import GaussianMLPPolicy
+from sim.sampler import Trajectories, VectorSampler
+
+
+class PolicySnapshot:
+    """A frozen CPU copy of a Gaussian policy that sampler workers call on numpy observations.
+
+    Gaussian noise is drawn from the worker's seeded numpy generator, not torch's global one, so a
+    rollout is reproducible from the sampler's reset seeds. Each worker runs torch on one thread:
+    with two cores, the simulation in the other worker needs the second one.
+    """
+
+    def __init__(
+        self, policy: GaussianMLPPolicy, params: Mapping[str, Tensor] | None = None, *, deterministic: bool = False
+    ) -> None:
+        module = copy.deepcopy(policy).to("cpu").eval().requires_grad_(False)
+        if params is not None:
+            with torch.no_grad():
+                for name, parameter in module.named_parameters():
+                    if name in params:
+                        parameter.copy_(params[name].detach())
+        self.module = module
+        self.deterministic = deterministic
+
+    def __call__(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+        with torch.no_grad():
+            mean: NDArray[np.float32] = self.module(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            std: NDArray[np.float32] = self.module.log_std.exp().numpy()
+        if self.deterministic:
+            return mean
+        noisy: NDArray[np.float32] = (mean + std * rng.standard_normal(mean.shape)).astype(np.float32)
+        return noisy
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        torch.set_num_threads(1)
+
+
+@dataclass(frozen=True)
+class EpisodeBatch:
+    """One episode per env row, env-major (``[E, T, ...]``), on the learner's device.
+
+    Each row keeps the steps up to and including its first ``terminated`` or ``truncated``;
+    ``mask`` is 1 there and 0 after (steps after an autoreset belong to no episode here).
+    """
+
+    obs: Tensor
+    actions: Tensor
+    """the unclipped actions the policy sampled (the env clipped what it applied)"""
+    rewards: Tensor
+    mask: Tensor
+    terminated: Tensor
+    """1 on the step where the episode ended by failure (no bootstrapping past it)"""
+    env_steps: int
+    """every simulated step, including the masked ones: the honest sample count"""
+
+    @property
+    def episode_returns(self) -> Tensor:
+        """Undiscounted return of each row's episode."""
+        return (self.rewards * self.mask).sum(dim=1)
+
+    @property
+    def lengths(self) -> Tensor:
+        """Number of real steps of each row's episode."""
+        return self.mask.sum(dim=1)
+
+
+def first_episode_mask(terminated: NDArray[np.bool_], truncated: NDArray[np.bool_]) -> NDArray[np.float32]:
+    """``[E, T]`` mask of each row's first episode: 1 up to and including its first done step."""
+    done = (terminated | truncated).astype(np.int64)
+    dones_before = np.cumsum(done, axis=1) - done
+    mask: NDArray[np.float32] = (dones_before == 0).astype(np.float32)
+    return mask
+
+
+def to_episode_batch(trajectories: Trajectories, device: torch.device) -> EpisodeBatch:
+    """Time-major sampler output -> env-major tensors on ``device`` (the one numpy->torch step)."""
+
+    def tensor(array: NDArray[Any], dtype: torch.dtype) -> Tensor:
+        return torch.as_tensor(np.ascontiguousarray(np.swapaxes(array, 0, 1)), dtype=dtype, device=device)
+
+    mask = first_episode_mask(trajectories.terminated.T, trajectories.truncated.T)
+    return EpisodeBatch(
+        obs=tensor(trajectories.obs, torch.float32),
+        actions=tensor(trajectories.actions, torch.float32),
+        rewards=tensor(trajectories.rewards, torch.float32),
+        mask=torch.as_tensor(mask, device=device),
+        terminated=tensor(trajectories.terminated, torch.float32),
+        env_steps=int(trajectories.rewards.size),
+    )
+
+
+def records_to_batch(
+    obs: list[NDArray[np.float32]],
+    actions: list[NDArray[np.float32]],
+    rewards: list[NDArray[np.float64]],
+    terminated: list[bool],
+    device: torch.device,
+) -> EpisodeBatch:
+    """Episodes of different lengths (collected one step at a time) -> a padded batch on ``device``."""
+    horizon = max(len(r) for r in rewards)
+
+    def padded(parts: list[NDArray[Any]], tail: tuple[int, ...]) -> Tensor:
+        out = np.zeros((len(parts), horizon, *tail), dtype=np.float32)
+        for i, part in enumerate(parts):
+            out[i, : len(part)] = part
+        return torch.as_tensor(out, device=device)
+
+    mask = padded([np.ones(len(r)) for r in rewards], ())
+    ends = padded([np.eye(1, len(r), len(r) - 1)[0] * float(t) for r, t in zip(rewards, terminated, strict=True)], ())
+    return EpisodeBatch(
+        obs=padded(obs, obs[0].shape[1:]),
+        actions=padded(actions, actions[0].shape[1:]),
+        rewards=padded(rewards, ()),
+        mask=mask,
+        terminated=ends,
+        env_steps=sum(len(r) for r in rewards),
+    )
+
+
+def collect(
+    sampler: VectorSampler,
+    policy: GaussianMLPPolicy,
+    *,
+    horizon: int,
+    seed: int,
+    params: Mapping[str, Tensor] | None = None,
+    deterministic: bool = False,
+) -> EpisodeBatch:
+    """One fresh episode (at most ``horizon`` steps) per sampler env, under ``policy`` or fast ``params``.
+
+    The envs are reset with ``seed`` first, so the same seed, tasks and weights give the same batch.
+    The batch lands on the policy's device.
+    """
+    device = next(policy.parameters()).device
+    sampler.reset(seeds=seed)
+    trajectories = sampler.rollout(PolicySnapshot(policy, params, deterministic=deterministic), horizon)
+    return to_episode_batch(trajectories, device)

@@ -1,0 +1,115 @@
+"""A training run on disk: its settings, its metrics, its checkpoints.
+
+Layout of a run directory::
+
+    run.json          algorithm, seed, device, algorithm config, env config (written once)
+    family.json       the task family trained on (TaskDistribution JSON)
+    metrics.jsonl     one JSON object per iteration (pre/post returns, losses, timings, env steps)
+    checkpoint.pt     the latest learner state, replaced atomically after each iteration
+    tensorboard/      the same scalars, when the ``tensorboard`` package is installed
+
+A kill at any moment leaves ``checkpoint.pt`` as the last complete iteration and ``metrics.jsonl``
+with at most one line more (dropped on resume), so resuming never double-counts an iteration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agents.atomic import atomic_write
+from agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from sim.tasks import TaskDistribution
+
+RUN_FILE, FAMILY_FILE, METRICS_FILE, CHECKPOINT_FILE = "run.json", "family.json", "metrics.jsonl", "checkpoint.pt"
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be created or resumed; the message names the path and why."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """An existing run directory."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], *, settings: Mapping[str, Any], family: TaskDistribution) -> RunDir:
+        """Make a new run directory; refuses one that already holds a run (use resume for that)."""
+        root = Path(path)
+        if (root / RUN_FILE).exists():
+            raise RunDirError(f"{root} already holds a run: resume it, or choose another directory")
+        root.mkdir(parents=True, exist_ok=True)
+        _write_text(root / RUN_FILE, json.dumps(dict(settings), indent=2))
+        _write_text(root / FAMILY_FILE, family.to_json())
+        return cls(root)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> RunDir:
+        """An existing run directory, checked for its settings and checkpoint."""
+        root = Path(path)
+        for name in (RUN_FILE, FAMILY_FILE, CHECKPOINT_FILE):
+            if not (root / name).is_file():
+                raise RunDirError(f"{root} is not a resumable run: {name} is missing")
+        return cls(root)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What :meth:`create` recorded."""
+        loaded: dict[str, Any] = json.loads((self.path / RUN_FILE).read_text())
+        return loaded
+
+    @property
+    def family(self) -> TaskDistribution:
+        """The family trained on."""
+        return TaskDistribution.from_json((self.path / FAMILY_FILE).read_text())
+
+    def save_checkpoint(self, state: Mapping[str, Any]) -> Path:
+        """Replace the checkpoint atomically."""
+        return save_checkpoint(self.path / CHECKPOINT_FILE, state)
+
+    def load_checkpoint(self) -> dict[str, Any]:
+        """The latest checkpoint (``weights_only`` loading: it cannot run code)."""
+        return load_checkpoint(self.path / CHECKPOINT_FILE)
+
+    def append_metrics(self, row: Mapping[str, Any]) -> None:
+        """Add one iteration's metrics line, flushed to disk."""
+        with open(self.path / METRICS_FILE, "a", encoding="utf-8") as file:
+            file.write(json.dumps(dict(row)) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every complete metrics line."""
+        path = self.path / METRICS_FILE
+        if not path.exists():
+            return []
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by a kill: everything before it is complete
+        return rows
+
+    def truncate_metrics(self, iterations: int) -> None:
+        """Keep the metrics of the first ``iterations`` iterations (those the checkpoint holds)."""
+        kept = [row for row in self.metrics() if int(row["iteration"]) < iterations]
+        _write_text(self.path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def checkpoint_algorithm(state: Mapping[str, Any], path: Path) -> str:
+    """The algorithm a checkpoint was written by, or a clear error for a file that is not ours."""
+    algorithm = state.get("algorithm")
+    if not isinstance(algorithm, str):
+        raise CheckpointError(f"{path} is not a sim2adapt checkpoint (no 'algorithm' entry)")
+    return algorithm

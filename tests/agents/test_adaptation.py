@@ -1,0 +1,105 @@
+"""The adaptation generator: its event stream, cancellation, frames, and MAML adapting for real."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, FrameEvent, StepEvent, UpdateEvent, adapt
+from agents.maml_agent import MAMLAgent
+from agents.policies import GaussianMLPPolicy
+from sim.envs.locomotion import EnvConfig, LocomotionEnv
+from sim.envs.point_mass import PointMassEnv
+from sim.params import TaskParams, with_values
+
+TASK = with_values(TaskParams(), {"goal.target_velocity_mps": 1.0, "goal.target_heading_deg": 90.0})
+
+
+def point_agent(seed: int = 0) -> MAMLAgent:
+    torch.manual_seed(seed)
+    return MAMLAgent(GaussianMLPPolicy(obs_dim=4, action_dim=2, hidden_sizes=(16,)), inner_lr=0.1)
+
+
+def test_events_cover_every_step_episode_and_update_then_one_result() -> None:
+    events = list(adapt(point_agent, PointMassEnv, TASK, AdaptConfig(shots=3, max_steps=20, updates=2)))
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    episodes = [e for e in events if isinstance(e, EpisodeEvent)]
+    updates = [e for e in events if isinstance(e, UpdateEvent)]
+    assert len(steps) == 60 and [s.step for s in steps[:3]] == [0, 1, 2]
+    assert [e.updates_before for e in episodes] == [0, 1, 2]
+    assert [e.phase for e in episodes] == ["pre-adaptation", "after update 1", "after update 2"]
+    assert [u.update for u in updates] == [1, 2] and all(u.kl > 0 and u.seconds >= 0 for u in updates)
+    for episode in episodes:
+        rewards = [s.reward for s in steps if s.episode == episode.episode]
+        assert episode.episode_return == pytest.approx(sum(rewards))
+    result = events[-1]
+    assert isinstance(result, AdaptResult) and not any(isinstance(e, AdaptResult) for e in events[:-1])
+    assert result.episode_returns == tuple(e.episode_return for e in episodes)
+    assert isinstance(result.policy, GaussianMLPPolicy)
+
+
+def test_same_seed_gives_the_same_events() -> None:
+    def run() -> list[Any]:
+        events = adapt(point_agent, PointMassEnv, TASK, AdaptConfig(shots=2, max_steps=10, updates=1, seed=4))
+        return [e for e in events if not isinstance(e, (UpdateEvent, AdaptResult))]
+
+    assert run() == run()
+
+
+class _CloseRecorder(gym.Wrapper):  # type: ignore[type-arg]
+    closed = False
+
+    def close(self) -> None:
+        type(self).closed = True
+        super().close()
+
+
+def test_closing_the_generator_early_closes_the_env() -> None:
+    _CloseRecorder.closed = False
+    events = adapt(point_agent, lambda task: _CloseRecorder(PointMassEnv(task)), TASK, AdaptConfig())
+    assert isinstance(next(events), StepEvent)
+    events.close()
+    assert _CloseRecorder.closed
+
+
+def test_frames_come_at_the_chosen_rate_and_show_the_scene() -> None:
+    env_config = EnvConfig(render_width=64, render_height=48, max_episode_steps=6)
+    task = with_values(TaskParams(), {"robot.name": "ant"})
+    make_env = partial(LocomotionEnv, config=env_config, render_mode="rgb_array")
+    probe = make_env(task)
+    obs_dim, action_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
+    probe.close()
+
+    def agent() -> MAMLAgent:
+        return MAMLAgent(GaussianMLPPolicy(obs_dim=obs_dim, action_dim=action_dim), inner_lr=0.05)
+
+    events = list(adapt(agent, make_env, task, AdaptConfig(shots=1, max_steps=6, updates=0, frame_every=3)))
+    frames = [e for e in events if isinstance(e, FrameEvent)]
+    assert [f.step for f in frames] == [0, 3]
+    assert frames[0].rgb.shape == (48, 64, 3) and frames[0].rgb.std() > 5
+    no_frames = adapt(agent, make_env, task, AdaptConfig(shots=1, max_steps=6, updates=0))
+    assert not any(isinstance(e, FrameEvent) for e in no_frames)
+
+
+def test_a_bad_budget_is_rejected_naming_the_fields() -> None:
+    with pytest.raises(ValueError, match=r"updates=3.*0 <= updates < shots"):
+        AdaptConfig(shots=3, updates=3)
+
+
+def test_the_adapted_policy_reproduces_the_agents_actions() -> None:
+    agent = point_agent()
+    events = list(adapt(lambda: agent, PointMassEnv, TASK, AdaptConfig(shots=2, max_steps=20, updates=1)))
+    result = events[-1]
+    assert isinstance(result, AdaptResult)
+    obs = torch.as_tensor(np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32))
+    with torch.no_grad():
+        exported_mean = result.policy(obs)
+        adapted_mean = agent.policy.distribution(obs, agent.fast).mean
+        initial_mean = agent.policy(obs)
+    assert torch.allclose(exported_mean, adapted_mean, atol=1e-6)
+    assert not torch.allclose(exported_mean, initial_mean, atol=1e-4)  # the update really moved it
