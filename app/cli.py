@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_arguments(task)
     task.set_defaults(handler=_run_task)
 
+    from app.cli_agents import add_adapt_parser, add_train_parser
+
+    add_train_parser(commands).set_defaults(handler=_run_agents_command, agents_command="train")
+    add_adapt_parser(commands).set_defaults(handler=_run_agents_command, agents_command="adapt")
+
     bench = commands.add_parser("bench", help="measure throughput")
     benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="WHAT")
     sim = benchmarks.add_parser("sim", help="env steps per second per robot and terrain: raw, env, sampler")
@@ -75,6 +80,19 @@ def _run_gui(args: argparse.Namespace) -> int:
     from app.main import run_gui
 
     return run_gui(task)
+
+
+def _run_agents_command(args: argparse.Namespace) -> int:
+    """``train`` / ``adapt``: bad input, missing files and foreign checkpoints become one error line."""
+    from agents.checkpoint import CheckpointError
+    from app import cli_agents
+    from sim.sampler import SamplerError
+
+    command = {"train": cli_agents.run_train, "adapt": cli_agents.run_adapt}[args.agents_command]
+    try:
+        return command(args)
+    except (ValueError, CheckpointError, SamplerError, OSError) as err:
+        raise CliError(str(err)) from err
 
 
 def _run_bench_sim(args: argparse.Namespace) -> int:
