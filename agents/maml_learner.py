@@ -31,8 +31,7 @@ from torch import Tensor
 from agents.maml import Batch, MetaSGDLearningRates, inner_adapt, pg_loss
 from agents.policies import GaussianMLPPolicy, LinearFeatureBaseline
 from agents.returns import discounted_returns, gae_advantages
-from agents.rollout import EpisodeBatch, collect
-from sim.params import TaskParams
+from agents.rollout import EpisodeBatch, collect_tasks
 from sim.sampler import VectorSampler
 from sim.tasks import TaskDistribution
 
@@ -111,7 +110,6 @@ class _TaskData:
     pre_return: float
     post_return: float
     env_steps: int
-    inner_s: float
 
 
 def advantages(episodes: EpisodeBatch, *, gamma: float, lam: float) -> Tensor:
@@ -139,12 +137,24 @@ class MAMLLearner:
 
     # ----------------------------------------------------------------- the update step
     def train_iteration(self, sampler: VectorSampler) -> IterationStats:
-        """One meta-iteration; ``sampler`` must hold ``episodes_per_task`` envs of this family's robot."""
+        """One meta-iteration; ``sampler`` runs envs of this family's robot (any number of them)."""
         cfg, rng = self.config, np.random.default_rng([self.seed, self.iteration])
         tasks = self.family.sample_tasks(cfg.meta_batch_size, rng)
+        pre_seed, post_seed = (int(s) for s in rng.integers(2**31, size=2))
+        collect = partial(
+            collect_tasks, sampler, self.policy, tasks, episodes_per_task=cfg.episodes_per_task, horizon=cfg.horizon
+        )
         start = time.perf_counter()
-        data = [self._sample_task(sampler, task, int(rng.integers(2**31))) for task in tasks]
-        sampling_s = time.perf_counter() - start - sum(d.inner_s for d in data)
+        pre = collect(seed=pre_seed)
+        sampling_s = time.perf_counter() - start
+        start = time.perf_counter()
+        pre_batches = [self._batch(episodes) for episodes in pre]
+        fast = [{k: v.detach() for k, v in self.adapt(batch).items()} for batch in pre_batches]
+        inner_s = time.perf_counter() - start
+        start = time.perf_counter()
+        post = collect(seed=post_seed, params=fast)
+        sampling_s += time.perf_counter() - start
+        data = [self._task_data(*parts) for parts in zip(pre, pre_batches, post, fast, strict=True)]
         start = time.perf_counter()
         outer_loss = self._outer_update(data)
         outer_s = time.perf_counter() - start
@@ -156,7 +166,7 @@ class MAMLLearner:
             outer_loss=outer_loss,
             env_steps=sum(d.env_steps for d in data),
             sampling_s=sampling_s,
-            inner_s=sum(d.inner_s for d in data),
+            inner_s=inner_s,
             outer_s=outer_s,
         )
         self.iteration += 1
@@ -170,15 +180,9 @@ class MAMLLearner:
         first_order = self.config.first_order or not create_graph
         return inner_adapt(self.policy, params, loss_fn, lr=lr, steps=self.config.inner_steps, first_order=first_order)
 
-    def _sample_task(self, sampler: VectorSampler, task: TaskParams, seed: int) -> _TaskData:
-        cfg = self.config
-        sampler.set_tasks([task] * sampler.num_envs)
-        pre = collect(sampler, self.policy, horizon=cfg.horizon, seed=seed)
-        pre_batch = self._batch(pre)
-        start = time.perf_counter()
-        fast = {k: v.detach() for k, v in self.adapt(pre_batch).items()}
-        inner_s = time.perf_counter() - start
-        post = collect(sampler, self.policy, horizon=cfg.horizon, seed=seed + 1, params=fast)
+    def _task_data(
+        self, pre: EpisodeBatch, pre_batch: Batch, post: EpisodeBatch, fast: dict[str, Tensor]
+    ) -> _TaskData:
         post_batch = self._batch(post)
         with torch.no_grad():
             old = self.policy.distribution(post.obs, fast).log_prob(post.actions).sum(-1)  # type: ignore[no-untyped-call]
@@ -189,7 +193,6 @@ class MAMLLearner:
             float(pre.episode_returns.mean()),
             float(post.episode_returns.mean()),
             pre.env_steps + post.env_steps,
-            inner_s,
         )
 
     def _batch(self, episodes: EpisodeBatch) -> Batch:

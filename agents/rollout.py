@@ -9,7 +9,7 @@ between numpy and torch for sampling.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from agents.policies import GaussianMLPPolicy
-from sim.sampler import Trajectories, VectorSampler
+from sim.params import TaskParams
+from sim.sampler import EpisodeJob, Trajectories, VectorSampler
 
 
 class PolicySnapshot:
@@ -72,7 +73,7 @@ class EpisodeBatch:
     terminated: Tensor
     """1 on the step where the episode ended by failure (no bootstrapping past it)"""
     env_steps: int
-    """every simulated step, including the masked ones: the honest sample count"""
+    """simulated steps (the real steps of every episode): the honest sample count"""
 
     @property
     def episode_returns(self) -> Tensor:
@@ -106,7 +107,7 @@ def to_episode_batch(trajectories: Trajectories, device: torch.device) -> Episod
         rewards=tensor(trajectories.rewards, torch.float32),
         mask=torch.as_tensor(mask, device=device),
         terminated=tensor(trajectories.terminated, torch.float32),
-        env_steps=int(trajectories.rewards.size),
+        env_steps=int(mask.sum()),
     )
 
 
@@ -138,21 +139,47 @@ def records_to_batch(
     )
 
 
-def collect(
+def _pad_time(trajectories: Trajectories, horizon: int) -> Trajectories:
+    """Zero-pad the time axis to ``horizon`` (a job stops early once all its episodes ended)."""
+    missing = horizon - trajectories.rewards.shape[0]
+    if missing == 0:
+        return trajectories
+
+    def pad(array: NDArray[Any]) -> NDArray[Any]:
+        return np.concatenate([array, np.zeros((missing, *array.shape[1:]), dtype=array.dtype)])
+
+    return Trajectories(*(pad(getattr(trajectories, f)) for f in Trajectories.__dataclass_fields__))
+
+
+def collect_tasks(
     sampler: VectorSampler,
     policy: GaussianMLPPolicy,
+    tasks: Sequence[TaskParams],
     *,
+    episodes_per_task: int,
     horizon: int,
     seed: int,
-    params: Mapping[str, Tensor] | None = None,
+    params: Sequence[Mapping[str, Tensor] | None] | None = None,
     deterministic: bool = False,
-) -> EpisodeBatch:
-    """One fresh episode (at most ``horizon`` steps) per sampler env, under ``policy`` or fast ``params``.
+) -> list[EpisodeBatch]:
+    """``episodes_per_task`` fresh episodes of every task, one :class:`EpisodeBatch` per task.
 
-    The envs are reset with ``seed`` first, so the same seed, tasks and weights give the same batch.
-    The batch lands on the policy's device.
+    Task ``i`` runs under ``params[i]`` (fast weights) when given, else under the policy's own
+    weights. The episodes go to the sampler as jobs of at most a worker's env count, dispatched
+    to whichever worker is free. Episode ``e`` of task ``i`` is seeded ``seed + i * episodes_per_task + e``,
+    so the same seed, tasks and weights give the same batches whatever the worker count.
     """
     device = next(policy.parameters()).device
-    sampler.reset(seeds=seed)
-    trajectories = sampler.rollout(PolicySnapshot(policy, params, deterministic=deterministic), horizon)
-    return to_episode_batch(trajectories, device)
+    jobs, owners = [], []
+    for i, task in enumerate(tasks):
+        snapshot = PolicySnapshot(policy, params[i] if params else None, deterministic=deterministic)
+        first = seed + i * episodes_per_task
+        for start in range(0, episodes_per_task, sampler.envs_per_worker):
+            count = min(sampler.envs_per_worker, episodes_per_task - start)
+            jobs.append(EpisodeJob(snapshot, (task,) * count, tuple(range(first + start, first + start + count))))
+            owners.append(i)
+    parts = [_pad_time(t, horizon) for t in sampler.run_episodes(jobs, horizon)]
+    return [
+        to_episode_batch(Trajectories.concatenate([p for p, o in zip(parts, owners, strict=True) if o == i]), device)
+        for i in range(len(tasks))
+    ]

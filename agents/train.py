@@ -119,10 +119,12 @@ def run_training(run: RunDir, *, device: str | None = None, resume: bool = False
             raise CheckpointError(f"{run.path / CHECKPOINT_FILE} holds a {algorithm} agent, not {settings.algorithm}")
         learner.load_state_dict(state["learner"])
         run.truncate_metrics(learner.iteration)
-    num_envs = settings.maml_config.episodes_per_task
-    workers = min(settings.num_workers, num_envs)
+    # Each worker holds up to 4 envs: episodes of a task run in jobs of that size, one batched
+    # policy forward per step, and jobs go to whichever worker is free.
+    per_worker = min(4, settings.maml_config.episodes_per_task)
+    num_envs = per_worker * settings.num_workers
     with VectorSampler(
-        [run.family.base] * num_envs, num_workers=workers, env_factory=env_factory(settings)
+        [run.family.base] * num_envs, num_workers=settings.num_workers, env_factory=env_factory(settings)
     ) as sampler:
         while learner.iteration < settings.iterations:
             stats = learner.train_iteration(sampler)

@@ -22,7 +22,7 @@ from sim.bullet import BulletSim
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.params import ROBOT_NAMES, TaskParams, with_values
 from sim.robots import load_robot, place_robot
-from sim.sampler import ActionTablePolicy, VectorSampler
+from sim.sampler import ActionTablePolicy, EpisodeJob, VectorSampler
 from sim.terrain import apply_terrain_dynamics, build_terrain
 
 BUILTIN_ROBOTS = tuple(name for name in ROBOT_NAMES if name != "urdf")
@@ -122,23 +122,22 @@ def measure_samplers(
     *,
     num_envs: int,
     workers: Sequence[int],
-    steps_per_env: int = 800,
+    episodes: int = 64,
     repeats: int = 3,
-    rollout_steps: int = 200,
 ) -> dict[int, float]:
-    """Env steps/s (summed over envs) of :meth:`VectorSampler.rollout`, per worker count.
+    """Env steps/s of :meth:`VectorSampler.run_episodes` collecting ``episodes`` episodes, per worker count.
 
-    Every env of every run simulates exactly the same motion: same seed, same action table, a fixed
-    amount of work. Contact-rich stretches cost several times more than others, so envs whose
-    motions diverged would load workers unequally and the table would measure the workload's
-    imbalance (a worker idles at the end of each rollout until the slowest one is done) rather
-    than the sampler. A rollout is one 200-step episode, the unit a learner collects. Samplers are
-    timed in interleaved rounds, best kept.
+    Every episode of every run simulates exactly the same motion (one seed, one action table, the
+    full horizon), so worker counts differ only in how the same work is spread. Jobs are as large
+    as the biggest worker count allows, identical for every count. Samplers are timed in
+    interleaved rounds, best kept.
     """
     probe = LocomotionEnv(task, config=config)
     table = random_actions(int(np.prod(probe.action_space.shape or (0,))))
     probe.close()
-    rollouts = max(1, steps_per_env // rollout_steps)
+    per_job = max(1, num_envs // max(workers))
+    jobs = [EpisodeJob(ActionTablePolicy(table), (task,) * per_job, (0,) * per_job)] * (episodes // per_job)
+    steps = len(jobs) * per_job * config.max_episode_steps
     with ExitStack() as stack:
         samplers = {
             w: stack.enter_context(VectorSampler([task] * num_envs, num_workers=w, config=config)) for w in workers
@@ -146,14 +145,9 @@ def measure_samplers(
         best = dict.fromkeys(workers, 0.0)
         for _ in range(repeats):
             for w, sampler in samplers.items():
-                sampler.reset(seeds=[0] * num_envs)
-                policy = ActionTablePolicy(table)
                 start = time.perf_counter()
-                for r in range(rollouts):
-                    policy.calls = r * rollout_steps  # continue the table where the last rollout stopped
-                    sampler.rollout(policy, rollout_steps)
-                rate = num_envs * rollouts * rollout_steps / (time.perf_counter() - start)
-                best[w] = max(best[w], rate)
+                sampler.run_episodes(jobs, config.max_episode_steps)
+                best[w] = max(best[w], steps / (time.perf_counter() - start))
         return best
 
 

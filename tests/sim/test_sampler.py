@@ -9,12 +9,12 @@ import pytest
 from sampler_fixtures import TanhLinearPolicy, dies_on_step, fixed_actions, raises_on_step, short_episode_env
 
 from sim.params import TaskParams, with_values
-from sim.sampler import SamplerError, UniformRandomPolicy, VectorSampler
+from sim.sampler import EpisodeJob, SamplerError, UniformRandomPolicy, VectorSampler
 
 TASKS = [
-    with_values(TaskParams(), {"robot.name": "half_cheetah", "goal.target_velocity_mps": v})
-    for v in (0.5, 1.0, 1.5)
+    with_values(TaskParams(), {"robot.name": "half_cheetah", "goal.target_velocity_mps": v}) for v in (0.5, 1.0, 1.5)
 ] + [with_values(TaskParams(), {"robot.name": "half_cheetah", "robot.payload_kg": 5.0})]
+TASKS_OBS_DIM = 24  # the half_cheetah's observation length
 
 
 def test_sampler_matches_single_envs_for_the_same_seeds_including_autoreset() -> None:
@@ -60,6 +60,37 @@ def test_rollout_in_workers_matches_a_single_env_loop_with_the_same_policy() -> 
             if terminated or truncated:
                 obs, _ = env.reset()
         env.close()
+
+
+def test_episode_jobs_match_single_env_episodes_whichever_worker_runs_them() -> None:
+    policy = TanhLinearPolicy(TASKS_OBS_DIM, 6)
+    jobs = [EpisodeJob(policy, (task,), (10 + i,)) for i, task in enumerate(TASKS)]
+    with VectorSampler(TASKS[:2], num_workers=2, env_factory=short_episode_env) as sampler:
+        first = sampler.run_episodes(jobs, horizon=9)
+        again = sampler.run_episodes(jobs[::-1], horizon=9)[::-1]  # other jobs land on other workers
+    for i, (task, trajectory) in enumerate(zip(TASKS, first, strict=True)):
+        assert all(
+            np.array_equal(a, b) for a, b in zip(vars(trajectory).values(), vars(again[i]).values(), strict=True)
+        )
+        env = short_episode_env(task)
+        obs, _ = env.reset(seed=10 + i)
+        for t in range(len(trajectory.rewards)):
+            assert np.array_equal(obs, trajectory.obs[t, 0])
+            obs, reward, terminated, truncated, _ = env.step(policy(obs[None], np.random.default_rng())[0])
+            assert (reward, terminated, truncated) == tuple(
+                part[t, 0] for part in (trajectory.rewards, trajectory.terminated, trajectory.truncated)
+            )
+        assert len(trajectory.rewards) == 7 and trajectory.truncated[-1, 0]  # the 7-step episode, then stop
+        env.close()
+
+
+def test_a_failing_job_raises_and_leaves_the_sampler_usable() -> None:
+    policy = TanhLinearPolicy(TASKS_OBS_DIM, 6)
+    with VectorSampler(TASKS[:2], num_workers=2, env_factory=short_episode_env) as sampler:
+        broken = EpisodeJob(policy, (TASKS[0],), (-1,))  # a negative seed is refused by gymnasium
+        with pytest.raises(SamplerError, match="raised"):
+            sampler.run_episodes([EpisodeJob(policy, (TASKS[1],), (0,)), broken], horizon=3)
+        assert len(sampler.run_episodes([EpisodeJob(policy, (TASKS[1],), (0,))], horizon=3)) == 1
 
 
 def test_policy_noise_is_reproducible_from_the_reset_seeds_and_differs_between_workers() -> None:
