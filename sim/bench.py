@@ -165,7 +165,7 @@ def run_sim_benchmark(
     robots: Sequence[str] = BUILTIN_ROBOTS,
     terrains: Sequence[str] = ("flat", "rough"),
     seconds: float = 3.0,
-    repeats: int = 3,
+    repeats: int = 5,
     num_envs: int = 8,
     workers: Sequence[int] = (1, 2, 4),
 ) -> list[SimBenchRow]:
