@@ -46,10 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_arguments(task)
     task.set_defaults(handler=_run_task)
 
-    from app.cli_agents import add_adapt_parser, add_train_parser
+    from app.cli_agents import add_adapt_parser, add_play_parser, add_train_parser
 
     add_train_parser(commands).set_defaults(handler=_run_agents_command, agents_command="train")
     add_adapt_parser(commands).set_defaults(handler=_run_agents_command, agents_command="adapt")
+    add_play_parser(commands).set_defaults(handler=_run_agents_command, agents_command="play")
 
     bench = commands.add_parser("bench", help="measure throughput")
     benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="WHAT")
@@ -83,15 +84,16 @@ def _run_gui(args: argparse.Namespace) -> int:
 
 
 def _run_agents_command(args: argparse.Namespace) -> int:
-    """``train`` / ``adapt``: bad input, missing files and foreign checkpoints become one error line."""
+    """``train`` / ``adapt`` / ``play``: bad input, missing files and foreign checkpoints become one error line."""
     from agents.checkpoint import CheckpointError
+    from agents.export import ExportError
     from app import cli_agents
     from sim.sampler import SamplerError
 
-    command = {"train": cli_agents.run_train, "adapt": cli_agents.run_adapt}[args.agents_command]
+    commands = {"train": cli_agents.run_train, "adapt": cli_agents.run_adapt, "play": cli_agents.run_play}
     try:
-        return command(args)
-    except (ValueError, CheckpointError, SamplerError, OSError) as err:
+        return commands[args.agents_command](args)
+    except (ValueError, CheckpointError, ExportError, SamplerError, OSError) as err:
         raise CliError(str(err)) from err
 
 

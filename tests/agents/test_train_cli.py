@@ -85,3 +85,32 @@ def test_a_run_directory_is_never_overwritten(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="already holds a run"):
         start_run(tmp_path, settings=tiny_settings(5), family=FAMILY)
     assert json.loads(before) == json.loads((tmp_path / "run.json").read_text())
+
+
+def test_adapt_exports_and_play_runs_an_exported_policy_with_only_the_file(tmp_path: Path, capsys) -> None:
+    from agents.export import export_policy
+    from agents.policies import GaussianMLPPolicy
+    from sim.envs.locomotion import LocomotionEnv
+
+    run = start_run(tmp_path / "run", settings=tiny_settings(1), family=FAMILY)
+    list(run_training(run))
+    assert (
+        main(["adapt", str(run.path), "--shots", "2", "--steps", "5", "--updates", "1", "--export", str(tmp_path)]) == 0
+    )
+    assert "exported" in capsys.readouterr().out
+    assert {p.suffix for p in tmp_path.glob("policy.*")} == {".pt", ".onnx", ".json"}
+    # the point-mass policy cannot drive a robot: one clear line, no traceback
+    assert main(["play", str(tmp_path / "policy.onnx")]) == 2
+    assert "expects 4 observation values" in capsys.readouterr().err
+
+    task = with_values(TaskParams(), {"robot.name": "hexapod"})
+    with LocomotionEnv(task) as env:
+        obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    out = tmp_path / "hexapod"
+    export_policy(
+        GaussianMLPPolicy(obs_dim=obs_dim, action_dim=action_dim), out_dir=out, sidecar={"task": task.to_dict()}
+    )
+    assert main(["play", str(out / "policy.pt"), "--episodes", "2", "--steps", "20"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[:2] for line in lines] == [["episode", "0:"], ["episode", "1:"]]
+    assert lines[0].endswith("over 20 steps")
