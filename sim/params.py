@@ -248,11 +248,15 @@ class TaskParams:
     @classmethod
     def from_json(cls, text: str) -> TaskParams:
         """Parse JSON text written by :meth:`to_json` (or by hand)."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise TaskParamError("task", text[:40], f"valid JSON ({err})") from err
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json("task", text))
+
+
+def parse_json(label: str, text: str) -> object:
+    """``json.loads``, with a syntax error reported as a :class:`TaskParamError` on ``label``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise TaskParamError(label, text[:40], f"valid JSON ({err})") from err
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from sim.params import (
     TaskParams,
     check_field_value,
     field_by_path,
+    parse_json,
     with_values,
 )
 
@@ -165,11 +166,7 @@ class TaskDistribution:
     @classmethod
     def from_json(cls, text: str) -> TaskDistribution:
         """Parse JSON text."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise TaskParamError("family", text[:40], f"valid JSON ({err})") from err
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json("family", text))
 
 
 def family_names() -> list[str]:
