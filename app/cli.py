@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_arguments(task)
     task.set_defaults(handler=_run_task)
 
-    from app.cli_agents import add_adapt_parser, add_play_parser, add_train_parser
+    from app.cli_agents import add_adapt_parser, add_bench_train_parser, add_play_parser, add_train_parser
 
     add_train_parser(commands).set_defaults(handler=_run_agents_command, agents_command="train")
     add_adapt_parser(commands).set_defaults(handler=_run_agents_command, agents_command="adapt")
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--num-envs", type=int, default=8, help="envs spread over the sampler's workers (default: 8)")
     sim.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], metavar="N")
     sim.set_defaults(handler=_run_bench_sim)
+    add_bench_train_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_train")
     return parser
 
 
@@ -90,7 +91,12 @@ def _run_agents_command(args: argparse.Namespace) -> int:
     from app import cli_agents
     from sim.sampler import SamplerError
 
-    commands = {"train": cli_agents.run_train, "adapt": cli_agents.run_adapt, "play": cli_agents.run_play}
+    commands = {
+        "train": cli_agents.run_train,
+        "adapt": cli_agents.run_adapt,
+        "play": cli_agents.run_play,
+        "bench_train": cli_agents.run_bench_train,
+    }
     try:
         return commands[args.agents_command](args)
     except (ValueError, CheckpointError, ExportError, SamplerError, OSError) as err:

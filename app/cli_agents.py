@@ -58,6 +58,18 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     return parser
 
 
+def add_bench_train_parser(benchmarks: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """``bench train``: where one meta-iteration's time goes, per device."""
+    parser: argparse.ArgumentParser = benchmarks.add_parser(
+        "train", help="time of MAML iterations split into sampling, inner loop and outer step, per device"
+    )
+    parser.add_argument("--family", default="cheetah-velocity")
+    parser.add_argument("--preset", choices=["paper", "quick"], default="paper")
+    parser.add_argument("--iterations", type=int, default=2, help="iterations timed per device (default: 2)")
+    parser.add_argument("--workers", type=int, default=2)
+    return parser
+
+
 def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """``play``: run an exported policy in the sim, with nothing but the exported file."""
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -183,6 +195,35 @@ def _export(result: Any, out_dir: Path, algorithm: str, source: str) -> None:
         f"exported {exported.torchscript_path} and {exported.onnx_path} (max action difference "
         f"{max(exported.torchscript_max_abs_diff, exported.onnx_max_abs_diff):.1e}), sidecar {exported.sidecar_path}"
     )
+
+
+def run_bench_train(args: argparse.Namespace) -> int:
+    """Train a throw-away run per device and print the timing split of each iteration."""
+    import tempfile
+
+    import torch
+
+    from agents.maml_learner import MAMLConfig
+    from agents.train import TrainSettings, run_training, start_run
+
+    family = load_family(args.family)
+    config = (MAMLConfig.quick() if args.preset == "quick" else MAMLConfig()).to_dict()
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    header = ("device", "iter", "env steps", "sampling s", "inner s", "outer s", "steps/s")
+    widths = (6, 4, 9, 10, 7, 7, 7)
+    print("  ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
+    for device in devices:
+        settings = TrainSettings(iterations=args.iterations, device=device, num_workers=args.workers, config=config)
+        with tempfile.TemporaryDirectory() as tmp:
+            for stats in run_training(start_run(tmp, settings=settings, family=family)):
+                total = stats.sampling_s + stats.inner_s + stats.outer_s
+                print(
+                    f"{device:>6}  {stats.iteration:>4}  {stats.env_steps:>9}  {stats.sampling_s:>10.2f}  "
+                    f"{stats.inner_s:>7.2f}  {stats.outer_s:>7.2f}  {stats.env_steps / total:>7.0f}"
+                )
+    if devices == ["cpu"]:
+        print("no CUDA device here: CPU only")
+    return 0
 
 
 def run_play(args: argparse.Namespace) -> int:

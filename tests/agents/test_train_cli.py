@@ -114,3 +114,12 @@ def test_adapt_exports_and_play_runs_an_exported_policy_with_only_the_file(tmp_p
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[:2] for line in lines] == [["episode", "0:"], ["episode", "1:"]]
     assert lines[0].endswith("over 20 steps")
+
+
+def test_bench_train_prints_the_time_split_of_each_iteration(capsys) -> None:
+    assert main(["bench", "train", "--preset", "quick", "--iterations", "1", "--workers", "1"]) == 0
+    header, row, *_ = capsys.readouterr().out.strip().splitlines()
+    assert header.split()[:3] == ["device", "iter", "env"]
+    device, iteration, env_steps, *timings = row.split()
+    assert (device, iteration, env_steps) == ("cpu", "0", "12800")
+    assert all(float(t) > 0 for t in timings)
