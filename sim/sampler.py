@@ -5,9 +5,12 @@ costs about as much as one ant step here (MEASURED.md), so each worker holds a c
 of the envs and one message steps the whole slice. Each worker builds its envs (and so its
 PyBullet clients) inside its own process. Messages are small typed dataclasses, never strings.
 Worse, a process woken after computing pays ~0.2-0.3 ms before its reply is read (measured on this
-VM), so :meth:`VectorSampler.rollout` ships a policy to the workers and gets whole trajectories back:
-one message per worker per rollout. A worker that raises sends its traceback back; a worker that
-dies is reported, never waited on forever.
+VM), so a policy is shipped to the workers and whole trajectories come back. Two ways:
+:meth:`VectorSampler.run_episodes` (episodic learners such as MAML) hands jobs of episodes to
+whichever worker is free, which keeps both cores busy when one runs slower for a while;
+:meth:`VectorSampler.rollout` steps every env for a fixed number of steps in lock-step, with
+autoreset (continuing on-policy sampling). A worker that raises sends its traceback back; a
+worker that dies is reported, never waited on forever.
 """
 
 from __future__ import annotations
