@@ -92,6 +92,8 @@ class EpisodeRecord:
     obs: NDArray[np.float32]
     actions: NDArray[np.float32]
     rewards: NDArray[np.float64]
+    next_obs: NDArray[np.float32]
+    """what followed each action (context-based agents learn from whole transitions)"""
     terminated: bool
 
 
@@ -147,13 +149,14 @@ def _run_episode(
     env: gym.Env[Any, Any], agent: AdaptiveAgent, cfg: AdaptConfig, episode: int, rng: np.random.Generator
 ) -> Iterator[StepEvent | FrameEvent | EpisodeRecord]:
     obs, _ = env.reset(seed=cfg.seed + episode)
-    observations, actions, rewards, terminated = [], [], [], False
+    observations, actions, rewards, next_observations, terminated = [], [], [], [], False
     for step in range(cfg.max_steps):
         action = agent.act(np.asarray(obs, dtype=np.float32), rng)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         observations.append(obs)
         actions.append(action)
         rewards.append(float(reward))
+        next_observations.append(next_obs)
         done = bool(terminated or truncated) or step == cfg.max_steps - 1
         yield StepEvent(episode=episode, step=step, reward=float(reward), done=done)
         if cfg.frame_every and step % cfg.frame_every == 0:
@@ -164,7 +167,11 @@ def _run_episode(
         if done:
             break
     yield EpisodeRecord(
-        np.asarray(observations, np.float32), np.asarray(actions, np.float32), np.asarray(rewards), bool(terminated)
+        np.asarray(observations, np.float32),
+        np.asarray(actions, np.float32),
+        np.asarray(rewards),
+        np.asarray(next_observations, np.float32),
+        bool(terminated),
     )
 
 

@@ -15,7 +15,9 @@ from typing import TypeVar
 import torch
 from torch import Tensor, nn
 
-from agents.policies import GaussianMLPPolicy
+from agents.policies import GaussianMLPPolicy, LinearFeatureBaseline
+from agents.returns import discounted_returns, gae_advantages
+from agents.rollout import EpisodeBatch
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
@@ -148,3 +150,15 @@ class MetaSGDLearningRates(nn.Module):
     def forward(self) -> dict[str, Tensor]:
         """The learning rates keyed by parameter name, ready for ``inner_adapt``'s ``lr``."""
         return {n: self.lrs[_key(n)] for n in self.names}
+
+
+def advantages(episodes: EpisodeBatch, *, gamma: float, lam: float) -> Tensor:
+    """GAE over the episodes with a linear feature baseline fitted to them, normalised per batch."""
+    returns = discounted_returns(episodes.rewards, episodes.mask, gamma=gamma)
+    baseline = LinearFeatureBaseline()
+    baseline.fit(episodes.obs, returns, episodes.mask)
+    values = baseline.predict(episodes.obs, episodes.mask)
+    adv = gae_advantages(episodes.rewards, values, episodes.mask, gamma=gamma, lam=lam)
+    valid = episodes.mask.bool()
+    mean, std = adv[valid].mean(), adv[valid].std(correction=0).clamp_min(1e-8)
+    return torch.where(valid, (adv - mean) / std, 0.0)

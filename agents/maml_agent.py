@@ -16,10 +16,9 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from agents.adaptation import EpisodeRecord, UpdateInfo
-from agents.maml import Batch, inner_adapt, pg_loss
-from agents.maml_learner import advantages
+from agents.maml import Batch, advantages, inner_adapt, pg_loss
 from agents.policies import GaussianMLPPolicy
-from agents.rollout import PolicySnapshot, records_to_batch
+from agents.rollout import PolicySnapshot, records_to_batch, sample_action
 
 
 class MAMLAgent:
@@ -42,11 +41,7 @@ class MAMLAgent:
 
     def act(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
         """A sampled action under the current fast weights; the noise comes from ``rng``."""
-        with torch.no_grad():
-            dist = self.policy.distribution(torch.as_tensor(obs, device=self.device)[None], self.fast)
-            mean, std = dist.mean[0].cpu().numpy(), dist.stddev[0].cpu().numpy()
-        action: NDArray[np.float32] = (mean + std * rng.standard_normal(mean.shape)).astype(np.float32)
-        return action
+        return sample_action(self.policy, obs, rng, self.fast)
 
     def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
         """Fast weights from the initialisation after PG steps on all ``episodes`` of this task."""
@@ -75,12 +70,6 @@ class MAMLAgent:
         return module
 
     def _batch(self, episodes: list[EpisodeRecord]) -> Batch:
-        episodes_batch = records_to_batch(
-            [e.obs for e in episodes],
-            [e.actions for e in episodes],
-            [e.rewards for e in episodes],
-            [e.terminated for e in episodes],
-            self.device,
-        )
+        episodes_batch = records_to_batch(episodes, self.device)
         adv = advantages(episodes_batch, gamma=self.gamma, lam=self.gae_lambda)
         return Batch(episodes_batch.obs, episodes_batch.actions, adv, episodes_batch.mask)

@@ -19,6 +19,7 @@ Determinism: every random draw of an iteration (tasks, env seeds, policy noise) 
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -28,9 +29,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents.maml import Batch, MetaSGDLearningRates, inner_adapt, pg_loss
-from agents.policies import GaussianMLPPolicy, LinearFeatureBaseline
-from agents.returns import discounted_returns, gae_advantages
+from agents.learner import IterationStats
+from agents.maml import Batch, MetaSGDLearningRates, advantages, inner_adapt, pg_loss
+from agents.maml_agent import MAMLAgent
+from agents.policies import GaussianMLPPolicy
 from agents.rollout import EpisodeBatch, collect_tasks
 from sim.sampler import VectorSampler
 from sim.tasks import TaskDistribution
@@ -66,6 +68,7 @@ class MAMLConfig:
     init_log_std: float = 0.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         positive = ("meta_batch_size", "episodes_per_task", "horizon", "inner_lr", "outer_lr", "outer_epochs")
         for name in positive:
             if not getattr(self, name) > 0:
@@ -84,44 +87,12 @@ class MAMLConfig:
 
 
 @dataclass(frozen=True)
-class IterationStats:
-    """What one meta-iteration achieved; plain floats for logs, plots and metrics files."""
-
-    iteration: int
-    pre_return: float
-    """mean undiscounted return of the pre-update episodes"""
-    post_return: float
-    """mean undiscounted return after adaptation"""
-    outer_loss: float
-    env_steps: int
-    sampling_s: float
-    inner_s: float
-    outer_s: float
-
-    def to_dict(self) -> dict[str, float | int]:
-        """Flat dict (one metrics line)."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
 class _TaskData:
     pre: Batch
     post: Batch
     pre_return: float
     post_return: float
     env_steps: int
-
-
-def advantages(episodes: EpisodeBatch, *, gamma: float, lam: float) -> Tensor:
-    """GAE over the episodes with a linear feature baseline fitted to them, normalised per batch."""
-    returns = discounted_returns(episodes.rewards, episodes.mask, gamma=gamma)
-    baseline = LinearFeatureBaseline()
-    baseline.fit(episodes.obs, returns, episodes.mask)
-    values = baseline.predict(episodes.obs, episodes.mask)
-    adv = gae_advantages(episodes.rewards, values, episodes.mask, gamma=gamma, lam=lam)
-    valid = episodes.mask.bool()
-    mean, std = adv[valid].mean(), adv[valid].std(correction=0).clamp_min(1e-8)
-    return torch.where(valid, (adv - mean) / std, 0.0)
 
 
 class MAMLLearner:
@@ -163,11 +134,9 @@ class MAMLLearner:
             iteration=self.iteration,
             pre_return=float(np.mean([d.pre_return for d in data])),
             post_return=float(np.mean([d.post_return for d in data])),
-            outer_loss=outer_loss,
+            loss=outer_loss,
             env_steps=sum(d.env_steps for d in data),
-            sampling_s=sampling_s,
-            inner_s=inner_s,
-            outer_s=outer_s,
+            seconds={"sampling": sampling_s, "inner": inner_s, "outer": outer_s},
         )
         self.iteration += 1
         return stats
@@ -180,9 +149,7 @@ class MAMLLearner:
         first_order = self.config.first_order or not create_graph
         return inner_adapt(self.policy, params, loss_fn, lr=lr, steps=self.config.inner_steps, first_order=first_order)
 
-    def _task_data(
-        self, pre: EpisodeBatch, pre_batch: Batch, post: EpisodeBatch, fast: dict[str, Tensor]
-    ) -> _TaskData:
+    def _task_data(self, pre: EpisodeBatch, pre_batch: Batch, post: EpisodeBatch, fast: dict[str, Tensor]) -> _TaskData:
         post_batch = self._batch(post)
         with torch.no_grad():
             old = self.policy.distribution(post.obs, fast).log_prob(post.actions).sum(-1)  # type: ignore[no-untyped-call]
@@ -221,6 +188,19 @@ class MAMLLearner:
         weights = post.mask.to(surrogate.dtype)
         return -(surrogate * weights).sum() / weights.sum().clamp_min(1.0)
 
+    def new_agent(self) -> MAMLAgent:
+        """An adapting agent on a private copy of the initialisation (and of the learned step sizes)."""
+        lr: float | dict[str, Tensor] = (
+            {k: v.detach().clone() for k, v in self.inner_lrs().items()} if self.inner_lrs else self.config.inner_lr
+        )
+        return MAMLAgent(
+            copy.deepcopy(self.policy),
+            inner_lr=lr,
+            inner_steps=max(1, self.config.inner_steps),
+            gamma=self.config.gamma,
+            gae_lambda=self.config.gae_lambda,
+        )
+
     # ----------------------------------------------------------------- checkpoint state
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs: weights, optimiser, learned rates, iteration."""
@@ -238,3 +218,14 @@ class MAMLLearner:
         if self.inner_lrs is not None and state["inner_lrs"] is not None:
             self.inner_lrs.load_state_dict(state["inner_lrs"])
         self.iteration = int(state["iteration"])
+
+
+def build_maml_learner(
+    *, obs_dim: int, action_dim: int, family: TaskDistribution, config: MAMLConfig, seed: int, device: torch.device
+) -> MAMLLearner:
+    """A learner at seeded initial weights on ``device`` (the signature every algorithm's builder shares)."""
+    torch.manual_seed(seed)
+    policy = GaussianMLPPolicy(
+        obs_dim=obs_dim, action_dim=action_dim, hidden_sizes=config.hidden_sizes, init_log_std=config.init_log_std
+    )
+    return MAMLLearner(policy=policy.to(device), family=family, config=config, seed=seed)

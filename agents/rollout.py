@@ -18,6 +18,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from agents.adaptation import EpisodeRecord
 from agents.policies import GaussianMLPPolicy
 from sim.params import TaskParams
 from sim.sampler import EpisodeJob, Trajectories, VectorSampler
@@ -111,15 +112,9 @@ def to_episode_batch(trajectories: Trajectories, device: torch.device) -> Episod
     )
 
 
-def records_to_batch(
-    obs: list[NDArray[np.float32]],
-    actions: list[NDArray[np.float32]],
-    rewards: list[NDArray[np.float64]],
-    terminated: list[bool],
-    device: torch.device,
-) -> EpisodeBatch:
+def records_to_batch(episodes: Sequence[EpisodeRecord], device: torch.device) -> EpisodeBatch:
     """Episodes of different lengths (collected one step at a time) -> a padded batch on ``device``."""
-    horizon = max(len(r) for r in rewards)
+    horizon = max(len(e.rewards) for e in episodes)
 
     def padded(parts: list[NDArray[Any]], tail: tuple[int, ...]) -> Tensor:
         out = np.zeros((len(parts), horizon, *tail), dtype=np.float32)
@@ -127,16 +122,31 @@ def records_to_batch(
             out[i, : len(part)] = part
         return torch.as_tensor(out, device=device)
 
-    mask = padded([np.ones(len(r)) for r in rewards], ())
-    ends = padded([np.eye(1, len(r), len(r) - 1)[0] * float(t) for r, t in zip(rewards, terminated, strict=True)], ())
+    lengths = [len(e.rewards) for e in episodes]
+    ends = [np.eye(1, n, n - 1)[0] * float(e.terminated) for n, e in zip(lengths, episodes, strict=True)]
     return EpisodeBatch(
-        obs=padded(obs, obs[0].shape[1:]),
-        actions=padded(actions, actions[0].shape[1:]),
-        rewards=padded(rewards, ()),
-        mask=mask,
-        terminated=ends,
-        env_steps=sum(len(r) for r in rewards),
+        obs=padded([e.obs for e in episodes], episodes[0].obs.shape[1:]),
+        actions=padded([e.actions for e in episodes], episodes[0].actions.shape[1:]),
+        rewards=padded([e.rewards for e in episodes], ()),
+        mask=padded([np.ones(n) for n in lengths], ()),
+        terminated=padded(ends, ()),
+        env_steps=sum(lengths),
     )
+
+
+def sample_action(
+    policy: GaussianMLPPolicy,
+    obs: NDArray[np.float32],
+    rng: np.random.Generator,
+    params: Mapping[str, Tensor] | None = None,
+) -> NDArray[np.float32]:
+    """One action for one observation, its Gaussian noise drawn from ``rng`` (reproducible from a seed)."""
+    device = next(policy.parameters()).device
+    with torch.no_grad():
+        dist = policy.distribution(torch.as_tensor(obs, device=device)[None], params)
+        mean, std = dist.mean[0].cpu().numpy(), dist.stddev[0].cpu().numpy()
+    action: NDArray[np.float32] = (mean + std * rng.standard_normal(mean.shape)).astype(np.float32)
+    return action
 
 
 def _pad_time(trajectories: Trajectories, horizon: int) -> Trajectories:

@@ -113,3 +113,42 @@ def checkpoint_algorithm(state: Mapping[str, Any], path: Path) -> str:
     if not isinstance(algorithm, str):
         raise CheckpointError(f"{path} is not a sim2adapt checkpoint (no 'algorithm' entry)")
     return algorithm
+
+
+class ScalarLog:
+    """TensorBoard scalars under ``RUN/tensorboard`` when the ``tensorboard`` package is installed, else nothing.
+
+    metrics.jsonl stays the record of truth; this is a convenience for users who already live in
+    TensorBoard, so its absence is silent.
+    """
+
+    def __init__(self, writer: Any | None) -> None:
+        self._writer = writer
+
+    @classmethod
+    def open(cls, run_path: Path) -> ScalarLog:
+        """A log writing into ``run_path/tensorboard``, or a no-op one without tensorboard."""
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # torch raises ImportError when the tensorboard package is missing
+            return cls(None)
+        return cls(SummaryWriter(log_dir=str(run_path / "tensorboard")))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether scalars are being written."""
+        return self._writer is not None
+
+    def write(self, row: Mapping[str, Any], *, step: int) -> None:
+        """Every numeric value of ``row`` (None and non-numbers skipped) at ``step``."""
+        if self._writer is None:
+            return
+        for key, value in row.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and key != "iteration":
+                self._writer.add_scalar(key, value, step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the writer."""
+        if self._writer is not None:
+            self._writer.close()

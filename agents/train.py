@@ -1,16 +1,15 @@
 """Meta-training driver shared by the CLI, the GUI and the tests: a generator of iteration stats.
 
 :func:`start_run` writes a new run directory; :func:`run_training` trains it (fresh or resumed) and
-yields one :class:`~agents.maml_learner.IterationStats` per iteration, after the metrics line and the
+yields one :class:`~agents.learner.IterationStats` per iteration, after the metrics line and the
 checkpoint of that iteration are on disk. Everything it builds (sampler processes, envs, torch
 modules) is built inside the generator and released when it ends or is closed.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,19 +17,21 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from agents.adaptation import AdaptiveAgent
+from agents.algorithms import ALGORITHMS, get_algorithm
 from agents.checkpoint import CheckpointError, load_checkpoint
 from agents.device import resolve_device
-from agents.maml_agent import MAMLAgent
-from agents.maml_learner import IterationStats, MAMLConfig, MAMLLearner
-from agents.policies import GaussianMLPPolicy
-from agents.runs import CHECKPOINT_FILE, RunDir, checkpoint_algorithm
+from agents.finetune_agent import ScratchBaseline
+from agents.learner import AgentSource, IterationStats, Learner
+from agents.maml_learner import MAMLConfig
+from agents.ppo import PPOConfig
+from agents.runs import CHECKPOINT_FILE, RunDir, ScalarLog, checkpoint_algorithm
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.envs.point_mass import PointMassEnv
 from sim.params import TaskParams
 from sim.sampler import EnvFactory, VectorSampler
 from sim.tasks import TaskDistribution
 
-ALGORITHMS = ("maml",)
 ENV_KINDS = ("locomotion", "point_mass")
 
 
@@ -39,6 +40,7 @@ class TrainSettings:
     """Everything that defines a run besides its family; stored as ``run.json``."""
 
     algorithm: str = "maml"
+    """one of :data:`agents.algorithms.ALGORITHMS`"""
     seed: int = 0
     iterations: int = 100
     device: str = "auto"
@@ -46,22 +48,19 @@ class TrainSettings:
     env: str = "locomotion"
     """``locomotion`` (PyBullet) or ``point_mass`` (the PyBullet-free toy, for smoke runs)"""
     config: dict[str, Any] = field(default_factory=lambda: MAMLConfig().to_dict())
+    """the algorithm's settings (validated by its settings class)"""
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm = {self.algorithm!r} is not allowed: one of {', '.join(ALGORITHMS)}")
         if self.env not in ENV_KINDS:
             raise ValueError(f"env = {self.env!r} is not allowed: one of {', '.join(ENV_KINDS)}")
         if self.iterations < 1 or self.num_workers < 1:
             raise ValueError(f"iterations = {self.iterations}, num_workers = {self.num_workers}: both must be >= 1")
-        MAMLConfig(**self.config)  # validates the algorithm settings now, not mid-run
+        self.algo_config  # validates the algorithm and its settings now, not mid-run  # noqa: B018
 
     @property
-    def maml_config(self) -> MAMLConfig:
-        """The algorithm settings as a typed config."""
-        config = dict(self.config)
-        config["hidden_sizes"] = tuple(config.get("hidden_sizes", MAMLConfig().hidden_sizes))
-        return MAMLConfig(**config)
+    def algo_config(self) -> Any:
+        """The algorithm's settings as its typed config."""
+        return get_algorithm(self.algorithm).config(self.config)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -70,24 +69,21 @@ class TrainSettings:
 
 def env_factory(settings: TrainSettings) -> EnvFactory:
     """A picklable factory of the run's envs (episodes last the config's horizon)."""
-    horizon = settings.maml_config.horizon
+    horizon = settings.algo_config.horizon
     if settings.env == "point_mass":
         return functools.partial(PointMassEnv, max_episode_steps=horizon)
     return functools.partial(LocomotionEnv, config=EnvConfig(max_episode_steps=horizon))
 
 
-def make_policy(settings: TrainSettings, task: TaskParams) -> GaussianMLPPolicy:
-    """A fresh policy sized for the task's robot (one probe env is built and closed to read the spaces)."""
+def env_spaces(settings: TrainSettings, task: TaskParams) -> tuple[int, int]:
+    """Observation and action sizes of the task's robot (one probe env is built and closed)."""
     probe: gym.Env[Any, Any] = env_factory(settings)(task)
     try:
-        obs_dim, action_dim = probe.observation_space.shape, probe.action_space.shape
+        obs_shape, action_shape = probe.observation_space.shape, probe.action_space.shape
     finally:
         probe.close()
-    assert obs_dim is not None and action_dim is not None
-    config = settings.maml_config
-    return GaussianMLPPolicy(
-        obs_dim=obs_dim[0], action_dim=action_dim[0], hidden_sizes=config.hidden_sizes, init_log_std=config.init_log_std
-    )
+    assert obs_shape is not None and action_shape is not None
+    return obs_shape[0], action_shape[0]
 
 
 def start_run(path: str | Path, *, settings: TrainSettings, family: TaskDistribution) -> RunDir:
@@ -95,45 +91,61 @@ def start_run(path: str | Path, *, settings: TrainSettings, family: TaskDistribu
     return RunDir.create(path, settings=settings.to_dict(), family=family)
 
 
-def build_learner(run: RunDir, device: torch.device) -> MAMLLearner:
+def build_learner(settings: TrainSettings, family: TaskDistribution, device: torch.device) -> Learner:
     """The run's learner at its initial weights (seeded), on ``device``."""
-    settings = TrainSettings(**run.settings)
-    torch.manual_seed(settings.seed)
-    family = run.family
-    policy = make_policy(settings, family.base).to(device)
-    return MAMLLearner(policy=policy, family=family, config=settings.maml_config, seed=settings.seed)
+    obs_dim, action_dim = env_spaces(settings, family.base)
+    algorithm = get_algorithm(settings.algorithm)
+    return algorithm.build(
+        obs_dim=obs_dim,
+        action_dim=action_dim,
+        family=family,
+        config=settings.algo_config,
+        seed=settings.seed,
+        device=device,
+    )
 
 
-def run_training(run: RunDir, *, device: str | None = None, resume: bool = False) -> Iterator[IterationStats]:
+def run_training(
+    run: RunDir, *, device: str | None = None, resume: bool = False, notes: Callable[[str], None] | None = None
+) -> Iterator[IterationStats]:
     """Train ``run`` up to its ``iterations``, yielding each iteration's stats once it is saved.
 
     With ``resume``, training continues from the checkpoint, and the iterations that follow equal
-    those of an uninterrupted run with the same seed.
+    those of an uninterrupted run with the same seed. ``notes`` receives remarks worth telling the
+    user (e.g. a resumed learner that starts with empty replay buffers).
     """
     settings = TrainSettings(**run.settings)
-    learner = build_learner(run, resolve_device(device or settings.device))
+    learner = build_learner(settings, run.family, resolve_device(device or settings.device))
     if resume:
         state = run.load_checkpoint()
         algorithm = checkpoint_algorithm(state, run.path / CHECKPOINT_FILE)
         if algorithm != settings.algorithm:
             raise CheckpointError(f"{run.path / CHECKPOINT_FILE} holds a {algorithm} agent, not {settings.algorithm}")
         learner.load_state_dict(state["learner"])
+        note = getattr(learner, "resume_note", None)
+        if note and notes is not None:
+            notes(note)
         run.truncate_metrics(learner.iteration)
-    # Each worker holds up to 4 envs: episodes of a task run in jobs of that size, one batched
+    # Each worker holds a few envs: episodes of a task run in jobs of that size, one batched
     # policy forward per step, and jobs go to whichever worker is free.
-    per_worker = min(4, settings.maml_config.episodes_per_task)
+    per_worker = get_algorithm(settings.algorithm).envs_per_worker(settings.algo_config)
     num_envs = per_worker * settings.num_workers
-    with VectorSampler(
-        [run.family.base] * num_envs, num_workers=settings.num_workers, env_factory=env_factory(settings)
-    ) as sampler:
-        while learner.iteration < settings.iterations:
-            stats = learner.train_iteration(sampler)
-            run.append_metrics(stats.to_dict())  # before the checkpoint: a kill in between is undone on resume
-            run.save_checkpoint(agent_state(learner, settings, run.family))
-            yield stats
+    scalars = ScalarLog.open(run.path)
+    try:
+        with VectorSampler(
+            [run.family.base] * num_envs, num_workers=settings.num_workers, env_factory=env_factory(settings)
+        ) as sampler:
+            while learner.iteration < settings.iterations:
+                stats = learner.train_iteration(sampler)
+                run.append_metrics(stats.to_dict())  # before the checkpoint: a kill in between is undone on resume
+                run.save_checkpoint(agent_state(learner, settings, run.family))
+                scalars.write(stats.to_dict(), step=stats.iteration)
+                yield stats
+    finally:
+        scalars.close()
 
 
-def agent_state(learner: MAMLLearner, settings: TrainSettings, family: TaskDistribution) -> dict[str, Any]:
+def agent_state(learner: Learner, settings: TrainSettings, family: TaskDistribution) -> dict[str, Any]:
     """A checkpoint that also rebuilds the agent for adaptation with nothing else at hand."""
     return {
         "algorithm": settings.algorithm,
@@ -145,30 +157,27 @@ def agent_state(learner: MAMLLearner, settings: TrainSettings, family: TaskDistr
 
 @dataclass(frozen=True)
 class TrainedAgent:
-    """A meta-trained agent loaded from a checkpoint, ready to adapt to new tasks."""
+    """A trained agent loaded from a checkpoint, ready to adapt to new tasks."""
 
-    policy: GaussianMLPPolicy
+    learner: AgentSource
     settings: TrainSettings
     family: TaskDistribution
-    inner_lr: float | dict[str, torch.Tensor]
-    iteration: int
+    algorithm: str
+    """the algorithm that trained it (``scratch`` for the untrained PPO baseline)"""
 
-    def new_agent(self) -> MAMLAgent:
+    @property
+    def iteration(self) -> int:
+        """Training iterations behind it."""
+        return self.learner.iteration
+
+    def new_agent(self) -> AdaptiveAgent:
         """A fresh adapting agent on a private copy of the weights (safe to hand to another thread)."""
-        config = self.settings.maml_config
-        lr = self.inner_lr if isinstance(self.inner_lr, float) else {k: v.clone() for k, v in self.inner_lr.items()}
-        return MAMLAgent(
-            copy.deepcopy(self.policy),
-            inner_lr=lr,
-            inner_steps=max(1, config.inner_steps),
-            gamma=config.gamma,
-            gae_lambda=config.gae_lambda,
-        )
+        return self.learner.new_agent()
 
     def make_env(self, task: TaskParams, *, render_mode: str | None = None) -> gym.Env[Any, Any]:
         """An env for ``task`` with the settings the agent was trained with."""
         if self.settings.env == "point_mass":
-            return PointMassEnv(task, max_episode_steps=self.settings.maml_config.horizon)
+            return PointMassEnv(task, max_episode_steps=self.settings.algo_config.horizon)
         return LocomotionEnv(task, config=EnvConfig(), render_mode=render_mode)
 
 
@@ -183,11 +192,14 @@ def load_trained(path: str | Path, *, device: torch.device) -> TrainedAgent:
         raise CheckpointError(f"{file} holds a {algorithm} agent; this version adapts {', '.join(ALGORITHMS)}")
     settings = TrainSettings(**state["settings"])
     family = TaskDistribution.from_dict(state["family"])
-    learner = MAMLLearner(
-        policy=make_policy(settings, family.base).to(device), family=family, config=settings.maml_config, seed=0
-    )
+    learner = build_learner(settings, family, device)
     learner.load_state_dict(state["learner"])
-    inner_lr: float | dict[str, torch.Tensor] = (
-        {k: v.detach() for k, v in learner.inner_lrs().items()} if learner.inner_lrs else settings.maml_config.inner_lr
-    )
-    return TrainedAgent(learner.policy, settings, family, inner_lr, learner.iteration)
+    return TrainedAgent(learner, settings, family, algorithm)
+
+
+def scratch_agent_source(family: TaskDistribution, *, env: str = "locomotion", seed: int = 0) -> TrainedAgent:
+    """PPO from scratch on the family's robot, through the same interface as a trained agent."""
+    settings = TrainSettings(algorithm="multitask", env=env, config=PPOConfig().to_dict(), seed=seed)
+    obs_dim, action_dim = env_spaces(settings, family.base)
+    source = ScratchBaseline(obs_dim=obs_dim, action_dim=action_dim, config=settings.algo_config, seed=seed)
+    return TrainedAgent(source, settings, family, "scratch")

@@ -46,10 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_arguments(task)
     task.set_defaults(handler=_run_task)
 
-    from app.cli_agents import add_adapt_parser, add_bench_train_parser, add_play_parser, add_train_parser
+    from app.cli_agents import add_adapt_parser, add_bench_train_parser, add_train_parser
+    from app.cli_policy import add_export_parser, add_play_parser
 
     add_train_parser(commands).set_defaults(handler=_run_agents_command, agents_command="train")
     add_adapt_parser(commands).set_defaults(handler=_run_agents_command, agents_command="adapt")
+    add_export_parser(commands).set_defaults(handler=_run_agents_command, agents_command="export")
     add_play_parser(commands).set_defaults(handler=_run_agents_command, agents_command="play")
 
     bench = commands.add_parser("bench", help="measure throughput")
@@ -88,13 +90,14 @@ def _run_agents_command(args: argparse.Namespace) -> int:
     """``train`` / ``adapt`` / ``play``: bad input, missing files and foreign checkpoints become one error line."""
     from agents.checkpoint import CheckpointError
     from agents.export import ExportError
-    from app import cli_agents
+    from app import cli_agents, cli_policy
     from sim.sampler import SamplerError
 
     commands = {
         "train": cli_agents.run_train,
         "adapt": cli_agents.run_adapt,
-        "play": cli_agents.run_play,
+        "export": cli_policy.run_export,
+        "play": cli_policy.run_play,
         "bench_train": cli_agents.run_bench_train,
     }
     try:

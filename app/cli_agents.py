@@ -19,7 +19,7 @@ from sim.params import TaskParams
 from sim.tasks import load_family
 
 if TYPE_CHECKING:
-    from agents.maml_learner import MAMLConfig
+    from agents.algorithms import Algorithm
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -27,12 +27,14 @@ def add_train_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     train: argparse.ArgumentParser = commands.add_parser(
         "train", help="meta-train an agent on a task family (or --resume a run)"
     )
-    train.add_argument("--algo", default="maml", help="meta-learning algorithm: maml")
+    train.add_argument("--algo", default="maml", help="maml, pearl or multitask (the PPO baseline)")
     train.add_argument("--family", help="a bundled family name (see assets/families) or a family JSON file")
     train.add_argument("--run-dir", type=Path, help="where the run is written (default: runs/FAMILY-ALGO-seedN)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     train.add_argument("--preset", choices=["paper", "quick"], default="paper", help="algorithm defaults to start from")
-    train.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    train.add_argument(
+        "--config", action="append", default=[], metavar="KEY=VALUE", help="override one of the algorithm's settings"
+    )
     train.add_argument("--iterations", type=int, default=100)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -46,7 +48,13 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     parser: argparse.ArgumentParser = commands.add_parser(
         "adapt", help="adapt a trained agent to a task; prints returns per episode"
     )
-    parser.add_argument("checkpoint", type=Path, help="a checkpoint file or a run directory")
+    parser.add_argument(
+        "checkpoint",
+        type=Path,
+        help="a checkpoint file, a run directory, or 'scratch' (PPO from scratch; give --family)",
+    )
+    parser.add_argument("--family", help="with 'scratch': the family whose robot and held-out tasks to use")
+    parser.add_argument("--env", default="locomotion", help="with 'scratch': locomotion or point_mass")
     parser.add_argument("--test-task", type=int, metavar="I", help="use the family's held-out task I")
     parser.add_argument("--shots", type=int, default=3, help="episodes on the task")
     parser.add_argument("--steps", type=int, default=200, help="steps per episode at most")
@@ -61,8 +69,9 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 def add_bench_train_parser(benchmarks: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """``bench train``: where one meta-iteration's time goes, per device."""
     parser: argparse.ArgumentParser = benchmarks.add_parser(
-        "train", help="time of MAML iterations split into sampling, inner loop and outer step, per device"
+        "train", help="time of training iterations split into sampling and update phases, per device"
     )
+    parser.add_argument("--algo", default="maml", help="maml, pearl or multitask")
     parser.add_argument("--family", default="cheetah-velocity")
     parser.add_argument("--preset", choices=["paper", "quick"], default="paper")
     parser.add_argument("--iterations", type=int, default=2, help="iterations timed per device (default: 2)")
@@ -70,40 +79,30 @@ def add_bench_train_parser(benchmarks: argparse._SubParsersAction) -> argparse.A
     return parser
 
 
-def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """``play``: run an exported policy in the sim, with nothing but the exported file."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "play", help="run an exported policy (.pt or .onnx) on a task; prints the return per episode"
-    )
-    parser.add_argument("policy", type=Path, help="an exported .pt or .onnx file (its .json sidecar beside it)")
-    parser.add_argument("--episodes", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=1000, help="steps per episode at most")
-    parser.add_argument("--seed", type=int, default=0)
-    add_task_arguments(parser)
-    return parser
+def _parse_setting(kind: str, key: str, raw: str) -> Any:
+    """``raw`` as the settings field's type (annotations are strings: ``int``, ``float``, ``bool``, ``tuple[...]``)."""
+    try:
+        if kind == "bool":
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(raw)
+            return raw.lower() in ("true", "1")
+        if kind.startswith("tuple"):
+            return tuple(int(v) for v in raw.split(","))
+        return {"int": int, "float": float, "str": str}[kind](raw)
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"--config {key} = {raw!r} is not allowed: expected {kind}") from err
 
 
-def _config_overrides(preset: MAMLConfig, assignments: list[str]) -> dict[str, Any]:
-    from agents.maml_learner import MAMLConfig
-
-    config = preset.to_dict()
-    types = {f.name: f.type for f in dataclasses.fields(MAMLConfig)}
+def config_overrides(algorithm: Algorithm, preset: str, assignments: list[str]) -> dict[str, Any]:
+    """The algorithm's preset settings with ``KEY=VALUE`` overrides, validated by its settings class."""
+    types = {f.name: str(f.type) for f in dataclasses.fields(algorithm.config_type)}
+    values: dict[str, Any] = {}
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
         if not sep or key not in types:
             raise ValueError(f"--config {assignment!r} is not allowed: KEY=VALUE with KEY one of {', '.join(types)}")
-        kind = str(types[key])
-        try:
-            if kind == "bool":
-                if raw.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(raw)
-                config[key] = raw.lower() in ("true", "1")
-            elif kind.startswith("tuple"):
-                config[key] = tuple(int(v) for v in raw.split(","))
-            else:
-                config[key] = {"int": int, "float": float}[kind](raw)
-        except ValueError as err:
-            raise ValueError(f"--config {key} = {raw!r} is not allowed: expected {kind}") from err
+        values[key] = _parse_setting(types[key], key, raw)
+    config: dict[str, Any] = algorithm.config(values, preset=preset).to_dict()
     return config
 
 
@@ -111,7 +110,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Create or resume a run and train it with a progress bar."""
     from tqdm import tqdm
 
-    from agents.maml_learner import MAMLConfig
+    from agents.algorithms import get_algorithm
     from agents.runs import RunDir
     from agents.train import TrainSettings, run_training, start_run
 
@@ -128,7 +127,7 @@ def run_train(args: argparse.Namespace) -> int:
             device=args.device,
             num_workers=args.workers,
             env=args.env,
-            config=_config_overrides(MAMLConfig.quick() if args.preset == "quick" else MAMLConfig(), args.config),
+            config=config_overrides(get_algorithm(args.algo), args.preset, args.config),
         )
         path = args.run_dir or Path("runs") / f"{family.name}-{args.algo}-seed{args.seed}"
         run, resume = start_run(path, settings=settings, family=family), False
@@ -136,8 +135,10 @@ def run_train(args: argparse.Namespace) -> int:
     done = len(run.metrics()) if resume else 0
     print(f"run: {run.path}", file=sys.stderr)
     with tqdm(total=total, initial=done, unit="it", file=sys.stderr, dynamic_ncols=True) as bar:
-        for stats in run_training(run, device=args.device if args.resume is None else None, resume=resume):
-            bar.set_postfix(pre=f"{stats.pre_return:.1f}", post=f"{stats.post_return:.1f}", steps=stats.env_steps)
+        device = args.device if args.resume is None else None
+        for stats in run_training(run, device=device, resume=resume, notes=lambda note: bar.write(f"note: {note}")):
+            post = {} if stats.post_return is None else {"post": f"{stats.post_return:.1f}"}
+            bar.set_postfix(pre=f"{stats.pre_return:.1f}", **post, steps=stats.env_steps)
             bar.update(1)
     print(f"done: {run.path} (metrics.jsonl, checkpoint.pt)")
     return 0
@@ -156,9 +157,15 @@ def run_adapt(args: argparse.Namespace) -> int:
     """Adapt the checkpoint's agent to the task and print one line per episode."""
     from agents.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, UpdateEvent, adapt
     from agents.device import resolve_device
-    from agents.train import load_trained
+    from agents.train import load_trained, scratch_agent_source
+    from app.cli_policy import export_adapted
 
-    trained = load_trained(args.checkpoint, device=resolve_device(args.device))
+    if str(args.checkpoint) == "scratch":
+        if not args.family:
+            raise ValueError("--family is required with 'scratch' (the robot and held-out tasks to use)")
+        trained = scratch_agent_source(load_family(args.family), env=args.env, seed=args.seed)
+    else:
+        trained = load_trained(args.checkpoint, device=resolve_device(args.device))
     task = _adapt_task(args, trained.family.test_tasks())
     if trained.settings.env == "locomotion" and task.robot.name != trained.family.base.robot.name:
         raise ValueError(
@@ -176,86 +183,42 @@ def run_adapt(args: argparse.Namespace) -> int:
             gain = event.episode_returns[-1] - event.episode_returns[0]
             print(f"last minus first episode return: {gain:+.2f}")
             if args.export is not None:
-                _export(event, args.export, trained.settings.algorithm, str(args.checkpoint))
+                export_adapted(event, args.export, algorithm=trained.algorithm, source=str(args.checkpoint))
     return 0
 
 
-def _export(result: Any, out_dir: Path, algorithm: str, source: str) -> None:
-    from agents.export import export_policy
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sidecar = {
-        "algorithm": algorithm,
-        "checkpoint": source,
-        "task": result.task.to_dict(),
-        "adaptation": {"episode_returns": list(result.episode_returns), "updates": result.updates},
-    }
-    exported = export_policy(result.policy, out_dir=out_dir, sidecar=sidecar)
-    print(
-        f"exported {exported.torchscript_path} and {exported.onnx_path} (max action difference "
-        f"{max(exported.torchscript_max_abs_diff, exported.onnx_max_abs_diff):.1e}), sidecar {exported.sidecar_path}"
-    )
-
-
 def run_bench_train(args: argparse.Namespace) -> int:
-    """Train a throw-away run per device and print the timing split of each iteration."""
+    """Train a throw-away run per device and print where each iteration's time goes."""
     import tempfile
 
     import torch
 
-    from agents.maml_learner import MAMLConfig
+    from agents.algorithms import get_algorithm
     from agents.train import TrainSettings, run_training, start_run
 
     family = load_family(args.family)
-    config = (MAMLConfig.quick() if args.preset == "quick" else MAMLConfig()).to_dict()
+    config = get_algorithm(args.algo).config(preset=args.preset).to_dict()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    header = ("device", "iter", "env steps", "sampling s", "inner s", "outer s", "steps/s")
-    widths = (6, 4, 9, 10, 7, 7, 7)
-    print("  ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
+    header_printed = False
     for device in devices:
-        settings = TrainSettings(iterations=args.iterations, device=device, num_workers=args.workers, config=config)
+        settings = TrainSettings(
+            algorithm=args.algo, iterations=args.iterations, device=device, num_workers=args.workers, config=config
+        )
         with tempfile.TemporaryDirectory() as tmp:
             for stats in run_training(start_run(tmp, settings=settings, family=family)):
-                total = stats.sampling_s + stats.inner_s + stats.outer_s
-                print(
-                    f"{device:>6}  {stats.iteration:>4}  {stats.env_steps:>9}  {stats.sampling_s:>10.2f}  "
-                    f"{stats.inner_s:>7.2f}  {stats.outer_s:>7.2f}  {stats.env_steps / total:>7.0f}"
-                )
+                phases = list(stats.seconds)
+                if not header_printed:
+                    rate = ["updates/s"] if "gradient_updates" in stats.extra else []
+                    header = ["device", "iter", "env steps", *(f"{p} s" for p in phases), "steps/s", *rate]
+                    print("  ".join(f"{h:>10}" for h in header))
+                    header_printed = True
+                cells = [device, str(stats.iteration), str(stats.env_steps)]
+                cells += [f"{stats.seconds[p]:.2f}" for p in phases]
+                cells.append(f"{stats.env_steps / stats.total_seconds:.0f}")
+                if "gradient_updates" in stats.extra:
+                    update_s = stats.total_seconds - stats.seconds.get("sampling", 0.0)
+                    cells.append(f"{stats.extra['gradient_updates'] / max(update_s, 1e-9):.0f}")
+                print("  ".join(f"{c:>10}" for c in cells))
     if devices == ["cpu"]:
         print("no CUDA device here: CPU only")
-    return 0
-
-
-def run_play(args: argparse.Namespace) -> int:
-    """Run the exported policy on the task (the sidecar's, unless task flags are given)."""
-    import json
-
-    from agents.export import load_exported
-    from sim.envs.locomotion import LocomotionEnv
-
-    act = load_exported(args.policy)
-    sidecar_path = args.policy.with_suffix(".json")
-    sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else {}
-    task = task_from_args(args)
-    if task == TaskParams() and "task" in sidecar:  # no task given: replay the one it was adapted on
-        task = TaskParams.from_dict(sidecar["task"])
-    env = LocomotionEnv(task)
-    try:
-        obs_dim = env.observation_space.shape[0] if env.observation_space.shape else 0
-        if sidecar.get("obs_dim", obs_dim) != obs_dim:
-            raise ValueError(
-                f"{args.policy} expects {sidecar['obs_dim']} observation values; "
-                f"robot.name = {task.robot.name!r} gives {obs_dim}: play it on the robot it was adapted for"
-            )
-        for episode in range(args.episodes):
-            obs, _ = env.reset(seed=args.seed + episode)
-            total, steps = 0.0, 0
-            for steps in range(1, args.steps + 1):  # noqa: B007  (steps is reported after the loop)
-                obs, reward, terminated, truncated, _ = env.step(act(obs))
-                total += float(reward)
-                if terminated or truncated:
-                    break
-            print(f"episode {episode}: return {total:.2f} over {steps} steps")
-    finally:
-        env.close()
     return 0

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.maml_learner import IterationStats, MAMLConfig, MAMLLearner
+from agents.learner import IterationStats
+from agents.maml_learner import MAMLConfig, MAMLLearner
 from agents.policies import GaussianMLPPolicy
 from agents.rollout import collect_tasks
 from sim.envs.point_mass import PointMassEnv

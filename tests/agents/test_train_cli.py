@@ -123,3 +123,57 @@ def test_bench_train_prints_the_time_split_of_each_iteration(capsys) -> None:
     device, iteration, env_steps, *timings = row.split()
     assert (device, iteration, env_steps) == ("cpu", "0", "12800")
     assert all(float(t) > 0 for t in timings)
+
+
+def test_export_command_writes_the_trained_policy_that_play_and_onnx_reproduce(tmp_path: Path, capsys) -> None:
+    from agents.export import load_exported
+    from agents.train import load_trained
+
+    run = start_run(tmp_path / "run", settings=tiny_settings(1), family=FAMILY)
+    list(run_training(run))
+    assert main(["export", str(run.path), "--out", str(tmp_path / "out"), "--name", "init"]) == 0
+    assert "exported" in capsys.readouterr().out
+    sidecar = json.loads((tmp_path / "out" / "init.json").read_text())
+    assert sidecar["algorithm"] == "maml" and sidecar["training_iterations"] == 1 and sidecar["adaptation"] is None
+    live = load_trained(run.path, device=torch.device("cpu")).new_agent().adapted_policy()
+    obs = torch.randn(16, 4)
+    expected = live.act(obs, deterministic=True).clamp(-1.0, 1.0).numpy()
+    for suffix in (".pt", ".onnx"):
+        got = load_exported(tmp_path / "out" / f"init{suffix}")(obs.numpy())
+        assert abs(got - expected).max() < 1e-5
+
+
+def test_play_renders_a_video_file_and_refuses_other_formats(tmp_path: Path, capsys) -> None:
+    from agents.export import export_policy
+    from agents.policies import GaussianMLPPolicy
+    from sim.envs.locomotion import LocomotionEnv
+
+    task = with_values(TaskParams(), {"robot.name": "half_cheetah"})
+    with LocomotionEnv(task) as env:
+        obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    export_policy(
+        GaussianMLPPolicy(obs_dim=obs_dim, action_dim=action_dim), out_dir=tmp_path, sidecar={"task": task.to_dict()}
+    )
+    video = tmp_path / "run.mp4"
+    assert main(["play", str(tmp_path / "policy.pt"), "--steps", "30", "--video", str(video)]) == 0
+    assert f"video: {video}" in capsys.readouterr().out
+    assert video.stat().st_size > 1000 and video.read_bytes()[4:8] == b"ftyp"  # an MP4 container
+    assert not list(tmp_path.glob(".*partial*"))
+    assert main(["play", str(tmp_path / "policy.pt"), "--video", str(tmp_path / "run.avi")]) == 2
+    assert "must end in .mp4 or .gif" in capsys.readouterr().err
+
+
+def test_multitask_baseline_and_scratch_from_the_command_line(tmp_path: Path, capsys) -> None:
+    family_file = tmp_path / "family.json"
+    family_file.write_text(FAMILY.to_json())
+    run_dir = tmp_path / "mt"
+    tiny = ["--config", "tasks_per_iteration=2", "--config", "episodes_per_task=2", "--config", "horizon=5"]
+    argv = ["train", "--algo", "multitask", "--family", str(family_file), "--env", "point_mass", "--iterations", "1"]
+    assert main([*argv, "--workers", "1", "--device", "cpu", "--run-dir", str(run_dir), *tiny]) == 0
+    assert main(["adapt", str(run_dir), "--test-task", "0", "--shots", "2", "--steps", "5", "--updates", "1"]) == 0
+    assert "after update 1" in capsys.readouterr().out
+    scratch = ["adapt", "scratch", "--family", str(family_file), "--env", "point_mass", "--test-task", "1"]
+    assert main([*scratch, "--shots", "2", "--steps", "5", "--updates", "1"]) == 0
+    assert "after update 1" in capsys.readouterr().out
+    assert main(["adapt", "scratch", "--test-task", "1"]) == 2
+    assert "--family is required with 'scratch'" in capsys.readouterr().err

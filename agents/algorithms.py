@@ -1,0 +1,100 @@
+"""The algorithms a run can train, by name: their typed settings and how to build their learner.
+
+The CLI's ``--algo`` choices, the GUI's algorithm menu and its generated settings form, run
+directories and checkpoints all read this one table, so adding an algorithm is one entry here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from agents.learner import Learner
+from agents.maml_learner import MAMLConfig, build_maml_learner
+from agents.multitask import MultiTaskPPOLearner
+from agents.ppo import PPOConfig
+from sim.tasks import TaskDistribution
+
+
+class AlgorithmConfig(Protocol):
+    """What the driver needs of every algorithm's settings dataclass."""
+
+    @property
+    def horizon(self) -> int:
+        """Steps per episode (the driver builds its envs with it)."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings."""
+        ...
+
+
+class LearnerBuilder(Protocol):
+    """The constructor shape every algorithm offers (seeded, on ``device``)."""
+
+    def __call__(
+        self, *, obs_dim: int, action_dim: int, family: TaskDistribution, config: Any, seed: int, device: torch.device
+    ) -> Learner:
+        """A learner at its initial weights."""
+        ...
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One trainable algorithm."""
+
+    name: str
+    summary: str
+    """one line for menus and ``--help``"""
+    config_type: type[Any]
+    """its settings dataclass (fields with docstrings, ``quick()``, ``to_dict()``)"""
+    build: LearnerBuilder
+    envs_per_worker: Callable[[Any], int]
+    """how many envs each sampler worker holds for this config"""
+
+    def config(self, values: Mapping[str, Any] | None = None, *, preset: str = "paper") -> Any:
+        """Typed settings: the preset (``paper`` defaults or ``quick``) updated with ``values``.
+
+        Raises:
+            ValueError: an unknown preset, an unknown key, or a value the settings class rejects.
+        """
+        if preset not in ("paper", "quick"):
+            raise ValueError(f"preset = {preset!r} is not allowed: paper or quick")
+        base = self.config_type.quick() if preset == "quick" else self.config_type()
+        known = {f.name for f in dataclasses.fields(self.config_type)}
+        unknown = sorted(set(values or {}) - known)
+        if unknown:
+            raise ValueError(f"{self.name} setting {unknown[0]!r} is not allowed: one of {', '.join(sorted(known))}")
+        return dataclasses.replace(base, **dict(values or {}))
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    algorithm.name: algorithm
+    for algorithm in (
+        Algorithm(
+            name="maml",
+            summary="MAML: an initialisation that one or two policy-gradient steps adapt (ProMP outer loop)",
+            config_type=MAMLConfig,
+            build=build_maml_learner,
+            envs_per_worker=lambda config: min(4, config.episodes_per_task),
+        ),
+        Algorithm(
+            name="multitask",
+            summary="multi-task PPO baseline over the family, adapted by PPO fine-tuning",
+            config_type=PPOConfig,
+            build=MultiTaskPPOLearner,
+            envs_per_worker=lambda config: min(4, config.episodes_per_task),
+        ),
+    )
+}
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """The algorithm called ``name``; ValueError listing the allowed names otherwise."""
+    if name not in ALGORITHMS:
+        raise ValueError(f"algorithm = {name!r} is not allowed: one of {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name]

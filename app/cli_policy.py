@@ -1,0 +1,160 @@
+"""``sim2adapt export`` and ``sim2adapt play``: policies leaving the app, and exported ones coming back.
+
+``export`` writes a trained agent's policy (before any adaptation) to TorchScript, ONNX and a
+sidecar; ``adapt --export`` does the same after adaptation, through :func:`export_adapted`.
+``play`` needs nothing but an exported file and the sim, so it proves the export stands alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.task_args import add_task_arguments, task_from_args
+from sim.params import TaskParams
+
+VIDEO_FPS = 30
+
+
+def add_export_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """``export``: a checkpoint's policy, as trained, to TorchScript / ONNX with a sidecar."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "export", help="export a checkpoint's policy (before adaptation) to .pt, .onnx and a .json sidecar"
+    )
+    parser.add_argument("checkpoint", type=Path, help="a checkpoint file or a run directory")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the exported files")
+    parser.add_argument("--name", default="policy", help="file stem of the three files (default: policy)")
+    return parser
+
+
+def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """``play``: run an exported policy in the sim, with nothing but the exported file."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "play", help="run an exported policy (.pt or .onnx) on a task; prints the return per episode"
+    )
+    parser.add_argument("policy", type=Path, help="an exported .pt or .onnx file (its .json sidecar beside it)")
+    parser.add_argument("--episodes", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=1000, help="steps per episode at most")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--video", type=Path, metavar="FILE", help="also render the episodes to FILE (.mp4 or .gif)")
+    add_task_arguments(parser)
+    return parser
+
+
+def export_adapted(result: Any, out_dir: Path, *, algorithm: str, source: str, name: str = "policy") -> None:
+    """Export an :class:`~agents.adaptation.AdaptResult`'s policy with the task and adaptation history."""
+    sidecar = {
+        "algorithm": algorithm,
+        "checkpoint": source,
+        "task": result.task.to_dict(),
+        "adaptation": {"episode_returns": list(result.episode_returns), "updates": result.updates},
+    }
+    _export(result.policy, out_dir, name=name, sidecar=sidecar)
+
+
+def _export(policy: Any, out_dir: Path, *, name: str, sidecar: dict[str, Any]) -> None:
+    from agents.export import export_policy
+
+    exported = export_policy(policy, out_dir=out_dir, name=name, sidecar=sidecar)
+    worst = max(exported.torchscript_max_abs_diff, exported.onnx_max_abs_diff)
+    print(
+        f"exported {exported.torchscript_path} and {exported.onnx_path} "
+        f"(max action difference {worst:.1e}), sidecar {exported.sidecar_path}"
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export the checkpoint's policy as trained (MAML: the initialisation; PEARL: the prior's latent)."""
+    import torch
+
+    from agents.train import load_trained
+
+    trained = load_trained(args.checkpoint, device=torch.device("cpu"))
+    sidecar = {
+        "algorithm": trained.algorithm,
+        "checkpoint": str(args.checkpoint),
+        "training_iterations": trained.iteration,
+        "task": trained.family.base.to_dict(),
+        "family": trained.family.name,
+        "adaptation": None,
+    }
+    _export(trained.new_agent().adapted_policy(), args.out, name=args.name, sidecar=sidecar)
+    return 0
+
+
+class _VideoFile:
+    """Frames to an .mp4 (ffmpeg from ``imageio-ffmpeg``) or .gif via imageio, written beside FILE and renamed
+    into place only when complete, so an interrupted run never leaves a half-written video at FILE."""
+
+    def __init__(self, path: Path) -> None:
+        suffix = path.suffix.lower()
+        if suffix not in (".mp4", ".gif"):
+            raise ValueError(f"--video {path} is not allowed: the file must end in .mp4 or .gif")
+        try:
+            import imageio.v2 as imageio
+        except ImportError as err:
+            raise ValueError("--video needs imageio: pip install 'sim2adapt[video]'") from err
+        self.path = path
+        self._partial = path.with_name(f".{path.stem}.partial{suffix}")
+        options = {"fps": VIDEO_FPS, "macro_block_size": 1} if suffix == ".mp4" else {"duration": 1000 / VIDEO_FPS}
+        self._writer = imageio.get_writer(str(self._partial), **options)
+
+    def add(self, frame: np.ndarray) -> None:
+        """Append one RGB frame."""
+        self._writer.append_data(frame)
+
+    def finish(self, *, complete: bool) -> None:
+        """Close; move the file into place if ``complete``, else delete it."""
+        self._writer.close()
+        if complete:
+            os.replace(self._partial, self.path)
+        else:
+            self._partial.unlink(missing_ok=True)
+
+
+def run_play(args: argparse.Namespace) -> int:
+    """Run the exported policy on the task (the sidecar's, unless task flags are given)."""
+    from agents.export import load_exported
+    from sim.envs.locomotion import LocomotionEnv
+
+    act = load_exported(args.policy)
+    sidecar_path = args.policy.with_suffix(".json")
+    sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else {}
+    task = task_from_args(args)
+    if task == TaskParams() and "task" in sidecar:  # no task given: replay the one it was adapted on
+        task = TaskParams.from_dict(sidecar["task"])
+    video = _VideoFile(args.video) if args.video else None
+    env = LocomotionEnv(task, render_mode="rgb_array" if video else None)
+    complete = False
+    try:
+        obs_dim = env.observation_space.shape[0] if env.observation_space.shape else 0
+        if sidecar.get("obs_dim", obs_dim) != obs_dim:
+            raise ValueError(
+                f"{args.policy} expects {sidecar['obs_dim']} observation values; "
+                f"robot.name = {task.robot.name!r} gives {obs_dim}: play it on the robot it was adapted for"
+            )
+        every = max(1, round(1.0 / (VIDEO_FPS * env.config.control_dt)))  # frames at about real time
+        for episode in range(args.episodes):
+            obs, _ = env.reset(seed=args.seed + episode)
+            total, steps = 0.0, 0
+            for steps in range(1, args.steps + 1):
+                obs, reward, terminated, truncated, _ = env.step(act(obs))
+                total += float(reward)
+                if video is not None and steps % every == 0:
+                    video.add(np.asarray(env.render(), dtype=np.uint8))
+                if terminated or truncated:
+                    break
+            print(f"episode {episode}: return {total:.2f} over {steps} steps")
+        complete = True
+    finally:
+        env.close()
+        if video is not None:
+            video.finish(complete=complete)
+    if video is not None:
+        print(f"video: {video.path}")
+    return 0
