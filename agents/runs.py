@@ -54,12 +54,14 @@ class RunDir:
         return cls(root)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> RunDir:
-        """An existing run directory, checked for its settings and checkpoint."""
+    def open(cls, path: str | os.PathLike[str], *, require_checkpoint: bool = True) -> RunDir:
+        """An existing run directory, checked for its settings (and its checkpoint, unless not yet trained)."""
         root = Path(path)
-        for name in (RUN_FILE, FAMILY_FILE, CHECKPOINT_FILE):
+        required = (RUN_FILE, FAMILY_FILE, CHECKPOINT_FILE) if require_checkpoint else (RUN_FILE, FAMILY_FILE)
+        for name in required:
             if not (root / name).is_file():
-                raise RunDirError(f"{root} is not a resumable run: {name} is missing")
+                what = "a resumable run" if require_checkpoint else "a run directory"
+                raise RunDirError(f"{root} is not {what}: {name} is missing")
         return cls(root)
 
     @property

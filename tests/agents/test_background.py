@@ -1,0 +1,89 @@
+"""Training in a child process: events arrive in order, stop leaves no process behind and a resumable run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from agents.background import TrainingEnded, TrainingFailed, TrainingProcess
+from agents.learner import IterationStats
+from agents.runs import RunDir
+from agents.train import TrainSettings, run_training, start_run
+from sim.params import TaskParams, with_values
+from sim.tasks import TaskDistribution, UniformRange
+
+FAMILY = TaskDistribution(
+    name="point-heading",
+    base=with_values(TaskParams(), {"goal.target_velocity_mps": 1.0}),
+    vary={"goal.target_heading_deg": UniformRange(-180.0, 180.0)},
+)
+TINY = {"meta_batch_size": 2, "episodes_per_task": 2, "horizon": 5, "outer_epochs": 1, "hidden_sizes": (8,)}
+
+
+def settings(iterations: int) -> TrainSettings:
+    config = {**TrainSettings().config, **TINY}
+    return TrainSettings(iterations=iterations, num_workers=1, env="point_mass", device="cpu", config=config)
+
+
+def events_until_end(process: TrainingProcess, timeout_s: float = 120.0) -> list:
+    events: list = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events += process.events()
+        if events and isinstance(events[-1], TrainingEnded | TrainingFailed):
+            return events
+        time.sleep(0.05)
+    raise AssertionError(f"no end event within {timeout_s} s: {events}")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_child_run_reports_every_iteration_then_its_end(tmp_path: Path) -> None:
+    run = start_run(tmp_path / "run", settings=settings(3), family=FAMILY)
+    process = TrainingProcess(run.path, device="cpu")
+    process.start()
+    events = events_until_end(process)
+    assert [e.iteration for e in events if isinstance(e, IterationStats)] == [0, 1, 2]
+    assert events[-1] == TrainingEnded(completed=True, iterations=3)
+    assert process.wait(30.0)
+    assert len(RunDir.open(run.path).metrics()) == 3
+
+
+def test_stop_mid_run_leaves_no_process_and_a_run_that_resumes(tmp_path: Path) -> None:
+    run = start_run(tmp_path / "run", settings=settings(100_000), family=FAMILY)
+    process = TrainingProcess(run.path, device="cpu")
+    process.start()
+    deadline = time.monotonic() + 120.0
+    while not any(isinstance(e, IterationStats) for e in process.events()):
+        assert time.monotonic() < deadline and process.is_alive()
+        time.sleep(0.05)
+    pid = process.pid
+    assert pid is not None and children_of(pid)  # its sampler worker
+    process.stop(grace_s=0.0)  # no waiting for the iteration: SIGTERM straight away
+    assert not process.is_alive()
+    assert not children_of(pid)  # the sampler worker went with it
+    saved = RunDir.open(run.path)
+    done = int(saved.load_checkpoint()["learner"]["iteration"])
+    assert done >= 1
+    resumed = run_training(saved, resume=True)
+    assert next(resumed).iteration == done
+    resumed.close()
+
+
+def test_a_run_that_cannot_start_reports_why(tmp_path: Path) -> None:
+    process = TrainingProcess(tmp_path / "nowhere")
+    process.start()
+    events = events_until_end(process)
+    assert isinstance(events[-1], TrainingFailed)
+    assert "nowhere" in events[-1].message
