@@ -9,7 +9,7 @@ modules) is built inside the generator and released when it ends or is closed.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,7 @@ def build_learner(settings: TrainSettings, family: TaskDistribution, device: tor
 
 def run_training(
     run: RunDir, *, device: str | None = None, resume: bool = False, notes: Callable[[str], None] | None = None
-) -> Iterator[IterationStats]:
+) -> Generator[IterationStats, None, None]:
     """Train ``run`` up to its ``iterations``, yielding each iteration's stats once it is saved.
 
     With ``resume``, training continues from the checkpoint, and the iterations that follow equal
