@@ -6,7 +6,10 @@ directories and checkpoints all read this one table, so adding an algorithm is o
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,6 +47,34 @@ class LearnerBuilder(Protocol):
 
 
 @dataclass(frozen=True)
+class SettingField:
+    """One field of an algorithm's settings, for generated forms and ``--config`` help."""
+
+    name: str
+    type_name: str
+    """the annotation as written: ``int``, ``float``, ``bool``, ``tuple[int, ...]``"""
+    help: str
+    """the field's attribute docstring (empty when it has none)"""
+
+
+def _attribute_docstrings(cls: type[Any]) -> dict[str, str]:
+    """``name -> docstring`` of a class's annotated attributes (the string literal right after each)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for node, following in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+@dataclass(frozen=True)
 class Algorithm:
     """One trainable algorithm."""
 
@@ -55,6 +86,11 @@ class Algorithm:
     build: LearnerBuilder
     envs_per_worker: Callable[[Any], int]
     """how many envs each sampler worker holds for this config"""
+
+    def settings_fields(self) -> list[SettingField]:
+        """Every setting with its type and help, in declaration order."""
+        docs = _attribute_docstrings(self.config_type)
+        return [SettingField(f.name, str(f.type), docs.get(f.name, "")) for f in dataclasses.fields(self.config_type)]
 
     def config(self, values: Mapping[str, Any] | None = None, *, preset: str = "paper") -> Any:
         """Typed settings: the preset (``paper`` defaults or ``quick``) updated with ``values``.

@@ -123,6 +123,11 @@ class TrainingProcess:
         """Ask the child to stop after the iteration it is in (its checkpoint is then on disk)."""
         self._stop.set()
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting (the child exits cleanly; poll :meth:`is_alive`)."""
+        if self._process.is_alive():
+            self._process.terminate()
+
     def stop(self, *, grace_s: float = 2.0, term_s: float = 10.0) -> None:
         """Stop the child and wait for it: between iterations if that comes within ``grace_s``, else by SIGTERM.
 

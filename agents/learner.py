@@ -37,6 +37,25 @@ class IterationStats:
         """Wall-clock of the whole iteration (the sum of its phases)."""
         return float(sum(self.seconds.values()))
 
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> IterationStats:
+        """Back from a metrics line (phases from ``<phase>_s`` keys; other extra keys are kept as extras)."""
+        core = {"iteration", "pre_return", "post_return", "loss", "env_steps"}
+        seconds = {key[:-2]: float(value) for key, value in row.items() if key.endswith("_s")}
+        extra = {
+            key: float(v) for key, v in row.items() if key not in core and not key.endswith("_s") and v is not None
+        }
+        post = row.get("post_return")
+        return cls(
+            iteration=int(row["iteration"]),
+            pre_return=float(row["pre_return"]),
+            post_return=None if post is None else float(post),
+            loss=float(row["loss"]),
+            env_steps=int(row["env_steps"]),
+            seconds=seconds,
+            extra=extra,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """One flat metrics line: phases become ``<phase>_s`` keys, extras keep their names."""
         row: dict[str, Any] = {

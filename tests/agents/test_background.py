@@ -11,6 +11,7 @@ from agents.runs import RunDir
 from agents.train import TrainSettings, run_training, start_run
 from sim.params import TaskParams, with_values
 from sim.tasks import TaskDistribution, UniformRange
+from tests.processes import children_of
 
 FAMILY = TaskDistribution(
     name="point-heading",
@@ -34,19 +35,6 @@ def events_until_end(process: TrainingProcess, timeout_s: float = 120.0) -> list
             return events
         time.sleep(0.05)
     raise AssertionError(f"no end event within {timeout_s} s: {events}")
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def test_a_child_run_reports_every_iteration_then_its_end(tmp_path: Path) -> None:
