@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import itertools
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import torch
 from agents.learner import Learner
 from agents.maml_learner import MAMLConfig, build_maml_learner
 from agents.multitask import MultiTaskPPOLearner
+from agents.pearl import PEARLConfig, PEARLLearner
 from agents.ppo import PPOConfig
 from sim.tasks import TaskDistribution
 
@@ -62,7 +64,7 @@ def _attribute_docstrings(cls: type[Any]) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
     docs: dict[str, str] = {}
-    for node, following in zip(body, body[1:], strict=False):
+    for node, following in itertools.pairwise(body):
         if (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)
@@ -117,6 +119,13 @@ ALGORITHMS: dict[str, Algorithm] = {
             config_type=MAMLConfig,
             build=build_maml_learner,
             envs_per_worker=lambda config: min(4, config.episodes_per_task),
+        ),
+        Algorithm(
+            name="pearl",
+            summary="PEARL: a context encoder infers the task latent from transitions; SAC acts on it",
+            config_type=PEARLConfig,
+            build=PEARLLearner,
+            envs_per_worker=lambda config: min(4, config.tasks_per_iteration),
         ),
         Algorithm(
             name="multitask",

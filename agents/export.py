@@ -58,6 +58,7 @@ _RESERVED_KEYS = frozenset(
         "created_utc",
         "onnx_opset",
         "fast_weights",
+        "latent",
     }
 )
 
@@ -156,12 +157,12 @@ def _require_onnxruntime() -> Any:
     return onnxruntime
 
 
-def _write_torchscript(module: DeterministicPolicy, file: BinaryIO) -> None:
+def _write_torchscript(module: nn.Module, file: BinaryIO) -> None:
     with _torch_deprecations_silenced():
         torch.jit.save(torch.jit.script(module), file)
 
 
-def _write_onnx(module: DeterministicPolicy, file: BinaryIO, obs_dim: int) -> None:
+def _write_onnx(module: nn.Module, file: BinaryIO, obs_dim: int) -> None:
     with _torch_deprecations_silenced():
         torch.onnx.export(
             module,
@@ -224,19 +225,86 @@ def load_exported(path: str | Path) -> Runner:
     return run
 
 
-def _parity_obs(policy: GaussianMLPPolicy) -> Tensor:
-    """Random raw observations around the policy's statistics, some far enough out to hit the ±10 clip."""
+@dataclass(frozen=True)
+class _ExportPlan:
+    """What to write and what to compare it with, whatever kind of policy is exported."""
+
+    module: nn.Module
+    """deterministic, CPU, eval: raw observation in, action in [-1, 1] out (scriptable, traceable)"""
+    obs_dim: int
+    action_dim: int
+    live_actions: Callable[[Tensor], Tensor]
+    """the live policy's deterministic actions for CPU observations, returned on the CPU"""
+    parity_obs: Tensor
+    doc: dict[str, Any]
+    """the sidecar's description of the observation, the action and any fixed latent"""
+
+
+def _spread_obs(mean: Tensor, std: Tensor) -> Tensor:
+    """Random raw observations around ``mean``, some far enough out to hit a ±10 normalisation clip."""
     gen = torch.Generator().manual_seed(0)
-    norm = policy.obs_normalizer
-    mean, std = norm.mean.detach().cpu(), torch.sqrt(norm.var.detach().cpu() + OBS_EPS)
     spread = torch.linspace(0.5, 20.0, PARITY_SAMPLES).unsqueeze(1)
     return mean + std * spread * torch.randn(PARITY_SAMPLES, mean.shape[0], generator=gen)
 
 
-def _live_actions(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] | None, obs: Tensor) -> Tensor:
+def _gaussian_plan(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] | None) -> _ExportPlan:
+    norm = policy.obs_normalizer
+    mean, var = norm.mean.detach().cpu(), norm.var.detach().cpu()
     device = next(policy.parameters()).device
-    mean = policy.act(obs.to(device), deterministic=True, params=fast_params)
-    return mean.clamp(-1.0, 1.0).cpu()
+
+    def live(obs: Tensor) -> Tensor:
+        return policy.act(obs.to(device), deterministic=True, params=fast_params).clamp(-1.0, 1.0).cpu()
+
+    doc = {
+        "observation": {
+            "normalisation": "inside the graph: clip((obs - mean) / sqrt(var + eps), -clip, clip); feed raw obs",
+            "mean": mean.tolist(),
+            "var": var.tolist(),
+            "count": int(norm.count),
+            "eps": OBS_EPS,
+            "clip": norm.clip,
+        },
+        "action": {"low": -1.0, "high": 1.0, "post_processing": "clip(mean, -1, 1) is inside the graph"},
+        "fast_weights": fast_params is not None,
+    }
+    return _ExportPlan(
+        module=to_deterministic(policy, fast_params),
+        obs_dim=policy.obs_dim,
+        action_dim=policy.action_dim,
+        live_actions=live,
+        parity_obs=_spread_obs(mean, torch.sqrt(var + OBS_EPS)),
+        doc=doc,
+    )
+
+
+def _module_plan(policy: nn.Module) -> _ExportPlan:
+    """A policy that already is a deterministic module with ``obs_dim`` and ``action_dim`` (e.g. PEARL's)."""
+    obs_dim, action_dim = getattr(policy, "obs_dim", None), getattr(policy, "action_dim", None)
+    if not isinstance(obs_dim, int) or not isinstance(action_dim, int):
+        raise ValueError(
+            f"policy of type {type(policy).__name__} is not allowed: a GaussianMLPPolicy, or a deterministic "
+            "nn.Module with int obs_dim and action_dim"
+        )
+    module = copy.deepcopy(policy).to(device="cpu", dtype=torch.float32).eval().requires_grad_(False)
+    device = next(policy.parameters()).device
+
+    def live(obs: Tensor) -> Tensor:
+        with torch.no_grad():
+            return policy(obs.to(device)).clamp(-1.0, 1.0).cpu()  # type: ignore[no-any-return]
+
+    doc: dict[str, Any] = {
+        "observation": {"normalisation": "none outside the graph; feed raw obs"},
+        "action": {"low": -1.0, "high": 1.0, "post_processing": "bounded inside the graph"},
+        "fast_weights": False,
+    }
+    latent = getattr(policy, "z", None)
+    if isinstance(latent, Tensor):  # a context-based policy with its inferred task variable fixed
+        doc["latent"] = {
+            "z": latent.detach().cpu().flatten().tolist(),
+            "context_transitions": int(getattr(policy, "context_transitions", 0)),
+        }
+    zeros = torch.zeros(obs_dim)
+    return _ExportPlan(module, obs_dim, action_dim, live, _spread_obs(zeros, torch.ones(obs_dim)), doc)
 
 
 def _check_parity(expected: Tensor, obs: Tensor, runners: Mapping[str, Runner], atol: float) -> dict[str, float]:
@@ -264,32 +332,17 @@ def _sha256(path: Path) -> str:
 
 
 def _sidecar(
-    policy: GaussianMLPPolicy,
-    caller: Mapping[str, Any],
-    files: Mapping[str, tuple[Path, Path]],
-    diffs: Mapping[str, float],
-    *,
-    adapted: bool,
+    plan: _ExportPlan, caller: Mapping[str, Any], files: Mapping[str, tuple[Path, Path]], diffs: Mapping[str, float]
 ) -> dict[str, Any]:
     """The caller's metadata plus what any consumer of the files needs; ``files`` maps format to (final, temp)."""
-    norm = policy.obs_normalizer
     return {
         **caller,
         "format_version": 1,
-        "obs_dim": policy.obs_dim,
-        "action_dim": policy.action_dim,
-        "observation": {
-            "normalisation": "inside the graph: clip((obs - mean) / sqrt(var + eps), -clip, clip); feed raw obs",
-            "mean": norm.mean.tolist(),
-            "var": norm.var.tolist(),
-            "count": int(norm.count),
-            "eps": OBS_EPS,
-            "clip": norm.clip,
-        },
-        "action": {"low": -1.0, "high": 1.0, "post_processing": "clip(mean, -1, 1) is inside the graph"},
+        "obs_dim": plan.obs_dim,
+        "action_dim": plan.action_dim,
+        **plan.doc,
         "files": {fmt: {"name": final.name, "sha256": _sha256(temp)} for fmt, (final, temp) in files.items()},
         "onnx_opset": ONNX_OPSET,
-        "fast_weights": adapted,
         "parity": {"samples": PARITY_SAMPLES, "max_abs_diff": dict(diffs)},
         "versions": _versions(),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -309,17 +362,14 @@ def _caller_metadata(sidecar: Mapping[str, Any] | None) -> dict[str, Any]:
     return data
 
 
-def _verify(
-    policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] | None, temps: Mapping[str, Path], atol: float
-) -> dict[str, float]:
+def _verify(plan: _ExportPlan, temps: Mapping[str, Path], atol: float) -> dict[str, float]:
     """Reload the written files and compare them with the live policy (their sessions close on return)."""
-    obs = _parity_obs(policy)
     runners = {"torchscript": _torchscript_runner(temps["torchscript"]), "onnx": _onnx_runner(temps["onnx"])}
-    return _check_parity(_live_actions(policy, fast_params, obs), obs, runners, atol)
+    return _check_parity(plan.live_actions(plan.parity_obs), plan.parity_obs, runners, atol)
 
 
 def export_policy(
-    policy: GaussianMLPPolicy,
+    policy: GaussianMLPPolicy | nn.Module,
     fast_params: Mapping[str, Tensor] | None = None,
     *,
     out_dir: str | Path,
@@ -330,8 +380,11 @@ def export_policy(
     """Write ``NAME.pt``, ``NAME.onnx`` and ``NAME.json`` into ``out_dir``, verified and atomically.
 
     Args:
-        policy: The live policy (any device).
+        policy: The live policy (any device): a :class:`GaussianMLPPolicy`, or a module that already maps
+            raw observations to deterministic actions and has ``obs_dim`` / ``action_dim`` (PEARL's
+            policy with its task latent fixed; the latent goes into the sidecar).
         fast_params: Adapted weights by name (from ``inner_adapt``); None exports the module's own.
+            Only for a :class:`GaussianMLPPolicy`.
         out_dir: Destination folder (created if missing).
         name: File stem shared by the three files.
         sidecar: JSON-able metadata to store (task parameters, robot, algorithm, adaptation history...).
@@ -349,18 +402,23 @@ def export_policy(
         raise ValueError(f"name = {name!r} is not allowed: a plain file stem")
     caller = _caller_metadata(sidecar)
     _require_onnxruntime()
-    module = to_deterministic(policy, fast_params)
+    if isinstance(policy, GaussianMLPPolicy):
+        plan = _gaussian_plan(policy, fast_params)
+    elif fast_params is not None:
+        raise ValueError("fast_params is not allowed for this policy: only a GaussianMLPPolicy takes fast weights")
+    else:
+        plan = _module_plan(policy)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     suffixes = {"torchscript": ".pt", "onnx": ".onnx", "sidecar": ".json"}
     targets = {fmt: folder / f"{name}{suffix}" for fmt, suffix in suffixes.items()}
     temps: dict[str, Path] = {}
     try:
-        temps["torchscript"] = write_temp(targets["torchscript"], lambda f: _write_torchscript(module, f))
-        temps["onnx"] = write_temp(targets["onnx"], lambda f: _write_onnx(module, f, policy.obs_dim))
-        diffs = _verify(policy, fast_params, temps, atol)
+        temps["torchscript"] = write_temp(targets["torchscript"], lambda f: _write_torchscript(plan.module, f))
+        temps["onnx"] = write_temp(targets["onnx"], lambda f: _write_onnx(plan.module, f, plan.obs_dim))
+        diffs = _verify(plan, temps, atol)
         files = {fmt: (targets[fmt], temps[fmt]) for fmt in ("torchscript", "onnx")}
-        doc = _sidecar(policy, caller, files, diffs, adapted=fast_params is not None)
+        doc = _sidecar(plan, caller, files, diffs)
         text = json.dumps(doc, indent=2, allow_nan=False).encode()
         temps["sidecar"] = write_temp(targets["sidecar"], lambda f: f.write(text))
         for fmt in ("torchscript", "onnx", "sidecar"):  # the sidecar last: it vouches for the other two

@@ -1,0 +1,70 @@
+"""Every registered algorithm goes through the same life: train, checkpoint, load, adapt, export, replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.adaptation import AdaptConfig, AdaptResult, adapt
+from agents.algorithms import ALGORITHMS, get_algorithm
+from agents.export import load_exported
+from agents.export_adapted import export_adapted
+from agents.train import TrainSettings, load_trained, run_training, start_run
+from sim.params import TaskParams, with_values
+from sim.tasks import TaskDistribution, UniformRange
+
+FAMILY = TaskDistribution(
+    name="point-velocity",
+    base=with_values(TaskParams(), {"goal.target_heading_deg": 0.0}),
+    vary={"goal.target_velocity_mps": UniformRange(0.0, 2.0)},
+    num_test_tasks=2,
+)
+TINY = {
+    "maml": {"meta_batch_size": 2, "episodes_per_task": 2, "horizon": 5, "outer_epochs": 1, "hidden_sizes": (8,)},
+    "multitask": {"tasks_per_iteration": 2, "episodes_per_task": 2, "horizon": 5, "hidden_sizes": (8,)},
+    "pearl": {
+        "horizon": 5,
+        "num_train_tasks": 2,
+        "tasks_per_iteration": 2,
+        "initial_episodes": 1,
+        "extra_rl_episodes": 0,
+        "gradient_steps": 2,
+        "meta_batch_size": 2,
+        "batch_size": 8,
+        "embedding_batch_size": 8,
+        "hidden_sizes": (8,),
+        "encoder_hidden_sizes": (8,),
+    },
+}
+
+
+def test_every_algorithm_has_a_tiny_config_here() -> None:
+    assert set(TINY) == set(ALGORITHMS)
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_train_load_adapt_export_for_every_algorithm(name: str, tmp_path: Path) -> None:
+    config = get_algorithm(name).config(TINY[name]).to_dict()
+    settings = TrainSettings(algorithm=name, iterations=1, num_workers=1, env="point_mass", device="cpu", config=config)
+    run = start_run(tmp_path / "run", settings=settings, family=FAMILY)
+    (stats,) = list(run_training(run))
+    assert stats.env_steps > 0 and np.isfinite(stats.pre_return)
+
+    trained = load_trained(run.path, device=torch.device("cpu"))
+    assert (trained.algorithm, trained.iteration) == (name, 1)
+    task = FAMILY.test_tasks()[0]
+    events = list(adapt(trained.new_agent, trained.make_env, task, AdaptConfig(shots=2, updates=1, max_steps=5)))
+    result = events[-1]
+    assert isinstance(result, AdaptResult) and len(result.episode_returns) == 2
+
+    exported = export_adapted(result, tmp_path / "out", algorithm=name, checkpoint=str(run.path))
+    sidecar = json.loads(exported.sidecar_path.read_text())
+    assert sidecar["algorithm"] == name and sidecar["task"] == task.to_dict()
+    assert ("latent" in sidecar) == (name == "pearl")
+    obs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    for path in (exported.torchscript_path, exported.onnx_path):
+        assert np.abs(load_exported(path)(obs) - load_exported(exported.torchscript_path)(obs)).max() < 1e-5
