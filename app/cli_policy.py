@@ -46,15 +46,12 @@ def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
     return parser
 
 
-def export_adapted(result: Any, out_dir: Path, *, algorithm: str, source: str, name: str = "policy") -> None:
+def export_adapted(result: Any, out_dir: Path, *, algorithm: str, source: str) -> None:
     """Export an :class:`~agents.adaptation.AdaptResult`'s policy with the task and adaptation history."""
-    sidecar = {
-        "algorithm": algorithm,
-        "checkpoint": source,
-        "task": result.task.to_dict(),
-        "adaptation": {"episode_returns": list(result.episode_returns), "updates": result.updates},
-    }
-    _export(result.policy, out_dir, name=name, sidecar=sidecar)
+    from agents.export_adapted import adapted_sidecar
+
+    sidecar = adapted_sidecar(result, algorithm=algorithm, checkpoint=source)
+    _export(result.policy, out_dir, name="policy", sidecar=sidecar)
 
 
 def _export(policy: Any, out_dir: Path, *, name: str, sidecar: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ def run_gui(task: TaskParams) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("sim2adapt")
     window = MainWindow(task)
-    window.resize(1280, 800)
-    app.aboutToQuit.connect(window.stop_preview)  # however Qt quits, join the preview thread first
+    window.resize(1500, 900)
+    app.aboutToQuit.connect(window.shutdown)  # however Qt quits, join the worker threads first
     window.show()
-    window.start_preview()
+    window.start()
     return app.exec()

@@ -3,8 +3,9 @@
 What crosses the thread boundary is frozen dataclasses of scalars and numpy arrays (:class:`Frame`,
 :class:`StepStat`), never envs or PyBullet handles (STYLE.md §2-3). A worker receives a *factory*
 and frozen params and builds its env inside its own thread. Control flows the other way through
-thread-safe plain Python (a lock-guarded slot for the newest task, a :class:`threading.Event` to
-stop), because a queued Qt call to an object whose thread is busy in a loop would never run.
+thread-safe plain Python (:class:`LatestValue` for the newest task or camera, a
+:class:`threading.Event` to stop), because a queued Qt call to an object whose thread is busy in a
+loop would never run. Every worker is a :class:`JobWorker` run by a :class:`WorkerThread`.
 """
 
 from __future__ import annotations
@@ -14,19 +15,23 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import gymnasium as gym
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from sim.params import TaskParams
+from sim.render import Camera
+
+T = TypeVar("T")
 
 EnvFactory = Callable[[TaskParams], gym.Env[Any, Any]]
 """Builds an env with ``render_mode="rgb_array"`` for a task; called inside the worker's thread."""
 
-PREVIEW_SIZE = (320, 240)
-"""Width and height of preview frames: TinyRenderer draws this size at ~40 fps (MEASURED.md)."""
+PREVIEW_SIZE = (640, 480)
+"""Width and height of preview frames: the EGL renderer draws them at 20-40 fps on 2 cores
+(``scripts/bench_render.py``); TinyRenderer, its fallback, at 5-10."""
 
 
 def make_preview_env(task: TaskParams) -> gym.Env[Any, Any]:
@@ -47,6 +52,44 @@ class Frame:
     """H x W x 3 ``uint8`` RGB, owned by this frame (a copy of what the env returned)."""
     step: int
     """Global step index at which it was rendered."""
+    renderer: str = ""
+    """The backend that drew it (``egl`` or ``tiny``; empty when the env does not say)."""
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for the status bar and the log: the exception's type and message."""
+    return f"{type(err).__name__}: {err}"
+
+
+def apply_camera(env: gym.Env[Any, Any], camera: Camera) -> None:
+    """Turn ``env``'s camera if it has one (:meth:`sim.envs.locomotion.LocomotionEnv.set_camera`)."""
+    set_camera = getattr(env.unwrapped, "set_camera", None)
+    if callable(set_camera):
+        set_camera(camera)
+
+
+def renderer_of(env: gym.Env[Any, Any]) -> str:
+    """The env's renderer backend, or "" when it does not say."""
+    return str(getattr(env.unwrapped, "renderer_backend", None) or "")
+
+
+class LatestValue(Generic[T]):
+    """A thread-safe slot for the newest value: :meth:`put` from any thread, :meth:`take` empties it."""
+
+    def __init__(self, value: T | None = None) -> None:
+        self._lock = threading.Lock()
+        self._value = value
+
+    def put(self, value: T) -> None:
+        """Replace the pending value (an older one not yet taken is dropped)."""
+        with self._lock:
+            self._value = value
+
+    def take(self) -> T | None:
+        """The pending value, or None; the slot is empty afterwards."""
+        with self._lock:
+            value, self._value = self._value, None
+        return value
 
 
 @dataclass(frozen=True)
@@ -87,8 +130,9 @@ def sinusoid_action(space: gym.spaces.Box, t: float, *, frequency_hz: float = 1.
 class _PreviewLoop:
     """The Qt-free body of the preview: owns the env, steps it with a sinusoid, renders frames."""
 
-    def __init__(self, env_factory: EnvFactory, task: TaskParams) -> None:
+    def __init__(self, env_factory: EnvFactory, task: TaskParams, camera: Camera | None = None) -> None:
         self._env_factory = env_factory
+        self._camera = camera
         self.step_index = 0
         self.episode = 0
         self._episode_steps = 0
@@ -101,6 +145,8 @@ class _PreviewLoop:
             if not isinstance(env.action_space, gym.spaces.Box):
                 raise TypeError(f"the preview needs a Box action space, not {env.action_space}")
             env.reset(seed=0)
+            if self._camera is not None:
+                apply_camera(env, self._camera)
         except BaseException:
             env.close()  # nobody else holds it yet
             raise
@@ -125,6 +171,11 @@ class _PreviewLoop:
             self._build(task)
             self.episode += 1
 
+    def set_camera(self, camera: Camera) -> None:
+        """Turn the env's camera (kept for the envs rebuilt later)."""
+        self._camera = camera
+        apply_camera(self.env, camera)
+
     def step(self) -> StepStat:
         """One env step with the open-loop action; resets when the episode ends."""
         action = sinusoid_action(self._space, self._episode_steps * self.dt)
@@ -145,7 +196,7 @@ class _PreviewLoop:
         if image is None:
             raise RuntimeError("the env rendered nothing: was it made with render_mode='rgb_array'?")
         pixels = np.array(np.asarray(image)[..., :3], dtype=np.uint8, copy=True)
-        return Frame(image=pixels, step=self.step_index)
+        return Frame(image=pixels, step=self.step_index, renderer=renderer_of(self.env))
 
     def close(self) -> None:
         """Close the env; safe to call twice."""
@@ -154,20 +205,61 @@ class _PreviewLoop:
             env.close()
 
 
-class PreviewWorker(QObject):
+class JobWorker(QObject):
+    """A job for a :class:`WorkerThread`: its :meth:`work` runs in the thread; :meth:`stop` is thread-safe.
+
+    An exception from :meth:`work` becomes ``failed``; ``finished`` is emitted last either way.
+    """
+
+    failed = Signal(str)
+    """A one-line description of the exception that ended the job."""
+    finished = Signal()
+    """Emitted last, whether the job ended by itself, by stop or by failure."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._stop = threading.Event()
+        self._ended = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the job to end at its next check (safe from any thread)."""
+        self._stop.set()
+
+    def ended(self) -> bool:
+        """Whether :meth:`run` returned (its thread is about to end)."""
+        return self._ended.is_set()
+
+    def stop_requested(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    @Slot()
+    def run(self) -> None:
+        """The thread's body: :meth:`work`, failures turned into ``failed``, then ``finished``."""
+        try:
+            self.work()
+        except Exception as err:
+            self.failed.emit(describe_error(err))
+        finally:
+            self._ended.set()
+            self.finished.emit()
+
+    def work(self) -> None:
+        """The job itself (subclasses)."""
+        raise NotImplementedError
+
+
+class PreviewWorker(JobWorker):
     """Steps a task's env with an open-loop gait and streams frames and rewards, in its own thread.
 
-    Run it with :class:`WorkerThread`. :meth:`set_task` and :meth:`stop` may be called from any thread.
+    Run it with :class:`WorkerThread`. :meth:`set_task`, :meth:`set_camera` and :meth:`stop` may be
+    called from any thread.
     """
 
     frame_rendered = Signal(object)
     """A :class:`Frame`, about ``fps`` times a second."""
     step_done = Signal(object)
     """A :class:`StepStat` for every env step."""
-    failed = Signal(str)
-    """A one-line description of the exception that ended the preview."""
-    finished = Signal()
-    """Emitted last, after the env is closed, whether the run ended by stop or by failure."""
 
     def __init__(
         self,
@@ -175,77 +267,67 @@ class PreviewWorker(QObject):
         *,
         env_factory: EnvFactory = make_preview_env,
         fps: float = 25.0,
+        camera: Camera | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._env_factory = env_factory
         self._period = 1.0 / fps
-        self._lock = threading.Lock()
-        self._pending: TaskParams | None = task
-        self._stop = threading.Event()
+        self._task: LatestValue[TaskParams] = LatestValue(task)
+        self._initial_camera = camera
+        self._camera: LatestValue[Camera] = LatestValue()
 
     def set_task(self, task: TaskParams) -> None:
         """Ask the running preview to switch to ``task`` (only the newest pending task is kept)."""
-        with self._lock:
-            self._pending = task
+        self._task.put(task)
 
-    def stop(self) -> None:
-        """Ask the preview to end; it does so before its next env step."""
-        self._stop.set()
+    def set_camera(self, camera: Camera) -> None:
+        """Turn the preview's camera from the next frame on (only the newest pending camera is kept)."""
+        self._camera.put(camera)
 
-    def _take_task(self) -> TaskParams | None:
-        with self._lock:
-            task, self._pending = self._pending, None
-        return task
-
-    @Slot()
-    def run(self) -> None:
-        """The worker thread's body: build, loop until stopped, close; failures become ``failed``."""
-        loop: _PreviewLoop | None = None
+    def work(self) -> None:
+        """Build, loop until stopped, close (a failure to close is reported too)."""
+        task = self._task.take()
+        assert task is not None
+        loop = _PreviewLoop(self._env_factory, task, self._camera.take() or self._initial_camera)
         try:
-            task = self._take_task()
-            assert task is not None
-            loop = _PreviewLoop(self._env_factory, task)
             self._pump(loop)
-        except Exception as err:
-            self.failed.emit(f"{type(err).__name__}: {err}")
         finally:
             self._close(loop)
-            self.finished.emit()
 
     def _pump(self, loop: _PreviewLoop) -> None:
         steps_per_frame = max(1, round(self._period / loop.dt))  # about real time
         next_frame = time.monotonic()
         while not self._stop.is_set():
-            task = self._take_task()
+            task = self._task.take()
             if task is not None:
                 loop.apply_task(task)
             for _ in range(steps_per_frame):
                 if self._stop.is_set():
                     return
                 self.step_done.emit(loop.step())
+            camera = self._camera.take()
+            if camera is not None:
+                loop.set_camera(camera)
             self.frame_rendered.emit(loop.render())
             next_frame = max(next_frame + self._period, time.monotonic() - self._period)
             self._stop.wait(max(0.0, next_frame - time.monotonic()))
 
-    def _close(self, loop: _PreviewLoop | None) -> None:
-        if loop is None:
-            return
+    def _close(self, loop: _PreviewLoop) -> None:
         try:
             loop.close()
         except Exception as err:
-            self.failed.emit(f"closing the env: {type(err).__name__}: {err}")
+            self.failed.emit(f"closing the env: {describe_error(err)}")
 
 
 class WorkerThread:
-    """Runs a worker's ``run`` slot in a fresh QThread; :meth:`stop` asks it to end and joins it.
+    """Runs a :class:`JobWorker` in a fresh QThread; :meth:`stop` asks it to end and joins it.
 
-    Later jobs' workers take the same shape: a ``run`` slot, a thread-safe ``stop()``, a ``finished``
-    signal. Keep this object referenced until :meth:`stop` returned True: Qt aborts the process when a
-    QThread is destroyed while it runs.
+    Keep this object referenced until :meth:`stop` returned True or the thread ended: Qt aborts the
+    process when a QThread is destroyed while it runs.
     """
 
-    def __init__(self, worker: PreviewWorker) -> None:
+    def __init__(self, worker: JobWorker) -> None:
         self.worker = worker
         self.thread = QThread()
         worker.moveToThread(self.thread)

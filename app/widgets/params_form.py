@@ -1,10 +1,15 @@
 """A form for every task parameter, generated from the schema (``sim.params.task_fields``).
 
-One editor per leaf, grouped by section: a combo box for choices, a spin box with the schema's
-bounds and unit for numbers, a line edit with "Browse..." for file paths. Tooltips are the schema's
-help. The form keeps the exact values it was given (a spin box shows a rounded number, but an
-untouched field round-trips unchanged) and emits a new :class:`TaskParams` only when the edited
-values form a valid task; otherwise it marks the field the schema names and shows its message.
+One editor per leaf, grouped by section: a combo box for choices (each item's data is the schema's
+value), a spin box with the schema's bounds and unit for numbers, a line edit with "Browse..." for
+file paths. Tooltips are the schema's help. The form keeps the exact values it was given (a spin box
+shows a rounded number, but an untouched field round-trips unchanged) and emits a new
+:class:`TaskParams` only when the edited values form a valid task; otherwise it marks the field the
+schema names and shows its message.
+
+One pair of fields gets a shortcut: the robot chooser's ``urdf`` item reads "open URDF..." and asks
+for the file at once (the schema wants ``robot.urdf_path`` set exactly when ``robot.name`` is
+``urdf``), and choosing a built-in robot again empties the path.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -30,9 +34,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.dialogs import FileDialogs
 from sim.params import ParamField, TaskParamError, TaskParams, get_value, task_fields, with_values
 
 _INVALID_STYLE = "border: 1px solid #d32f2f;"
+ROBOT_NAME, URDF_PATH, URDF_CHOICE = "robot.name", "robot.urdf_path", "urdf"
+"""The robot chooser, the path field it depends on, and the choice that needs the path."""
+URDF_FILTER = "URDF (*.urdf);;All (*)"
 
 
 def _section(leaf: ParamField) -> str:
@@ -56,8 +64,9 @@ class ParamsForm(QWidget):
     params_changed = Signal(object)
     """The new :class:`TaskParams` after an edit that forms a valid task."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, dialogs: FileDialogs | None = None) -> None:
         super().__init__(parent)
+        self.dialogs = dialogs or FileDialogs()
         self._leaves = {leaf.path: leaf for leaf in task_fields()}
         self._task = TaskParams()
         self._values: dict[str, Any] = {path: get_value(self._task, path) for path in self._leaves}
@@ -87,8 +96,9 @@ class ParamsForm(QWidget):
         spec, path = leaf.spec, leaf.path
         if spec.choices is not None:
             combo = QComboBox()
-            combo.addItems(list(spec.choices))
-            combo.currentTextChanged.connect(lambda text: self._on_edited(path, text))
+            for value in spec.choices:
+                combo.addItem(value, value)
+            combo.currentIndexChanged.connect(lambda index: self._on_choice(path, combo.itemData(index)))
             return self._register(leaf, combo)
         if leaf.type is float:
             assert spec.low is not None and spec.high is not None
@@ -131,16 +141,39 @@ class ParamsForm(QWidget):
         return editor
 
     def _browse(self, path: str, line: QLineEdit) -> None:
-        start = str(Path(line.text()).parent) if line.text() else ""
-        chosen, _ = QFileDialog.getOpenFileName(self, "Choose a URDF file", start, "URDF (*.urdf);;All (*)")
+        chosen = self._ask_urdf(line.text())
         if chosen:
             line.setText(chosen)
             self._on_edited(path, chosen)
+
+    def _ask_urdf(self, current: str) -> str | None:
+        start = Path(current).parent if current else None
+        chosen = self.dialogs.open_file(self, "Choose a URDF file", URDF_FILTER, start)
+        return str(chosen) if chosen is not None else None
+
+    def _on_choice(self, path: str, value: str) -> None:
+        """A combo box pick; the robot chooser keeps ``robot.urdf_path`` consistent with it."""
+        if path != ROBOT_NAME or value == self._values.get(ROBOT_NAME):
+            self._on_edited(path, value)
+        elif value == URDF_CHOICE:
+            chosen = self._ask_urdf(str(self._values.get(URDF_PATH, "")))
+            if chosen is None:  # cancelled: back to the robot shown before
+                self._show_value(self._editors[ROBOT_NAME], self._values[ROBOT_NAME])
+                return
+            self._show_value(self._editors[URDF_PATH], chosen)
+            self._edit({ROBOT_NAME: value, URDF_PATH: chosen})
+        else:
+            self._show_value(self._editors[URDF_PATH], "")
+            self._edit({ROBOT_NAME: value, URDF_PATH: ""})
 
     # --- public API -------------------------------------------------------------------------------
     def editor(self, path: str) -> QWidget:
         """The input widget of the field at ``path`` (a combo box, spin box or line edit)."""
         return self._editors[path]
+
+    def value(self, path: str) -> Any:
+        """What the editor of ``path`` holds now (valid or not)."""
+        return self._values[path]
 
     def task(self) -> TaskParams:
         """The last valid task: what was set, plus the edits since that formed a valid task."""
@@ -158,24 +191,38 @@ class ParamsForm(QWidget):
             self._show_value(self._editors[path], value)
         self._clear_error()
 
-    @staticmethod
-    def _show_value(editor: QWidget, value: Any) -> None:
+    def _show_value(self, editor: QWidget, value: Any) -> None:
         editor.blockSignals(True)
         try:
             if isinstance(editor, QComboBox):
-                editor.setCurrentText(str(value))
+                editor.setCurrentIndex(editor.findData(value))
             elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
                 editor.setValue(value)
             elif isinstance(editor, QLineEdit):
                 editor.setText(str(value))
         finally:
             editor.blockSignals(False)
+        if editor is self._editors.get(URDF_PATH):
+            self._label_urdf_choice(str(value))
+
+    def _label_urdf_choice(self, urdf_path: str) -> None:
+        """The robot chooser's ``urdf`` item names the chosen file, or offers to open one."""
+        combo = self._editors.get(ROBOT_NAME)
+        if isinstance(combo, QComboBox):
+            index = combo.findData(URDF_CHOICE)
+            combo.setItemText(index, f"URDF: {Path(urdf_path).name}" if urdf_path else "open URDF...")
 
     # --- editing ----------------------------------------------------------------------------------
     def _on_edited(self, path: str, value: Any) -> None:
         if self._values.get(path) == value and self._invalid_path is None:
             return
-        self._values[path] = value
+        if path == URDF_PATH:
+            self._label_urdf_choice(str(value))
+        self._edit({path: value})
+
+    def _edit(self, changes: dict[str, Any]) -> None:
+        """Take edited values; emit the task they form, or mark what the schema rejects."""
+        self._values.update(changes)
         try:
             task = with_values(TaskParams(), self._values)
         except TaskParamError as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -142,24 +142,23 @@ class TrainPanel(QWidget):
         self.log.setMaximumBlockCount(2000)
         self.curves = TrainCurvesWidget()
 
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.addLayout(choices)
-        left_layout.addWidget(settings_box, 1)
-        left_layout.addLayout(buttons)
-        left_layout.addWidget(self.progress)
-        left_layout.addWidget(self.eta)
-        left_layout.addWidget(self.run_label)
-        right = QSplitter()
-        right.setOrientation(right.orientation().Vertical)
-        right.addWidget(self.curves)
-        right.addWidget(self.log)
-        right.setSizes([400, 120])
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        QVBoxLayout(self).addWidget(split)
+        controls = QWidget()
+        controls_layout = QVBoxLayout(controls)
+        controls_layout.addLayout(choices)
+        controls_layout.addWidget(settings_box, 1)
+        controls_layout.addLayout(buttons)
+        controls_layout.addWidget(self.progress)
+        controls_layout.addWidget(self.eta)
+        controls_layout.addWidget(self.run_label)
+        # Stacked, not side by side: the panel lives in the window's narrow right-hand column.
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(controls)
+        split.addWidget(self.curves)
+        split.addWidget(self.log)
+        split.setSizes([420, 360, 100])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
         self._on_algorithm_chosen()
 
     # --- choices ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from sim.bullet import BulletSim
 from sim.params import TaskParams
+from sim.render import BACKENDS, Camera, Renderer
 from sim.robots import ROBOT_GEOMETRY_FIELDS, RobotHandle, apply_robot_dynamics, load_robot, place_robot
 from sim.tasks import TaskDistribution
 from sim.terrain import TERRAIN_GEOMETRY_FIELDS, Terrain, apply_terrain_dynamics, build_terrain
@@ -52,11 +53,20 @@ class EnvConfig:
     """append the goal (target speed, heading error) to the observation; meta-RL families hide it"""
     max_speed_mps: float = 50.0
     """a torso faster than this is a physics blow-up: the episode ends with ``info['physics_blowup']``"""
-    render_width: int = 320
-    render_height: int = 240
+    render_width: int = 640
+    """width of ``render()`` frames, pixels"""
+    render_height: int = 480
+    """height of ``render()`` frames, pixels"""
+    renderer: str = "auto"
+    """``auto`` (EGL, else TinyRenderer), ``egl`` or ``tiny``: see :mod:`sim.render`"""
+    render_shadows: bool = False
+    """TinyRenderer: draw shadows (~2x slower). The EGL plugin always draws them, whatever this says."""
     camera_distance_m: float = 2.5
+    """initial distance of the following camera, m (scaled by ``robot.limb_length_scale``)"""
     camera_yaw_deg: float = 30.0
+    """initial yaw of the following camera, deg"""
     camera_pitch_deg: float = -20.0
+    """initial pitch of the following camera, deg (negative looks down)"""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -68,6 +78,13 @@ class EnvConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"EnvConfig.{name} = {getattr(self, name)!r} is not allowed: must be > 0")
+        if self.renderer not in BACKENDS:
+            raise ValueError(f"EnvConfig.renderer = {self.renderer!r} is not allowed: one of {', '.join(BACKENDS)}")
+        self.initial_camera()  # validates the camera fields
+
+    def initial_camera(self) -> Camera:
+        """The following camera's orbit before anyone turns it."""
+        return Camera(distance_m=self.camera_distance_m, yaw_deg=self.camera_yaw_deg, pitch_deg=self.camera_pitch_deg)
 
     @property
     def control_dt(self) -> float:
@@ -130,7 +147,16 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.config.control_dt)}
         self._sim = BulletSim()
-        self._build_world()
+        self._renderer: Renderer | None = None
+        self._camera = self.config.initial_camera()
+        try:
+            # The renderer comes before any body: the EGL plugin never draws bodies made before it.
+            if render_mode == "rgb_array":
+                self._renderer = Renderer(self._sim, backend=self.config.renderer)
+            self._build_world()
+        except BaseException:
+            self.close()  # a failed build (a bad URDF...) must not keep the client or the EGL renderer
+            raise
         n = len(self._robot.joint_indices)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
         self._obs_dim = len(self._observe(self._read_torso()))
@@ -207,30 +233,34 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         return obs, sum(reward_terms.values()), bool(info["fallen"]), truncated, info
 
     def render(self) -> NDArray[np.uint8] | None:
-        """An RGB frame from a camera following the torso (``render_mode="rgb_array"``)."""
-        if self.render_mode != "rgb_array":
+        """An RGB frame from the camera (:meth:`set_camera`) following the torso (``render_mode="rgb_array"``)."""
+        if self._renderer is None:
             return None
         cfg = self.config
-        target = list(self._read_torso().position)
-        view = self._sim.computeViewMatrixFromYawPitchRoll(
-            cameraTargetPosition=target,
-            distance=cfg.camera_distance_m * self.task.robot.limb_length_scale,
-            yaw=cfg.camera_yaw_deg,
-            pitch=cfg.camera_pitch_deg,
-            roll=0.0,
-            upAxisIndex=2,
-        )
-        proj = self._sim.computeProjectionMatrixFOV(
-            fov=60.0, aspect=cfg.render_width / cfg.render_height, nearVal=0.05, farVal=60.0
-        )
-        _, _, rgba, _, _ = self._sim.getCameraImage(
-            cfg.render_width, cfg.render_height, view, proj, renderer=pybullet.ER_TINY_RENDERER, shadow=0
-        )
-        pixels = np.asarray(rgba, dtype=np.uint8).reshape(cfg.render_height, cfg.render_width, 4)
-        return np.ascontiguousarray(pixels[:, :, :3])
+        torso, scale = self._read_torso().position, self.task.robot.limb_length_scale
+        camera = self._camera.looking_at(torso, distance_scale=scale)
+        return self._renderer.render(camera, cfg.render_width, cfg.render_height, shadows=cfg.render_shadows)
+
+    @property
+    def camera(self) -> Camera:
+        """The orbit of the following camera (its ``target`` is replaced by the torso when rendering)."""
+        return self._camera
+
+    def set_camera(self, camera: Camera) -> None:
+        """Turn or zoom the following camera; its ``target`` is ignored (the camera follows the torso)."""
+        if not isinstance(camera, Camera):
+            raise TypeError(f"set_camera needs a Camera, got {type(camera).__name__}")
+        self._camera = camera
+
+    @property
+    def renderer_backend(self) -> str | None:
+        """``egl`` or ``tiny`` when rendering, None without ``render_mode``."""
+        return self._renderer.backend if self._renderer is not None else None
 
     def close(self) -> None:
-        """Release the PyBullet client; safe to call twice."""
+        """Release the renderer and the PyBullet client; safe to call twice."""
+        if self._renderer is not None:
+            self._renderer.close()
         self._sim.close()
         super().close()
 
@@ -239,7 +269,8 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         sim = self._sim
         sim.resetSimulation()
         sim.setPhysicsEngineParameter(fixedTimeStep=self.config.time_step, deterministicOverlappingPairs=1)
-        self._terrain: Terrain = build_terrain(sim, self.task.terrain)
+        mesh_files = self._renderer is not None and self._renderer.needs_mesh_files
+        self._terrain: Terrain = build_terrain(sim, self.task.terrain, visual_mesh_files=mesh_files)
         apply_terrain_dynamics(sim, self._terrain, self.task.terrain)
         ground = self._terrain.height_at(0.0, 0.0)
         # Load clear of the ground, then set down at the height the loaded model reports.

@@ -1,15 +1,18 @@
-"""A tiny, PyBullet-free env and factory for the app tests: fast, deterministic, instrumented."""
+"""Fixtures of the app tests: a tiny, PyBullet-free env and factory (fast, deterministic, instrumented),
+and untrained agents' checkpoints for the adaptation panel."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from sim.params import TaskParams
+from sim.params import TaskParams, with_values
+from sim.tasks import TaskDistribution, UniformRange
 
 
 class FakeEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -32,6 +35,7 @@ class FakeEnv(gym.Env[np.ndarray, np.ndarray]):
         self.on_step = on_step
         self.steps = 0
         self.actions: list[np.ndarray] = []
+        self.cameras: list[Any] = []
         self.closed = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
@@ -51,6 +55,9 @@ class FakeEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def render(self) -> np.ndarray:
         return np.full((24, 32, 3), self.steps % 256, dtype=np.uint8)
+
+    def set_camera(self, camera: Any) -> None:
+        self.cameras.append(camera)
 
     def set_task(self, task: TaskParams) -> None:
         if task.robot.name != self.task.robot.name:
@@ -86,3 +93,46 @@ class FakeEnvFactory:
 def make_factory() -> Callable[..., FakeEnvFactory]:
     """``make_factory(fail_at_step=..., on_step=...)`` -> a fresh :class:`FakeEnvFactory`."""
     return FakeEnvFactory
+
+
+def write_untrained_checkpoint(folder: Path, *, env: str, family: TaskDistribution) -> Path:
+    """A checkpoint of a MAML agent at its initial weights: no training, no sampler processes, ~0.1 s.
+
+    Adaptation only needs *a* checkpoint; what the agent learned does not matter to the window.
+    """
+    import torch
+
+    from agents.train import TrainSettings, agent_state, build_learner, start_run
+
+    config = {**TrainSettings().config, **TINY_MAML}
+    settings = TrainSettings(seed=1, iterations=1, num_workers=1, env=env, device="cpu", config=config)
+    run = start_run(folder, settings=settings, family=family)
+    learner = build_learner(settings, family, torch.device("cpu"))
+    return run.save_checkpoint(agent_state(learner, settings, family))
+
+
+TINY_MAML = {"meta_batch_size": 2, "episodes_per_task": 2, "horizon": 5, "outer_epochs": 1, "hidden_sizes": (8,)}
+POINT_FAMILY = TaskDistribution(
+    name="point-heading",
+    base=with_values(TaskParams(), {"goal.target_velocity_mps": 1.0}),
+    vary={"goal.target_heading_deg": UniformRange(-180.0, 180.0)},
+    num_test_tasks=2,
+)
+HEXAPOD_FAMILY = TaskDistribution(
+    name="hexapod-speed",
+    base=with_values(TaskParams(), {"robot.name": "hexapod"}),
+    vary={"goal.target_velocity_mps": UniformRange(0.5, 1.5)},
+    num_test_tasks=2,
+)
+
+
+@pytest.fixture(scope="session")
+def point_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A point-mass agent's checkpoint (episodes of at most 5 steps, no frames)."""
+    return write_untrained_checkpoint(tmp_path_factory.mktemp("point"), env="point_mass", family=POINT_FAMILY)
+
+
+@pytest.fixture(scope="session")
+def hexapod_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A hexapod agent's checkpoint (PyBullet: it renders frames)."""
+    return write_untrained_checkpoint(tmp_path_factory.mktemp("hexapod"), env="locomotion", family=HEXAPOD_FAMILY)

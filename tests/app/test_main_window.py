@@ -1,34 +1,47 @@
-"""The main window: the preview runs off the GUI thread, failures land in the status bar, close joins."""
+"""The main window: the preview runs off the GUI thread, edits reach the env, failures land in the status bar
+and the log, an adaptation takes the viewport over and gives it back, close joins every thread."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QDoubleSpinBox
 
+from app.dialogs import FileDialogs
 from app.main_window import MainWindow
-from sim.params import TaskParams
+from app.task_files import HOME_ENV
+from sim.params import TaskParams, with_values
 
-TIMEOUT_MS = 5000
+TIMEOUT_MS = 10_000
+
+
+class CannedDialogs(FileDialogs):
+    def __init__(self) -> None:
+        self.answer: Path | None = None
+
+    def open_file(self, *args: object, **kwargs: object) -> Path | None:
+        return self.answer
 
 
 @pytest.fixture
-def windows(qtbot) -> Iterator[list[MainWindow]]:
-    """Windows the test opened; closed (so their preview threads joined) at teardown.
+def windows(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[MainWindow]]:
+    """Windows the test opened; closed (so their threads joined) at teardown.
 
     A strong reference is needed: qtbot.addWidget holds widgets weakly, and a window collected while
     its preview runs would destroy a running QThread, which aborts the process.
     """
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
     opened: list[MainWindow] = []
     yield opened
     for window in opened:
         window.close()
-        assert not window.is_previewing()
+        assert not window.is_previewing() and not window.adapt_panel.is_running()
 
 
-def open_window(windows: list[MainWindow], factory) -> MainWindow:
-    window = MainWindow(TaskParams(), env_factory=factory, fps=100)
+def open_window(windows: list[MainWindow], factory, task: TaskParams | None = None) -> MainWindow:
+    window = MainWindow(task or TaskParams(), env_factory=factory, fps=100, dialogs=CannedDialogs())
     windows.append(window)
     window.show()
     window.start_preview()
@@ -40,7 +53,7 @@ def test_preview_feeds_viewport_and_plot_and_close_joins(qtbot, make_factory, wi
     window = open_window(windows, factory)
     qtbot.waitUntil(lambda: window.viewport.frames_shown >= 2, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: window.reward_plot.point_count() >= 2, timeout=TIMEOUT_MS)
-    assert "previewing ant on flat ground" in window.statusBar().currentMessage()
+    assert window.job_label.text() == "previewing ant on flat ground"
 
     spin = window.form.editor("robot.payload_kg")
     assert isinstance(spin, QDoubleSpinBox)
@@ -53,11 +66,36 @@ def test_preview_feeds_viewport_and_plot_and_close_joins(qtbot, make_factory, wi
     assert factory.env.closed
 
 
-def test_a_failing_env_shows_in_the_status_bar_and_an_edit_restarts(qtbot, make_factory, windows) -> None:
+def test_an_invalid_edit_shows_the_message_and_the_env_keeps_its_task(qtbot, make_factory, windows) -> None:
+    factory = make_factory()
+    window = open_window(windows, factory)
+    qtbot.waitUntil(lambda: bool(factory.envs) and factory.env.steps > 0, timeout=TIMEOUT_MS)
+    path_edit = window.form.editor("robot.urdf_path")
+    path_edit.setText("/robots/crab.urdf")  # type: ignore[attr-defined]  # not allowed for the ant
+    path_edit.editingFinished.emit()  # type: ignore[attr-defined]
+    assert window.form.error() is not None and "robot.urdf_path" in window.form.error()  # type: ignore[operator]
+    window.form.editor("goal.target_velocity_mps").setValue(2.0)  # type: ignore[attr-defined]  # still invalid
+    steps = factory.env.steps
+    qtbot.waitUntil(lambda: factory.env.steps > steps + 5, timeout=TIMEOUT_MS)
+    assert factory.env.task == TaskParams() and len(factory.envs) == 1
+
+
+def test_a_loaded_task_file_reaches_the_env(qtbot, make_factory, windows, tmp_path: Path) -> None:
+    factory = make_factory()
+    window = open_window(windows, factory)
+    task = with_values(TaskParams(), {"terrain.friction": 0.4, "goal.target_velocity_mps": 2.0})
+    (tmp_path / "task.json").write_text(task.to_json())
+    window.dialogs.answer = tmp_path / "task.json"  # type: ignore[attr-defined]
+    window.task_panel.load_task()
+    qtbot.waitUntil(lambda: bool(factory.envs) and factory.env.task == task, timeout=TIMEOUT_MS)
+
+
+def test_a_failing_env_shows_in_the_status_bar_and_log_and_an_edit_restarts(qtbot, make_factory, windows) -> None:
     factory = make_factory(fail_at_step=3)
     window = open_window(windows, factory)
     qtbot.waitUntil(lambda: "motor 3 exploded" in window.statusBar().currentMessage(), timeout=TIMEOUT_MS)
     assert window.statusBar().currentMessage() == "preview stopped: RuntimeError: motor 3 exploded"
+    assert "error: preview stopped: RuntimeError: motor 3 exploded" in window.log.toPlainText()
     qtbot.waitUntil(lambda: not window.is_previewing(), timeout=TIMEOUT_MS)
     assert window.isVisible()
 
@@ -66,3 +104,32 @@ def test_a_failing_env_shows_in_the_status_bar_and_an_edit_restarts(qtbot, make_
     qtbot.waitUntil(lambda: len(factory.envs) == 2 and factory.env.steps > 5, timeout=TIMEOUT_MS)
     assert factory.env.task.terrain.friction == 0.5
     assert window.is_previewing()
+
+
+def test_orbiting_the_viewport_turns_the_previews_camera(qtbot, make_factory, windows) -> None:
+    factory = make_factory()
+    window = open_window(windows, factory)
+    qtbot.waitUntil(lambda: bool(factory.envs) and bool(factory.env.cameras), timeout=TIMEOUT_MS)
+    turned = window.viewport.camera.orbited(yaw_deg=60.0).zoomed(2.0)
+    window.viewport.set_camera(turned)
+    qtbot.waitUntil(lambda: factory.env.cameras[-1] == turned, timeout=TIMEOUT_MS)
+
+
+def test_an_adaptation_pauses_the_preview_and_gives_it_back(qtbot, make_factory, windows, point_checkpoint) -> None:
+    factory = make_factory()
+    window = open_window(windows, factory)
+    qtbot.waitUntil(lambda: window.viewport.frames_shown >= 1, timeout=TIMEOUT_MS)
+    panel = window.adapt_panel
+    panel.add_checkpoint(point_checkpoint)
+    panel.shots.setValue(2)
+    panel.steps.setValue(3)
+    panel.updates.setValue(1)
+    with qtbot.waitSignal(panel.adaptation_starting, timeout=TIMEOUT_MS):
+        panel.run_button.click()
+    assert not window.is_previewing() and factory.envs[0].closed  # the preview gave the renderer up
+    window.form.editor("terrain.friction").setValue(0.3)  # type: ignore[attr-defined]  # an edit during the run
+    qtbot.waitUntil(lambda: not panel.is_running() and window.is_previewing(), timeout=30_000)
+    assert window.device_label.text() == "device: cpu"
+    qtbot.waitUntil(lambda: len(factory.envs) == 2 and factory.env.steps > 0, timeout=TIMEOUT_MS)
+    assert factory.env.task.terrain.friction == 0.3  # the preview came back with the newest task
+    assert panel.plot.returns(0)[0] == [0.0, 1.0]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
 
+from app.dialogs import FileDialogs
 from app.widgets.params_form import ParamsForm, float_step_and_decimals
 from sim.params import TaskParams, get_value, task_fields, with_values
 
@@ -23,10 +26,20 @@ A_TASK = with_values(
 )
 
 
+class CannedDialogs(FileDialogs):
+    """Answers every file dialog with ``answer`` (None: cancelled)."""
+
+    def __init__(self, answer: Path | None) -> None:
+        self.answer = answer
+
+    def open_file(self, *args: object, **kwargs: object) -> Path | None:
+        return self.answer
+
+
 def read_editor(form: ParamsForm, path: str) -> object:
     editor = form.editor(path)
     if isinstance(editor, QComboBox):
-        return editor.currentText()
+        return editor.currentData()
     if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
         return editor.value()
     assert isinstance(editor, QLineEdit)
@@ -41,7 +54,7 @@ def test_one_editor_per_schema_field_with_bounds_unit_and_help(qtbot) -> None:
         assert editor.toolTip() == leaf.spec.help
         if leaf.spec.choices is not None:
             assert isinstance(editor, QComboBox)
-            assert [editor.itemText(i) for i in range(editor.count())] == list(leaf.spec.choices)
+            assert [editor.itemData(i) for i in range(editor.count())] == list(leaf.spec.choices)
         elif leaf.type is float:
             assert isinstance(editor, QDoubleSpinBox)
             assert (editor.minimum(), editor.maximum()) == (leaf.spec.low, leaf.spec.high)
@@ -96,21 +109,61 @@ def test_an_invalid_combination_is_marked_and_not_emitted(qtbot) -> None:
     form = ParamsForm()
     qtbot.addWidget(form)
     form.show()
+    path_edit = form.editor("robot.urdf_path")
+    assert isinstance(path_edit, QLineEdit)
+    with qtbot.assertNotEmitted(form.params_changed):
+        path_edit.setText("/robots/crab.urdf")  # the schema wants it empty for a built-in robot
+        path_edit.editingFinished.emit()
+    message = form.error()
+    assert message is not None and message.startswith("robot.urdf_path = '/robots/crab.urdf' is not allowed")
+    assert "border" in path_edit.styleSheet() and path_edit.toolTip() == message
+    path_edit.setText("")
+    path_edit.editingFinished.emit()
+    assert form.error() is None and path_edit.styleSheet() == ""
+
+    form.dialogs = CannedDialogs(None)  # "open URDF..." cancelled: back to the robot shown before
     name = form.editor("robot.name")
     assert isinstance(name, QComboBox)
     with qtbot.assertNotEmitted(form.params_changed):
-        name.setCurrentText("urdf")  # the schema needs robot.urdf_path then
+        name.setCurrentIndex(name.findData("urdf"))
+    assert name.currentData() == "ant" and form.error() is None
+    assert form.task() == TaskParams()
+
+
+def test_open_urdf_asks_for_the_file_and_a_builtin_robot_clears_it(qtbot) -> None:
+    form = ParamsForm(dialogs=CannedDialogs(Path("/robots/crab.urdf")))
+    qtbot.addWidget(form)
+    name = form.editor("robot.name")
+    assert isinstance(name, QComboBox) and name.itemText(name.findData("urdf")) == "open URDF..."
+    with qtbot.waitSignal(form.params_changed, timeout=1000) as blocker:
+        name.setCurrentIndex(name.findData("urdf"))
+    assert (blocker.args[0].robot.name, blocker.args[0].robot.urdf_path) == ("urdf", "/robots/crab.urdf")
+    assert name.itemText(name.findData("urdf")) == "URDF: crab.urdf"
+    with qtbot.waitSignal(form.params_changed, timeout=1000) as blocker:
+        name.setCurrentIndex(name.findData("hexapod"))
+    assert (blocker.args[0].robot.name, blocker.args[0].robot.urdf_path) == ("hexapod", "")
+    assert read_editor(form, "robot.urdf_path") == ""
+
+
+def test_an_emptied_urdf_path_is_marked_until_a_path_is_given(qtbot) -> None:
+    form = ParamsForm(dialogs=CannedDialogs(Path("/robots/crab.urdf")))
+    qtbot.addWidget(form)
+    form.show()
+    form.editor("robot.name").setCurrentIndex(form.editor("robot.name").findData("urdf"))  # type: ignore[attr-defined]
+    path_edit = form.editor("robot.urdf_path")
+    assert isinstance(path_edit, QLineEdit)
+    with qtbot.assertNotEmitted(form.params_changed):
+        path_edit.setText("")
+        path_edit.editingFinished.emit()  # the schema needs robot.urdf_path for the urdf robot
     message = form.error()
     assert message is not None and message.startswith("robot.urdf_path = '' is not allowed")
-    path_edit = form.editor("robot.urdf_path")
     assert "border" in path_edit.styleSheet() and path_edit.toolTip() == message
-    assert form.task() == TaskParams()  # the last valid task
+    assert form.task().robot.urdf_path == "/robots/crab.urdf"  # the last valid task
 
-    assert isinstance(path_edit, QLineEdit)
-    path_edit.setText("/robots/crab.urdf")
+    path_edit.setText("/robots/lobster.urdf")
     with qtbot.waitSignal(form.params_changed, timeout=1000) as blocker:
         path_edit.editingFinished.emit()
-    assert get_value(blocker.args[0], "robot.urdf_path") == "/robots/crab.urdf"
+    assert get_value(blocker.args[0], "robot.urdf_path") == "/robots/lobster.urdf"
     assert blocker.args[0].robot.name == "urdf"
     assert form.error() is None and path_edit.styleSheet() == ""
     assert path_edit.toolTip() == "path of the user's URDF file (only when name is 'urdf')"

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QObject, Slot
 
-from app.workers import Frame, PreviewWorker, StepStat, WorkerThread, sinusoid_action
+from app.workers import Frame, LatestValue, PreviewWorker, StepStat, WorkerThread, sinusoid_action
 from sim.params import TaskParams, with_values
+from sim.render import Camera
 
 TIMEOUT_MS = 5000
 
@@ -115,6 +116,27 @@ def test_stop_from_the_gui_thread_joins_promptly(qtbot, make_factory, run_worker
     assert factory.env.closed
 
 
+def test_latest_value_keeps_only_the_newest() -> None:
+    slot: LatestValue[int] = LatestValue()
+    assert slot.take() is None
+    slot.put(1)
+    slot.put(2)
+    assert slot.take() == 2 and slot.take() is None
+
+
+def test_camera_changes_reach_the_env_in_the_worker_thread(qtbot, make_factory, run_worker) -> None:
+    factory = make_factory()
+    start = Camera(yaw_deg=10.0)
+    worker = PreviewWorker(TaskParams(), env_factory=factory, fps=100, camera=start)
+    handle, seen = run_worker(worker)
+    qtbot.waitUntil(lambda: len(seen.frames) >= 1, timeout=TIMEOUT_MS)
+    assert factory.env.cameras == [start]  # applied once the env was built
+    turned = start.orbited(yaw_deg=45.0)
+    worker.set_camera(turned)
+    qtbot.waitUntil(lambda: factory.env.cameras[-1] == turned, timeout=TIMEOUT_MS)
+    assert handle.stop(TIMEOUT_MS)
+
+
 def test_an_env_exception_becomes_failed(qtbot, make_factory, run_worker) -> None:
     factory = make_factory(fail_at_step=3)
     handle, seen = run_worker(PreviewWorker(TaskParams(), env_factory=factory, fps=100))
@@ -158,7 +180,8 @@ def test_preview_runs_the_real_env(qtbot, run_worker) -> None:
     handle, seen = run_worker(worker)
     qtbot.waitUntil(lambda: len(seen.frames) >= 2 or seen.finished, timeout=20_000)
     assert not seen.failures
-    assert seen.frames[0].image.shape == (240, 320, 3) and seen.frames[0].image.dtype == np.uint8
+    assert seen.frames[0].image.shape == (480, 640, 3) and seen.frames[0].image.dtype == np.uint8
+    assert seen.frames[0].renderer in ("egl", "tiny")
     assert seen.steps[0].reward_terms, "the env names its reward terms"
 
     worker.set_task(with_values(TaskParams(), {"robot.name": "half_cheetah"}))
