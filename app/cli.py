@@ -46,12 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_arguments(task)
     task.set_defaults(handler=_run_task)
 
-    from app.cli_agents import add_adapt_parser, add_bench_train_parser, add_train_parser
+    from app.cli_agents import add_adapt_parser, add_bench_train_parser, add_bundle_parser, add_train_parser
     from app.cli_policy import add_export_parser, add_play_parser
 
     add_train_parser(commands).set_defaults(handler=_run_agents_command, agents_command="train")
     add_adapt_parser(commands).set_defaults(handler=_run_agents_command, agents_command="adapt")
     add_export_parser(commands).set_defaults(handler=_run_agents_command, agents_command="export")
+    add_bundle_parser(commands).set_defaults(handler=_run_agents_command, agents_command="bundle")
     add_play_parser(commands).set_defaults(handler=_run_agents_command, agents_command="play")
 
     bench = commands.add_parser("bench", help="measure throughput")
@@ -82,6 +83,10 @@ def _run_task(args: argparse.Namespace) -> int:
 def _run_gui(args: argparse.Namespace) -> int:
     task = _resolve_task(args)  # before Qt loads: a bad task fails fast, headless
     from app.main import run_gui
+    from app.task_files import first_launch_task
+
+    if task == TaskParams():  # nothing given: open where the bundled agent can adapt at once
+        task = first_launch_task()
 
     return run_gui(task)
 
@@ -97,6 +102,7 @@ def _run_agents_command(args: argparse.Namespace) -> int:
         "train": cli_agents.run_train,
         "adapt": cli_agents.run_adapt,
         "export": cli_policy.run_export,
+        "bundle": cli_agents.run_bundle,
         "play": cli_policy.run_play,
         "bench_train": cli_agents.run_bench_train,
     }

@@ -50,9 +50,10 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     parser.add_argument(
         "checkpoint",
-        type=Path,
-        help="a checkpoint file, a run directory, or 'scratch' (PPO from scratch; give --family)",
+        help="a checkpoint file, a run directory, a family name (its bundled agent; --algo picks which), "
+        "or 'scratch' (PPO from scratch, with --family)",
     )
+    parser.add_argument("--algo", help="with a family name: the bundled agent's algorithm (default: maml)")
     parser.add_argument("--family", help="with 'scratch': the family whose robot and held-out tasks to use")
     parser.add_argument("--env", default="locomotion", help="with 'scratch': locomotion or point_mass")
     parser.add_argument("--test-task", type=int, metavar="I", help="use the family's held-out task I")
@@ -156,6 +157,7 @@ def _adapt_task(args: argparse.Namespace, trained_family_tasks: list[TaskParams]
 def run_adapt(args: argparse.Namespace) -> int:
     """Adapt the checkpoint's agent to the task and print one line per episode."""
     from agents.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, UpdateEvent, adapt
+    from agents.bundle import resolve_agent
     from agents.device import resolve_device
     from agents.train import load_trained, scratch_agent_source
     from app.cli_policy import export_adapted
@@ -165,7 +167,8 @@ def run_adapt(args: argparse.Namespace) -> int:
             raise ValueError("--family is required with 'scratch' (the robot and held-out tasks to use)")
         trained = scratch_agent_source(load_family(args.family), env=args.env, seed=args.seed)
     else:
-        trained = load_trained(args.checkpoint, device=resolve_device(args.device))
+        checkpoint = resolve_agent(args.checkpoint, algorithm=args.algo)
+        trained = load_trained(checkpoint, device=resolve_device(args.device))
     task = _adapt_task(args, trained.family.test_tasks())
     if trained.settings.env == "locomotion" and task.robot.name != trained.family.base.robot.name:
         raise ValueError(
@@ -221,4 +224,32 @@ def run_bench_train(args: argparse.Namespace) -> int:
                 print("  ".join(f"{c:>10}" for c in cells))
     if devices == ["cpu"]:
         print("no CUDA device here: CPU only")
+    return 0
+
+
+def add_bundle_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """``bundle``: pack a trained run as a bundled agent with its held-out scores."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "bundle", help="pack a run as assets/agents/FAMILY-ALGO.pt with a sidecar of how it was made and scores"
+    )
+    parser.add_argument("run", type=Path, help="a run directory")
+    parser.add_argument("--out", type=Path, help="checkpoint file to write (default: assets/agents/FAMILY-ALGO.pt)")
+    parser.add_argument("--steps", type=int, help="steps per held-out episode (default: the training horizon)")
+    return parser
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    """Evaluate the run on its held-out tasks and write the bundled checkpoint and sidecar."""
+    from agents.bundle import bundle_run, bundled_agent_path
+    from agents.runs import RunDir
+
+    run = RunDir.open(args.run)
+    out = args.out or bundled_agent_path(run.family.name, str(run.settings["algorithm"]))
+    sidecar = bundle_run(args.run, out, max_steps=args.steps)
+    held_out = sidecar["held_out"]
+    print(f"bundled {out} ({out.stat().st_size / 1e6:.2f} MB), sidecar {out.with_suffix('.json')}")
+    print(
+        "held-out return per episode: "
+        + ", ".join(f"{m:.1f} ± {c:.1f}" for m, c in zip(held_out["mean"], held_out["ci95"], strict=True))
+    )
     return 0

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QPlainTextEdit, QSplitter, QT
 
 from app.dialogs import FileDialogs
 from app.jobs import JobRunner
-from app.task_files import AGENTS_DIR, user_home
+from app.task_files import user_home
 from app.widgets.adapt_panel import AdaptPanel
 from app.widgets.reward_plot import RewardPlotWidget
 from app.widgets.task_panel import TaskPanel
@@ -27,6 +27,7 @@ from app.widgets.viewport import ViewportWidget
 from app.workers import EnvFactory, Frame, PreviewWorker, WorkerThread, make_preview_env
 from sim.params import TaskParams
 from sim.render import Camera
+from sim.tasks import AGENTS_DIR
 
 LOG_LINES = 2000
 

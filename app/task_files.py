@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,11 +18,10 @@ from pathlib import Path
 
 from agents.atomic import atomic_write
 from sim.params import TaskParamError, TaskParams
-from sim.tasks import ASSETS_DIR, TaskDistribution, family_names, load_family
+from sim.tasks import AGENTS_DIR, TaskDistribution, family_names, load_family
 
 HOME_ENV = "SIM2ADAPT_HOME"
 """Overrides the user folder (``~/.config/sim2adapt``): tests point it at a temporary folder."""
-AGENTS_DIR = ASSETS_DIR / "agents"
 """Where the window looks for trained checkpoints."""
 
 
@@ -114,3 +114,18 @@ def find_checkpoints(folder: Path = AGENTS_DIR) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(path for path in folder.rglob("*.pt") if path.is_file())
+
+
+def first_launch_task(folder: Path = AGENTS_DIR) -> TaskParams:
+    """The task the window opens on when none is given: a held-out task of the first bundled agent's family.
+
+    So that the preselected bundled agent can adapt straight away (its robot matches the task's).
+    """
+    for checkpoint in find_checkpoints(folder):
+        sidecar = checkpoint.with_suffix(".json")
+        try:
+            family = json.loads(sidecar.read_text())["family"]
+            return load_family(family).test_tasks()[0]
+        except (OSError, KeyError, ValueError):
+            continue
+    return TaskParams()

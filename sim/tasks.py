@@ -28,6 +28,8 @@ from sim.params import (
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 FAMILIES_DIR = ASSETS_DIR / "families"
+AGENTS_DIR = ASSETS_DIR / "agents"
+"""bundled trained agents (named here only so that every layer finds the same folder)"""
 
 _TEST_SEED_OFFSET = 1_000_003
 """Held-out test tasks are drawn from a seed stream no training seed below one million reaches."""

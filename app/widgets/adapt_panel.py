@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
 
 from app.dialogs import FileDialogs
 from app.jobs import AdaptOutcome, AdaptRequest, AdaptStarted, AdaptWorker, JobRunner
-from app.task_files import AGENTS_DIR, find_checkpoints
+from app.task_files import find_checkpoints
 from app.widgets.adapt_plot import PLOTS, AdaptPlotWidget
 from app.workers import WorkerThread
 from sim.params import TaskParams
 from sim.render import Camera
+from sim.tasks import AGENTS_DIR
 
 FRAME_EVERY = 3
 """Steps between adaptation frames: 20 frames per simulated second (env steps are 1/60 s)."""

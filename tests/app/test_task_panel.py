@@ -133,3 +133,14 @@ def test_randomise_draws_from_the_chosen_family(qtbot, panel: TaskPanel) -> None
     values = [task.goal.target_velocity_mps for task in drawn]
     assert path == "goal.target_velocity_mps" and len(set(values)) == 3
     assert all(dist.low <= v <= dist.high for v in values)  # type: ignore[union-attr]
+
+
+def test_the_window_opens_on_a_task_the_bundled_agent_can_adapt_to(tmp_path) -> None:
+    from app.task_files import first_launch_task
+    from sim.params import TaskParams
+    from sim.tasks import load_family
+
+    assert first_launch_task(tmp_path) == TaskParams()
+    (tmp_path / "cheetah-velocity-maml.pt").write_bytes(b"")
+    (tmp_path / "cheetah-velocity-maml.json").write_text('{"family": "cheetah-velocity"}')
+    assert first_launch_task(tmp_path) == load_family("cheetah-velocity").test_tasks()[0]

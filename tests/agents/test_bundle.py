@@ -1,0 +1,65 @@
+"""Bundled agents: each replays the adaptation its sidecar records; an untrained one cannot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.bundle import bundle_run, check_returns, resolve_agent, retrain_command
+from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.train import TrainSettings, build_learner, run_training, start_run
+from sim.tasks import AGENTS_DIR, TaskDistribution, load_family
+
+BUNDLED = sorted(AGENTS_DIR.glob("*.pt"))
+
+
+def sidecar_of(path: Path) -> dict:
+    return json.loads(path.with_suffix(".json").read_text())
+
+
+@pytest.mark.parametrize("checkpoint", BUNDLED, ids=[p.stem for p in BUNDLED])
+def test_a_bundled_agent_reproduces_its_recorded_adaptation_and_an_untrained_one_does_not(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    sidecar = sidecar_of(checkpoint)
+    check = sidecar["check"]
+    replayed = check_returns(checkpoint, check)
+    assert np.allclose(replayed, check["episode_returns"], atol=check["tolerance"]), (replayed, check)
+
+    state = load_checkpoint(checkpoint)
+    settings = TrainSettings(**state["settings"])
+    untrained = build_learner(settings, TaskDistribution.from_dict(state["family"]), torch.device("cpu"))
+    save_checkpoint(tmp_path / "untrained.pt", {**state, "learner": untrained.state_dict()})
+    random_returns = check_returns(tmp_path / "untrained.pt", check)
+    assert not np.allclose(random_returns, check["episode_returns"], atol=check["tolerance"])
+    assert checkpoint.stat().st_size < 5e6  # "a few MB at most"
+
+
+def test_bundling_a_run_records_how_to_retrain_it_and_family_names_find_it(tmp_path: Path) -> None:
+    family = load_family("cheetah-velocity")
+    config = {
+        **TrainSettings().config,
+        "meta_batch_size": 2,
+        "episodes_per_task": 2,
+        "horizon": 5,
+        "hidden_sizes": (8,),
+    }
+    settings = TrainSettings(iterations=1, num_workers=1, env="point_mass", device="cpu", config=config)
+    run = start_run(tmp_path / "run", settings=settings, family=family)
+    list(run_training(run))
+    out = tmp_path / "agents" / "cheetah-velocity-maml.pt"
+    sidecar = bundle_run(run.path, out)
+    assert sidecar["command"] == retrain_command(settings, "cheetah-velocity")
+    assert "--config meta_batch_size=2" in sidecar["command"] and "--config hidden_sizes=8" in sidecar["command"]
+    assert "--config gamma" not in sidecar["command"]  # paper defaults are not repeated
+    assert sidecar["env_steps"] == 2 * 2 * 2 * 5 and len(sidecar["held_out"]["mean"]) == 4
+    assert sidecar_of(out) == sidecar
+    assert resolve_agent("cheetah-velocity", folder=out.parent) == out
+    with pytest.raises(ValueError, match=r"with algorithm 'pearl' is not bundled: .*cheetah-velocity-maml"):
+        resolve_agent("cheetah-velocity", algorithm="pearl", folder=out.parent)
+    with pytest.raises(ValueError, match="a checkpoint file, a run directory or a bundled family"):
+        resolve_agent("no-such-thing", folder=out.parent)
