@@ -27,7 +27,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     train: argparse.ArgumentParser = commands.add_parser(
         "train", help="meta-train an agent on a task family (or --resume a run)"
     )
-    train.add_argument("--algo", default="maml", help="maml, pearl or multitask (the PPO baseline)")
+    train.add_argument("--algo", help="maml (default), pearl or multitask (the PPO baseline)")
     train.add_argument("--family", help="a bundled family name (see assets/families) or a family JSON file")
     train.add_argument("--run-dir", type=Path, help="where the run is written (default: runs/FAMILY-ALGO-seedN)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
@@ -117,20 +117,23 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.resume is not None:
         run, resume = RunDir.open(args.resume), True
+        held = run.settings["algorithm"]
+        if args.algo is not None and args.algo != held:
+            raise ValueError(f"--algo {args.algo} is not allowed with --resume {args.resume}: it holds a {held} run")
     else:
         if not args.family:
             raise ValueError("--family is required (a bundled family name or a JSON file), or use --resume RUN_DIR")
         family = load_family(args.family)
         settings = TrainSettings(
-            algorithm=args.algo,
+            algorithm=args.algo or "maml",
             seed=args.seed,
             iterations=args.iterations,
             device=args.device,
             num_workers=args.workers,
             env=args.env,
-            config=config_overrides(get_algorithm(args.algo), args.preset, args.config),
+            config=config_overrides(get_algorithm(args.algo or "maml"), args.preset, args.config),
         )
-        path = args.run_dir or Path("runs") / f"{family.name}-{args.algo}-seed{args.seed}"
+        path = args.run_dir or Path("runs") / f"{family.name}-{settings.algorithm}-seed{args.seed}"
         run, resume = start_run(path, settings=settings, family=family), False
     total = int(run.settings["iterations"])
     done = len(run.metrics()) if resume else 0

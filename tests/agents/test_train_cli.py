@@ -177,3 +177,5 @@ def test_multitask_baseline_and_scratch_from_the_command_line(tmp_path: Path, ca
     assert "after update 1" in capsys.readouterr().out
     assert main(["adapt", "scratch", "--test-task", "1"]) == 2
     assert "--family is required with 'scratch'" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run_dir), "--algo", "maml"]) == 2
+    assert f"--algo maml is not allowed with --resume {run_dir}: it holds a multitask run" in capsys.readouterr().err
