@@ -16,8 +16,11 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
-from agents.adaptation import AdaptConfig, AdaptiveAgent, AdaptResult, adapt
+from agents.adaptation import AdaptConfig, AdaptiveAgent, AdaptResult, EpisodeRecord, UpdateInfo, adapt
 from sim.params import TaskParams
+
+TASK_SEED_STRIDE = 1000
+"""seed offset between held-out tasks (see :func:`evaluate_adaptation`)"""
 
 # Two-sided 95 % Student-t quantiles by degrees of freedom (the normal 1.96 beyond the table).
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
@@ -80,12 +83,37 @@ def evaluate_adaptation(
     max_steps: int = 200,
     seeds: Sequence[int] = (0, 1, 2),
 ) -> AdaptationScores:
-    """Adapt a fresh agent to every task with every seed; ``shots`` episodes each, an update after all but the last."""
+    """Adapt a fresh agent to every task with every seed; ``shots`` episodes each, an update after all but the last.
+
+    Run ``(i, j)`` uses seed ``seeds[j] + TASK_SEED_STRIDE * i``: with one seed list shared by all
+    tasks, every task would replay the same env resets and action noise, and the runs that the
+    confidence interval treats as independent would be strongly correlated.
+    """
     returns = np.zeros((len(tasks), len(seeds), shots))
     for i, task in enumerate(tasks):
         for j, seed in enumerate(seeds):
-            config = AdaptConfig(shots=shots, updates=shots - 1, max_steps=max_steps, seed=seed)
+            run_seed = seed + TASK_SEED_STRIDE * i
+            config = AdaptConfig(shots=shots, updates=shots - 1, max_steps=max_steps, seed=run_seed)
             for event in adapt(make_agent, make_env, task, config):
                 if isinstance(event, AdaptResult):
                     returns[i, j] = event.episode_returns
     return AdaptationScores(label, returns)
+
+
+class RandomAgent:
+    """Uniform random actions, no learning: the zero of normalised scores."""
+
+    def __init__(self, action_dim: int) -> None:
+        self.action_dim = action_dim
+
+    def act(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+        """A uniform action in ``[-1, 1]``."""
+        return rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
+
+    def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
+        """Nothing to learn."""
+        return UpdateInfo(loss=0.0, kl=0.0, step_size=0.0)
+
+    def adapted_policy(self) -> None:
+        """No policy worth exporting."""
+        return None

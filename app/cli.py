@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     task.set_defaults(handler=_run_task)
 
     from app.cli_agents import add_adapt_parser, add_bench_train_parser, add_bundle_parser, add_train_parser
+    from app.cli_bench_adapt import add_bench_adapt_parser
     from app.cli_policy import add_export_parser, add_play_parser
 
     add_train_parser(commands).set_defaults(handler=_run_agents_command, agents_command="train")
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], metavar="N")
     sim.set_defaults(handler=_run_bench_sim)
     add_bench_train_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_train")
+    add_bench_adapt_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_adapt")
     return parser
 
 
@@ -95,7 +97,7 @@ def _run_agents_command(args: argparse.Namespace) -> int:
     """``train`` / ``adapt`` / ``play``: bad input, missing files and foreign checkpoints become one error line."""
     from agents.checkpoint import CheckpointError
     from agents.export import ExportError
-    from app import cli_agents, cli_policy
+    from app import cli_agents, cli_bench_adapt, cli_policy
     from sim.sampler import SamplerError
 
     commands = {
@@ -105,6 +107,7 @@ def _run_agents_command(args: argparse.Namespace) -> int:
         "bundle": cli_agents.run_bundle,
         "play": cli_policy.run_play,
         "bench_train": cli_agents.run_bench_train,
+        "bench_adapt": cli_bench_adapt.run_bench_adapt,
     }
     try:
         return commands[args.agents_command](args)

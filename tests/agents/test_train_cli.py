@@ -179,3 +179,20 @@ def test_multitask_baseline_and_scratch_from_the_command_line(tmp_path: Path, ca
     assert "--family is required with 'scratch'" in capsys.readouterr().err
     assert main(["train", "--resume", str(run_dir), "--algo", "maml"]) == 2
     assert f"--algo maml is not allowed with --resume {run_dir}: it holds a multitask run" in capsys.readouterr().err
+
+
+def test_bench_adapt_prints_the_table_and_writes_csv_and_png(tmp_path: Path, capsys) -> None:
+    family_file = tmp_path / "family.json"
+    family_file.write_text(FAMILY.to_json())
+    run = start_run(tmp_path / "run", settings=tiny_settings(1), family=FAMILY)
+    list(run_training(run))
+    argv = ["bench", "adapt", "--family", str(family_file), "--agents", str(run.path), "--seeds", "2", "--shots", "2"]
+    assert main([*argv, "--out", str(tmp_path / "bench")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[lines.index(next(line for line in lines if line.split()[:2] == ["agent", "before"])) :]
+    assert [row.split()[0] for row in table[1:4]] == ["maml", "scratch", "random"]
+    rows = (tmp_path / "bench" / f"adapt-{FAMILY.name}.csv").read_text().splitlines()
+    assert rows[0] == "agent,shot,mean_return,ci95,runs" and len(rows) == 1 + 3 * 2
+    assert all(row.endswith(",4") for row in rows[1:])  # 2 held-out tasks x 2 seeds
+    png = (tmp_path / "bench" / f"adapt-{FAMILY.name}.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
