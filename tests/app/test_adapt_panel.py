@@ -201,3 +201,32 @@ def test_plots_save_as_png_and_csv(qtbot, make_panel, point_checkpoint, tmp_path
             assert (tmp_path / f"{plot}.{suffix}").stat().st_size > 0
     rows = (tmp_path / "returns.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 2  # header, then one row per episode
+
+
+def test_adapting_with_frames_never_stalls_the_event_loop(qtbot, make_panel, hexapod_checkpoint) -> None:
+    """A 10 ms QTimer keeps ticking (no gap above 100 ms) while a PyBullet run streams steps and frames.
+
+    Known defect where PyBullet's EGL renderer is in use: building the run's env loads the EGL plugin in
+    one C call that holds the GIL for ~0.5 s (measured 0.5-0.75 s), so the GUI thread stalls once per
+    run. The fix is to simulate and render in a child process; until then that case is an xfail.
+    """
+    import itertools
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    panel = make_panel(with_values(TaskParams(), {"robot.name": "hexapod"}))
+    panel.add_checkpoint(hexapod_checkpoint)
+    renderers: set[str] = set()
+    panel.frame_rendered.connect(lambda frame: renderers.add(frame.renderer))
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    run_to_end(qtbot, panel, shots=3, steps=40, updates=2)
+    timer.stop()
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(gaps) > 10
+    if max(gaps) >= 0.11 and "egl" in renderers:
+        pytest.xfail(f"EGL plugin load held the GIL: longest event-loop stall {max(gaps) * 1000:.0f} ms")
+    assert max(gaps) < 0.11, f"longest event-loop stall {max(gaps) * 1000:.0f} ms"
