@@ -196,3 +196,16 @@ def test_bench_adapt_prints_the_table_and_writes_csv_and_png(tmp_path: Path, cap
     assert all(row.endswith(",4") for row in rows[1:])  # 2 held-out tasks x 2 seeds
     png = (tmp_path / "bench" / f"adapt-{FAMILY.name}.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_runs_write_tensorboard_scalars_when_tensorboard_is_installed(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = start_run(tmp_path / "run", settings=tiny_settings(2), family=FAMILY)
+    list(run_training(run))
+    events = EventAccumulator(str(run.path / "tensorboard"))
+    events.Reload()
+    assert {"pre_return", "post_return", "loss", "env_steps", "sampling_s"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("pre_return")] == [0, 1]
+    assert [e.value for e in events.Scalars("pre_return")] == pytest.approx([r["pre_return"] for r in run.metrics()])
