@@ -5,6 +5,8 @@
   ``os.replace``), so a crash never leaves half a file.
 - Presets: each bundled family's base task and held-out test tasks (:mod:`sim.tasks`), plus the
   user's own task files in :func:`user_presets_dir`.
+- Family files are :meth:`TaskDistribution.to_json` text, read and written the same way; the user's
+  own go to :func:`user_families_dir` by default.
 - Checkpoints: ``*.pt`` files and run directories holding a ``checkpoint.pt`` under ``assets/agents``.
 """
 
@@ -60,6 +62,25 @@ def user_presets_dir(environ: Mapping[str, str] | None = None) -> Path:
     return user_home(environ) / "presets"
 
 
+def user_families_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the family editor saves the user's task families by default."""
+    return user_home(environ) / "families"
+
+
+def _read_text(label: str, path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise TaskParamError(label, str(path), f"a UTF-8 JSON file ({err.reason})") from err
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (text + "\n").encode("utf-8")
+    atomic_write(path, lambda file: file.write(data))
+    return path
+
+
 def read_task_file(path: Path) -> TaskParams:
     """The task in a JSON file.
 
@@ -67,19 +88,27 @@ def read_task_file(path: Path) -> TaskParams:
         TaskParamError: bad JSON or a value the schema rejects (the message names the field).
         OSError: the file cannot be read.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise TaskParamError("task", str(path), f"a UTF-8 JSON file ({err.reason})") from err
-    return TaskParams.from_json(text)
+    return TaskParams.from_json(_read_text("task", path))
 
 
 def write_task_file(path: Path, task: TaskParams) -> Path:
     """Write ``task`` as JSON to ``path`` atomically (creating its folder); returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = (task.to_json() + "\n").encode("utf-8")
-    atomic_write(path, lambda file: file.write(text))
-    return path
+    return _write_text(path, task.to_json())
+
+
+def read_family_file(path: Path) -> TaskDistribution:
+    """The task family in a JSON file.
+
+    Raises:
+        TaskParamError: bad JSON, a bad range or a bad base task (the message names the field).
+        OSError: the file cannot be read.
+    """
+    return TaskDistribution.from_json(_read_text("family", path))
+
+
+def write_family_file(path: Path, family: TaskDistribution) -> Path:
+    """Write ``family`` as JSON to ``path`` atomically (creating its folder); returns ``path``."""
+    return _write_text(path, family.to_json())
 
 
 def builtin_presets(families: Mapping[str, TaskDistribution]) -> list[Preset]:

@@ -112,6 +112,10 @@ class TaskDistribution:
     """size of the fixed held-out test set (see :meth:`test_tasks`)"""
 
     def __post_init__(self) -> None:
+        if not self.name.strip() or any(sep in self.name for sep in ("/", "\\")):
+            raise TaskParamError(
+                "family.name", self.name, "a non-empty name without '/' or '\\' (it names files and run folders)"
+            )
         for path, dist in self.vary.items():
             _check_range(path, dist)
         if self.num_test_tasks < 1:
@@ -127,9 +131,13 @@ class TaskDistribution:
             tasks.append(with_values(self.base, changes))
         return tasks
 
-    def test_tasks(self) -> list[TaskParams]:
-        """The family's fixed held-out tasks, from a seed stream that training seeds do not use."""
-        return self.sample_tasks(self.num_test_tasks, seed=_TEST_SEED_OFFSET)
+    def test_tasks(self, limit: int | None = None) -> list[TaskParams]:
+        """The family's fixed held-out tasks, from a seed stream that training seeds do not use.
+
+        ``limit`` gives only the first ones (the same tasks: each is drawn after the one before it).
+        """
+        count = self.num_test_tasks if limit is None else min(limit, self.num_test_tasks)
+        return self.sample_tasks(count, seed=_TEST_SEED_OFFSET)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, as stored under ``assets/families``."""

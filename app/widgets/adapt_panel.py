@@ -44,7 +44,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 def describe_task(task: TaskParams) -> str:
     """A short name of a task for legends: robot, ground and goal speed."""
-    return f"{task.robot.name} on {task.terrain.kind}, {task.goal.target_velocity_mps:g} m/s"
+    return f"{task.robot.name} on {task.terrain.kind}, {task.goal.target_velocity_mps:.3g} m/s"
 
 
 class AdaptPanel(QWidget):

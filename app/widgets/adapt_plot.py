@@ -19,6 +19,8 @@ import pyqtgraph.exporters
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from app.widgets.reward_plot import LEGEND_BRUSH
+
 PLOTS = ("returns", "rewards")
 """Names of the two plots, for :meth:`AdaptPlotWidget.export`."""
 
@@ -47,7 +49,7 @@ class AdaptPlotWidget(QWidget):
         self.returns_plot.setLabel("bottom", "episode")
         self.returns_plot.setLabel("left", "return")
         self.returns_plot.setTitle("return per episode (dashed: before adapting)")
-        self.returns_plot.addLegend(offset=(-10, 10))
+        self.returns_plot.addLegend(offset=(-10, 10), brush=LEGEND_BRUSH)
         self.rewards_plot = pg.PlotWidget()
         self.rewards_plot.setLabel("bottom", "step of the current episode")
         self.rewards_plot.setLabel("left", "reward")
@@ -72,7 +74,7 @@ class AdaptPlotWidget(QWidget):
         run.curves["baseline"] = self.returns_plot.plot(pen=dashed)
         run.curves["rewards"] = self.rewards_plot.plot(pen=pen)
         self._runs.append(run)
-        self.rewards_plot.setTitle(f"reward per step: {label}")
+        self._title_rewards(label)
         return len(self._runs) - 1
 
     def rename_run(self, index: int, label: str) -> None:
@@ -83,7 +85,11 @@ class AdaptPlotWidget(QWidget):
         if legend is not None:
             legend.removeItem(run.curves["returns"])
             legend.addItem(run.curves["returns"], label)
-        self.rewards_plot.setTitle(f"reward per step: {label}")
+        self._title_rewards(label)
+
+    def _title_rewards(self, label: str) -> None:
+        """Title the reward plot with the run's number and algorithm (the legend above has the whole label)."""
+        self.rewards_plot.setTitle(f"reward per step: {label.split(' · ')[0]}")
 
     def add_step(self, index: int, episode: int, step: int, reward: float) -> None:
         """One step of a run; a new episode restarts the reward curve."""

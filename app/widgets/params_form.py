@@ -58,6 +58,29 @@ def float_step_and_decimals(low: float, high: float) -> tuple[float, int]:
     return step, max(2, 1 - (magnitude - 1))
 
 
+def bounded_spin_box(leaf: ParamField) -> QSpinBox | QDoubleSpinBox:
+    """A spin box for a numeric field: the schema's bounds, a step that suits them, its unit as suffix.
+
+    It emits only when typing is done (no keyboard tracking), not once per keystroke.
+    """
+    spec = leaf.spec
+    assert spec.low is not None and spec.high is not None
+    spin: QSpinBox | QDoubleSpinBox
+    if leaf.type is int:
+        spin = QSpinBox()
+        spin.setRange(int(spec.low), int(spec.high))
+    else:
+        spin = QDoubleSpinBox()
+        step, decimals = float_step_and_decimals(spec.low, spec.high)
+        spin.setDecimals(decimals)
+        spin.setRange(spec.low, spec.high)
+        spin.setSingleStep(step)
+    if spec.unit:
+        spin.setSuffix(f" {spec.unit}")
+    spin.setKeyboardTracking(False)
+    return spin
+
+
 class ParamsForm(QWidget):
     """Editors for every field of :class:`TaskParams`; emits ``params_changed`` on valid edits."""
 
@@ -100,23 +123,11 @@ class ParamsForm(QWidget):
                 combo.addItem(value, value)
             combo.currentIndexChanged.connect(lambda index: self._on_choice(path, combo.itemData(index)))
             return self._register(leaf, combo)
-        if leaf.type is float:
-            assert spec.low is not None and spec.high is not None
-            spin = QDoubleSpinBox()
-            step, decimals = float_step_and_decimals(spec.low, spec.high)
-            spin.setDecimals(decimals)
-            spin.setRange(spec.low, spec.high)
-            spin.setSingleStep(step)
-            if spec.unit:
-                spin.setSuffix(f" {spec.unit}")
-            spin.valueChanged.connect(lambda value: self._on_edited(path, float(value)))
+        if leaf.type in (float, int):
+            spin = bounded_spin_box(leaf)
+            cast = leaf.type
+            spin.valueChanged.connect(lambda value: self._on_edited(path, cast(value)))
             return self._register(leaf, spin)
-        if leaf.type is int:
-            assert spec.low is not None and spec.high is not None
-            ispin = QSpinBox()
-            ispin.setRange(int(spec.low), int(spec.high))
-            ispin.valueChanged.connect(lambda value: self._on_edited(path, int(value)))
-            return self._register(leaf, ispin)
         return self._make_path_editor(leaf)
 
     def _make_path_editor(self, leaf: ParamField) -> QWidget:
@@ -135,8 +146,6 @@ class ParamsForm(QWidget):
 
     def _register(self, leaf: ParamField, editor: QWidget) -> QWidget:
         editor.setToolTip(leaf.spec.help)
-        if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
-            editor.setKeyboardTracking(False)  # emit when typing is done, not on every keystroke
         self._editors[leaf.path] = editor
         return editor
 

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from app.workers import StepStat
 
 TOTAL = "reward"
+LEGEND_BRUSH = (0, 0, 0, 170)
+"""Translucent black behind legends: the curves under them stay visible and the labels readable."""
 
 
 class RewardPlotWidget(QWidget):
@@ -29,7 +31,7 @@ class RewardPlotWidget(QWidget):
         self.plot_widget.setLabel("bottom", "step")
         self.plot_widget.setLabel("left", "reward")
         # No showGrid(): measured offscreen, its lines cost ~8 ms per repaint, more than the curves.
-        self.plot_widget.addLegend(offset=(-10, 10))  # top right
+        self.plot_widget.addLegend(offset=(-10, 10), brush=LEGEND_BRUSH)  # top right
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
@@ -51,6 +53,8 @@ class RewardPlotWidget(QWidget):
             width = 2 if name == TOTAL else 1
             pen = pg.mkPen(pg.intColor(len(self._curves), hues=9), width=width)
             self._curves[name] = self.plot_widget.plot(name=name, pen=pen, connect="finite")
+            if name == TOTAL:  # on top: a term that makes up most of the reward would hide it otherwise
+                self._curves[name].setZValue(1)
         return series
 
     @Slot(object)

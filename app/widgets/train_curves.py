@@ -14,23 +14,25 @@ from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from agents.learner import IterationStats
+from app.widgets.reward_plot import LEGEND_BRUSH
 
 SERIES = ("pre_return", "post_return", "loss", "steps_per_s")
 
 
 class TrainCurvesWidget(QWidget):
-    """Three stacked plots sharing the iteration axis."""
+    """Three plots against the iteration: returns on top, loss and env steps per second below."""
 
     def __init__(self, *, refresh_hz: float = 5.0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
-        returns = self.graphics.addPlot(row=0, col=0, title="return per iteration")
-        returns.addLegend(offset=(-10, 10))
+        # Returns across the top, loss and speed side by side below: three plots stacked in the window's
+        # right-hand column were too short to read (their axis labels ran into each other).
+        returns = self.graphics.addPlot(row=0, col=0, colspan=2, title="return per iteration")
+        returns.addLegend(offset=(-10, 10), brush=LEGEND_BRUSH)
         loss = self.graphics.addPlot(row=1, col=0, title="loss")
-        speed = self.graphics.addPlot(row=2, col=0, title="env steps / s")
-        for plot in (loss, speed):
-            plot.setXLink(returns)
-        speed.setLabel("bottom", "iteration")
+        speed = self.graphics.addPlot(row=1, col=1, title="env steps / s")
+        for plot in (loss, speed):  # not x-linked: pyqtgraph aligns linked views by pixel, wrong side by side
+            plot.setLabel("bottom", "iteration")
         self._curves = {
             "pre_return": returns.plot(
                 name="before adaptation", pen=pg.mkPen("#90caf9", width=2), symbol="o", symbolSize=4

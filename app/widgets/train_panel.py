@@ -35,6 +35,7 @@ from agents.runs import RunDir
 from agents.train import TrainSettings, start_run
 from app.dialogs import FileDialogs
 from app.widgets.config_form import ConfigForm
+from app.widgets.family_editor import FamilyEditor
 from app.widgets.train_curves import TrainCurvesWidget
 from sim.tasks import TaskDistribution, family_names, load_family
 
@@ -72,6 +73,8 @@ class TrainPanel(QWidget):
         self._process: TrainingProcess | None = None
         self._run: RunDir | None = None
         self._family: TaskDistribution = load_family(family_names()[0])
+        self.family_editor: FamilyEditor | None = None
+        """made on the first "Edit family...", then kept (its file jobs must outlive each showing)"""
         self._iteration_seconds: list[float] = []
         self.state = "idle"
         """idle, running, pausing, paused, stopping, stopped, finished or failed"""
@@ -91,6 +94,14 @@ class TrainPanel(QWidget):
         self.preset.addItems(["quick", "paper"])
         self.family = QComboBox()
         self.family.addItems([*family_names(), OPEN_FAMILY])
+        self.edit_family_button = QPushButton("Edit family...")
+        self.edit_family_button.setToolTip("edit the family of the next run: what varies, each range, the test set")
+        self.edit_family_button.clicked.connect(self.edit_family)
+        family_row = QWidget()
+        family_layout = QHBoxLayout(family_row)
+        family_layout.setContentsMargins(0, 0, 0, 0)
+        family_layout.addWidget(self.family, 1)
+        family_layout.addWidget(self.edit_family_button)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.iterations, self.seed, self.workers = QSpinBox(), QSpinBox(), QSpinBox()
@@ -109,7 +120,7 @@ class TrainPanel(QWidget):
         for label, widget in (
             ("algorithm", self.algorithm),
             ("preset", self.preset),
-            ("task family", self.family),
+            ("task family", family_row),
             ("device", self.device),
             ("iterations", self.iterations),
             ("seed", self.seed),
@@ -120,6 +131,7 @@ class TrainPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(self.settings_form)
         scroll.setWidgetResizable(True)
+        scroll.setMinimumHeight(180)  # several settings rows stay visible on a 900-pixel-high screen
         QVBoxLayout(settings_box).addWidget(scroll)
 
         self.start_button, self.pause_button = QPushButton("Start"), QPushButton("Pause")
@@ -155,7 +167,7 @@ class TrainPanel(QWidget):
         split.addWidget(controls)
         split.addWidget(self.curves)
         split.addWidget(self.log)
-        split.setSizes([420, 360, 100])
+        split.setSizes([520, 300, 80])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
@@ -168,6 +180,10 @@ class TrainPanel(QWidget):
 
     @Slot(int)
     def _on_family_chosen(self, index: int) -> None:
+        edited = self.family.itemData(index)
+        if isinstance(edited, TaskDistribution):  # a family from the editor
+            self._family = edited
+            return
         if self.family.itemText(index) != OPEN_FAMILY:
             self._family = load_family(self.family.itemText(index))
             return
@@ -178,7 +194,38 @@ class TrainPanel(QWidget):
                 self.family.insertItem(0, str(path))
         except (OSError, ValueError) as err:
             self._say(f"could not open the family: {err}", error=True)
-        self.family.setCurrentIndex(self.family.findText(self._family.name) if path is None else 0)
+        self.family.setCurrentIndex(self._family_index() if path is None else 0)
+
+    def _family_index(self) -> int:
+        """The combo item of the current family: the editor's item holding it, else the item of its name."""
+        for index in range(self.family.count()):
+            if self.family.itemData(index) == self._family:
+                return index
+        return self.family.findText(self._family.name)
+
+    @Slot()
+    def edit_family(self) -> None:
+        """Open the family editor on the current family; accepting it makes the result the next run's family."""
+        if self.family_editor is None:
+            self.family_editor = FamilyEditor(dialogs=self.dialogs, parent=self)
+            self.family_editor.accepted.connect(self.on_family_edited)
+        self.family_editor.set_family(self._family)
+        self.family_editor.open()
+
+    @Slot()
+    def on_family_edited(self) -> None:
+        """The editor was accepted: its family trains next, listed first in the combo as "<name> (edited)"."""
+        assert self.family_editor is not None
+        family = self.family_editor.family()
+        label = f"{family.name} (edited)"
+        if self.family.findText(label) < 0:
+            self.family.insertItem(0, label)
+        index = self.family.findText(label)
+        self.family.setItemData(index, family)
+        self.family.setItemData(index, family.description, Qt.ItemDataRole.ToolTipRole)
+        self.family.setCurrentIndex(index)
+        self._family = family
+        self._say(f"the next run trains on the edited family {family.name!r}")
 
     def family_distribution(self) -> TaskDistribution:
         """The family the next run trains on."""
@@ -268,6 +315,8 @@ class TrainPanel(QWidget):
     def shutdown(self) -> None:
         """Stop training for good (window closing): waits for the child, which keeps its checkpoint."""
         self._poll.stop()
+        if self.family_editor is not None:
+            self.family_editor.jobs.shutdown()
         if self._process is not None:
             self._process.stop(grace_s=0.5)
             self._process = None
@@ -324,7 +373,16 @@ class TrainPanel(QWidget):
         self.stop_button.setEnabled(self.state in ("running", "pausing"))
         self.resume_button.setEnabled(self.state in ("paused", "stopped") and self._run is not None)
         self.open_button.setEnabled(not active)
-        for widget in (self.algorithm, self.preset, self.family, self.device, self.iterations, self.seed, self.workers):
+        for widget in (
+            self.algorithm,
+            self.preset,
+            self.family,
+            self.edit_family_button,
+            self.device,
+            self.iterations,
+            self.seed,
+            self.workers,
+        ):
             widget.setEnabled(not active)
         self.settings_form.setEnabled(not active)
 
