@@ -89,9 +89,11 @@ def _code_version() -> str:
 
 
 def _without_replay(state: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint minus training-only buffers (PEARL's replay and context), which resuming can refill."""
     learner = dict(state["learner"])
-    if "replay" in learner:
-        learner["replay"] = None
+    for buffer in ("replay", "context"):
+        if buffer in learner:
+            learner[buffer] = None
     return {**state, "learner": learner}
 
 
