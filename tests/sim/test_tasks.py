@@ -7,7 +7,15 @@ import pytest
 from sim.params import TaskParamError, TaskParams
 from sim.tasks import ChoiceSet, TaskDistribution, UniformRange, family_names, load_family
 
-REQUIRED_FAMILIES = {"cheetah-velocity", "ant-heading", "ant-payload-motor", "ant-friction-slope", "a1-rough"}
+REQUIRED_FAMILIES = {
+    "cheetah-velocity",
+    "ant-heading",
+    "ant-payload-motor",
+    "ant-friction-slope",
+    "a1-rough",
+    "ant-dynamics",
+    "quadruped-terrain",
+}
 
 
 def test_bundled_families_cover_the_required_kinds_and_round_trip() -> None:
