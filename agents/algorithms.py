@@ -88,6 +88,8 @@ class Algorithm:
     build: LearnerBuilder
     envs_per_worker: Callable[[Any], int]
     """how many envs each sampler worker holds for this config"""
+    observes_task: bool = False
+    """its envs append the true task's features to the observation (the task-aware reference)"""
 
     def settings_fields(self) -> list[SettingField]:
         """Every setting with its type and help, in declaration order."""
@@ -133,6 +135,14 @@ ALGORITHMS: dict[str, Algorithm] = {
             config_type=PPOConfig,
             build=MultiTaskPPOLearner,
             envs_per_worker=lambda config: min(4, config.episodes_per_task),
+        ),
+        Algorithm(
+            name="oracle",
+            summary="task-aware reference: multi-task PPO that observes the true task (the ceiling, not a method)",
+            config_type=PPOConfig,
+            build=MultiTaskPPOLearner,
+            envs_per_worker=lambda config: min(4, config.episodes_per_task),
+            observes_task=True,
         ),
     )
 }

@@ -28,6 +28,7 @@ from agents.ppo import PPOConfig
 from agents.runs import CHECKPOINT_FILE, RunDir, ScalarLog, checkpoint_algorithm
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.envs.point_mass import PointMassEnv
+from sim.envs.task_aware import TaskAwareObservation, task_aware_env
 from sim.params import TaskParams
 from sim.sampler import EnvFactory, VectorSampler
 from sim.tasks import TaskDistribution
@@ -67,17 +68,25 @@ class TrainSettings:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def env_factory(settings: TrainSettings) -> EnvFactory:
-    """A picklable factory of the run's envs (episodes last the config's horizon)."""
+def env_factory(settings: TrainSettings, family: TaskDistribution) -> EnvFactory:
+    """A picklable factory of the run's envs (episodes last the config's horizon).
+
+    A task-aware algorithm's envs also observe the family's task features.
+    """
     horizon = settings.algo_config.horizon
+    base: EnvFactory
     if settings.env == "point_mass":
-        return functools.partial(PointMassEnv, max_episode_steps=horizon)
-    return functools.partial(LocomotionEnv, config=EnvConfig(max_episode_steps=horizon))
+        base = functools.partial(PointMassEnv, max_episode_steps=horizon)
+    else:
+        base = functools.partial(LocomotionEnv, config=EnvConfig(max_episode_steps=horizon))
+    if get_algorithm(settings.algorithm).observes_task:
+        return functools.partial(task_aware_env, make_env=base, family=family)
+    return base
 
 
-def env_spaces(settings: TrainSettings, task: TaskParams) -> tuple[int, int]:
-    """Observation and action sizes of the task's robot (one probe env is built and closed)."""
-    probe: gym.Env[Any, Any] = env_factory(settings)(task)
+def env_spaces(settings: TrainSettings, family: TaskDistribution) -> tuple[int, int]:
+    """Observation and action sizes of the family's robot (one probe env is built and closed)."""
+    probe: gym.Env[Any, Any] = env_factory(settings, family)(family.base)
     try:
         obs_shape, action_shape = probe.observation_space.shape, probe.action_space.shape
     finally:
@@ -93,7 +102,7 @@ def start_run(path: str | Path, *, settings: TrainSettings, family: TaskDistribu
 
 def build_learner(settings: TrainSettings, family: TaskDistribution, device: torch.device) -> Learner:
     """The run's learner at its initial weights (seeded), on ``device``."""
-    obs_dim, action_dim = env_spaces(settings, family.base)
+    obs_dim, action_dim = env_spaces(settings, family)
     algorithm = get_algorithm(settings.algorithm)
     return algorithm.build(
         obs_dim=obs_dim,
@@ -138,9 +147,8 @@ def run_training(
         # thread and lose much when it competes with them (MEASURED.md: PPO 1.2x faster with 1).
         torch.set_num_threads(1)
     try:
-        with VectorSampler(
-            [run.family.base] * num_envs, num_workers=settings.num_workers, env_factory=env_factory(settings)
-        ) as sampler:
+        tasks, factory = [run.family.base] * num_envs, env_factory(settings, run.family)
+        with VectorSampler(tasks, num_workers=settings.num_workers, env_factory=factory) as sampler:
             while learner.iteration < settings.iterations:
                 stats = learner.train_iteration(sampler)
                 run.append_metrics(stats.to_dict())  # before the checkpoint: a kill in between is undone on resume
@@ -183,9 +191,14 @@ class TrainedAgent:
 
     def make_env(self, task: TaskParams, *, render_mode: str | None = None) -> gym.Env[Any, Any]:
         """An env for ``task`` with the settings the agent was trained with."""
+        env: gym.Env[Any, Any]
         if self.settings.env == "point_mass":
-            return PointMassEnv(task, max_episode_steps=self.settings.algo_config.horizon)
-        return LocomotionEnv(task, config=EnvConfig(), render_mode=render_mode)
+            env = PointMassEnv(task, max_episode_steps=self.settings.algo_config.horizon)
+        else:
+            env = LocomotionEnv(task, config=EnvConfig(), render_mode=render_mode)
+        if get_algorithm(self.settings.algorithm).observes_task:
+            return TaskAwareObservation(env, self.family)
+        return env
 
 
 def load_trained(path: str | Path, *, device: torch.device) -> TrainedAgent:
@@ -207,6 +220,6 @@ def load_trained(path: str | Path, *, device: torch.device) -> TrainedAgent:
 def scratch_agent_source(family: TaskDistribution, *, env: str = "locomotion", seed: int = 0) -> TrainedAgent:
     """PPO from scratch on the family's robot, through the same interface as a trained agent."""
     settings = TrainSettings(algorithm="multitask", env=env, config=PPOConfig().to_dict(), seed=seed)
-    obs_dim, action_dim = env_spaces(settings, family.base)
+    obs_dim, action_dim = env_spaces(settings, family)
     source = ScratchBaseline(obs_dim=obs_dim, action_dim=action_dim, config=settings.algo_config, seed=seed)
     return TrainedAgent(source, settings, family, "scratch")

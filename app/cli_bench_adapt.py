@@ -1,7 +1,8 @@
 """``sim2adapt bench adapt``: return versus shots on a family's held-out tasks, per agent, with 95 % intervals.
 
-Rows: every bundled agent of the family (or the checkpoints given), PPO from scratch with the same
-episodes, and a random policy (the zero of the normalised score). Each cell is the mean return of
+Rows: every bundled agent of the family (or the checkpoints given; ``oracle`` is the task-aware
+reference, the one of the normalised score), PPO from scratch with the same episodes, and a random
+policy (the zero of the normalised score). Each cell is the mean return of
 episode ``k`` (0: before any adaptation) over held-out tasks x seeds, with a Student-t interval.
 Writes ``adapt-FAMILY.csv`` and ``adapt-FAMILY.png`` (pyqtgraph's own exporter) beside the table.
 """
@@ -52,11 +53,11 @@ def _score_all(args: argparse.Namespace) -> list[AdaptationScores]:
                 f"--agents {path} is not allowed: it was trained on {agent.family.name!r}, not {family.name!r}"
             )
     steps = args.steps or int(trained[0].settings.algo_config.horizon)
-    scratch = scratch_agent_source(family, env=trained[0].settings.env)
-    _, action_dim = env_spaces(trained[0].settings, family.base)
+    scratch = scratch_agent_source(family, env=trained[0].settings.env)  # its envs observe the robot only
+    _, action_dim = env_spaces(scratch.settings, family)
     sources = [(a.algorithm, a.new_agent, a.make_env) for a in trained]
-    sources += [("scratch", scratch.new_agent, trained[0].make_env)]
-    sources += [("random", lambda: RandomAgent(action_dim), trained[0].make_env)]
+    sources += [("scratch", scratch.new_agent, scratch.make_env)]
+    sources += [("random", lambda: RandomAgent(action_dim), scratch.make_env)]
     seeds = tuple(range(args.seeds))
     results = []
     for label, make_agent, make_env in sources:
@@ -70,15 +71,29 @@ def _score_all(args: argparse.Namespace) -> list[AdaptationScores]:
     return results
 
 
+def normalised_after_one(score: AdaptationScores, scores: list[AdaptationScores]) -> float | None:
+    """Return after one shot on a scale where the random policy is 0 and the task-aware reference 1.
+
+    Both anchors are averaged over all their episodes (neither adapts); None without both rows.
+    """
+    by_label = {s.label: s for s in scores}
+    if "random" not in by_label or "oracle" not in by_label:
+        return None
+    zero, one = float(by_label["random"].mean().mean()), float(by_label["oracle"].mean().mean())
+    return (float(score.mean()[1]) - zero) / (one - zero) if one != zero else None
+
+
 def format_table(scores: list[AdaptationScores]) -> str:
-    """Mean ± 95 % interval per shot, one row per agent."""
+    """Mean ± 95 % interval per shot, one row per agent, and the normalised score after one shot."""
     shots = scores[0].returns.shape[-1]
-    header = ["agent", "before", *(f"after {k}" for k in range(1, shots)), "improved"]
+    header = ["agent", "before", *(f"after {k}" for k in range(1, shots)), "improved", "norm. after 1"]
     lines = ["  ".join(f"{h:>16}" for h in header)]
     for score in scores:
         cells = [f"{m:.1f} ± {c:.1f}" for m, c in zip(score.mean(), score.ci95(), strict=True)]
-        improved = f"{score.improved_fraction(1):.0%}" if shots > 1 else "-"
-        lines.append("  ".join(f"{c:>16}" for c in [score.label, *cells, improved]))
+        improved = f"{score.improved_fraction(1):.0%}"
+        normalised = normalised_after_one(score, scores)
+        norm = "-" if normalised is None else f"{normalised:.0%}"
+        lines.append("  ".join(f"{c:>16}" for c in [score.label, *cells, improved, norm]))
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from sim.params import (
     TaskParams,
     check_field_value,
     field_by_path,
+    get_value,
     parse_json,
     with_values,
 )
@@ -52,6 +53,11 @@ class UniformRange:
         """JSON form."""
         return {"uniform": [self.low, self.high]}
 
+    def features(self, value: Any) -> list[float]:
+        """``value`` scaled to ``[-1, 1]`` over the range (0 for a range of one value)."""
+        half = (self.high - self.low) / 2.0
+        return [0.0 if half == 0 else (float(value) - self.low) / half - 1.0]
+
 
 @dataclass(frozen=True)
 class ChoiceSet:
@@ -66,6 +72,10 @@ class ChoiceSet:
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"choice": list(self.values)}
+
+    def features(self, value: Any) -> list[float]:
+        """One-hot over the values (all zero for a value outside the set)."""
+        return [1.0 if value == option else 0.0 for option in self.values]
 
 
 FieldDistribution = UniformRange | ChoiceSet
@@ -130,6 +140,14 @@ class TaskDistribution:
             changes = {path: dist.draw(rng, leaves[path]) for path, dist in self.vary.items()}
             tasks.append(with_values(self.base, changes))
         return tasks
+
+    def task_features(self, task: TaskParams) -> list[float]:
+        """The varied fields of ``task`` as numbers a network can take (ranges scaled to [-1, 1], choices one-hot).
+
+        What a task-aware reference observes besides the robot's state: the true task, which
+        meta-learners must infer.
+        """
+        return [x for path, dist in self.vary.items() for x in dist.features(get_value(task, path))]
 
     def test_tasks(self, limit: int | None = None) -> list[TaskParams]:
         """The family's fixed held-out tasks, from a seed stream that training seeds do not use.

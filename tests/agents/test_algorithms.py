@@ -26,6 +26,7 @@ FAMILY = TaskDistribution(
 TINY = {
     "maml": {"meta_batch_size": 2, "episodes_per_task": 2, "horizon": 5, "outer_epochs": 1, "hidden_sizes": (8,)},
     "multitask": {"tasks_per_iteration": 2, "episodes_per_task": 2, "horizon": 5, "hidden_sizes": (8,)},
+    "oracle": {"tasks_per_iteration": 2, "episodes_per_task": 2, "horizon": 5, "hidden_sizes": (8,)},
     "pearl": {
         "horizon": 5,
         "num_train_tasks": 2,
@@ -65,6 +66,7 @@ def test_train_load_adapt_export_for_every_algorithm(name: str, tmp_path: Path) 
     sidecar = json.loads(exported.sidecar_path.read_text())
     assert sidecar["algorithm"] == name and sidecar["task"] == task.to_dict()
     assert ("latent" in sidecar) == (name == "pearl")
-    obs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    assert sidecar["obs_dim"] == (4 + 1 if name == "oracle" else 4)  # the oracle also sees the target speed
+    obs = np.random.default_rng(0).normal(size=(32, sidecar["obs_dim"])).astype(np.float32)
     for path in (exported.torchscript_path, exported.onnx_path):
         assert np.abs(load_exported(path)(obs) - load_exported(exported.torchscript_path)(obs)).max() < 1e-5

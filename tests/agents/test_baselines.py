@@ -118,7 +118,8 @@ def test_multitask_run_resumes_like_an_uninterrupted_one_and_loads_for_adaptatio
 
 
 def test_unknown_algorithm_and_setting_name_the_allowed_values() -> None:
-    with pytest.raises(ValueError, match=r"algorithm = 'reptile' is not allowed: one of maml, pearl, multitask"):
+    allowed = "one of maml, pearl, multitask, oracle"
+    with pytest.raises(ValueError, match=rf"algorithm = 'reptile' is not allowed: {allowed}"):
         TrainSettings(algorithm="reptile")
     with pytest.raises(ValueError, match=r"multitask setting 'inner_lr' is not allowed: one of .*clip"):
         get_algorithm("multitask").config({"inner_lr": 0.1})
