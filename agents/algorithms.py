@@ -112,6 +112,23 @@ class Algorithm:
         return dataclasses.replace(base, **dict(values or {}))
 
 
+def _episodes_per_worker(config: Any) -> int:
+    """Up to 4 envs per worker, no more than a task's episodes (one job is a task's episodes side by side)."""
+    return min(4, int(config.episodes_per_task))
+
+
+def _multitask_ppo(name: str, summary: str, *, observes_task: bool = False) -> Algorithm:
+    """Multi-task PPO over the family; with ``observes_task``, the task-aware reference."""
+    return Algorithm(
+        name=name,
+        summary=summary,
+        config_type=PPOConfig,
+        build=MultiTaskPPOLearner,
+        envs_per_worker=_episodes_per_worker,
+        observes_task=observes_task,
+    )
+
+
 ALGORITHMS: dict[str, Algorithm] = {
     algorithm.name: algorithm
     for algorithm in (
@@ -120,28 +137,19 @@ ALGORITHMS: dict[str, Algorithm] = {
             summary="MAML: an initialisation that one or two policy-gradient steps adapt (ProMP outer loop)",
             config_type=MAMLConfig,
             build=build_maml_learner,
-            envs_per_worker=lambda config: min(4, config.episodes_per_task),
+            envs_per_worker=_episodes_per_worker,
         ),
         Algorithm(
             name="pearl",
             summary="PEARL: a context encoder infers the task latent from transitions; SAC acts on it",
             config_type=PEARLConfig,
             build=PEARLLearner,
-            envs_per_worker=lambda config: min(4, config.tasks_per_iteration),
+            envs_per_worker=lambda config: min(4, config.tasks_per_iteration),  # a round runs every task once
         ),
-        Algorithm(
-            name="multitask",
-            summary="multi-task PPO baseline over the family, adapted by PPO fine-tuning",
-            config_type=PPOConfig,
-            build=MultiTaskPPOLearner,
-            envs_per_worker=lambda config: min(4, config.episodes_per_task),
-        ),
-        Algorithm(
-            name="oracle",
-            summary="task-aware reference: multi-task PPO that observes the true task (the ceiling, not a method)",
-            config_type=PPOConfig,
-            build=MultiTaskPPOLearner,
-            envs_per_worker=lambda config: min(4, config.episodes_per_task),
+        _multitask_ppo("multitask", "multi-task PPO baseline over the family, adapted by PPO fine-tuning"),
+        _multitask_ppo(
+            "oracle",
+            "task-aware reference: multi-task PPO that observes the true task (the ceiling, not a method)",
             observes_task=True,
         ),
     )
