@@ -103,6 +103,15 @@ class RunDir:
                 break  # a line cut by a kill: everything before it is complete
         return rows
 
+    def extend(self, iterations: int) -> None:
+        """Raise the run's iteration target (resuming then trains on, as one longer run would have)."""
+        settings = self.settings
+        if iterations < int(settings["iterations"]):
+            raise RunDirError(
+                f"iterations = {iterations} is not allowed for {self.path}: at least its {settings['iterations']}"
+            )
+        _write_text(self.path / RUN_FILE, json.dumps({**settings, "iterations": iterations}, indent=2))
+
     def truncate_metrics(self, iterations: int) -> None:
         """Keep the metrics of the first ``iterations`` iterations (those the checkpoint holds)."""
         kept = [row for row in self.metrics() if int(row["iteration"]) < iterations]

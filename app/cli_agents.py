@@ -35,7 +35,9 @@ def add_train_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     train.add_argument(
         "--config", action="append", default=[], metavar="KEY=VALUE", help="override one of the algorithm's settings"
     )
-    train.add_argument("--iterations", type=int, default=100)
+    train.add_argument(
+        "--iterations", type=int, help="iterations in all (default: 100); with --resume, raises the run's target"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--workers", type=int, default=2, help="sampler processes")
@@ -120,6 +122,8 @@ def run_train(args: argparse.Namespace) -> int:
         held = run.settings["algorithm"]
         if args.algo is not None and args.algo != held:
             raise ValueError(f"--algo {args.algo} is not allowed with --resume {args.resume}: it holds a {held} run")
+        if args.iterations is not None:
+            run.extend(args.iterations)
     else:
         if not args.family:
             raise ValueError("--family is required (a bundled family name or a JSON file), or use --resume RUN_DIR")
@@ -127,7 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
         settings = TrainSettings(
             algorithm=args.algo or "maml",
             seed=args.seed,
-            iterations=args.iterations,
+            iterations=100 if args.iterations is None else args.iterations,
             device=args.device,
             num_workers=args.workers,
             env=args.env,

@@ -209,3 +209,14 @@ def test_runs_write_tensorboard_scalars_when_tensorboard_is_installed(tmp_path: 
     assert {"pre_return", "post_return", "loss", "env_steps", "sampling_s"} <= set(events.Tags()["scalars"])
     assert [e.step for e in events.Scalars("pre_return")] == [0, 1]
     assert [e.value for e in events.Scalars("pre_return")] == pytest.approx([r["pre_return"] for r in run.metrics()])
+
+
+def test_resume_with_more_iterations_equals_a_longer_run(tmp_path: Path, capsys) -> None:
+    straight = start_run(tmp_path / "straight", settings=tiny_settings(3), family=FAMILY)
+    list(run_training(straight))
+    shorter = start_run(tmp_path / "shorter", settings=tiny_settings(2), family=FAMILY)
+    list(run_training(shorter))
+    assert main(["train", "--resume", str(shorter.path), "--iterations", "3"]) == 0
+    assert timeless(RunDir.open(shorter.path).metrics()) == timeless(straight.metrics())
+    assert main(["train", "--resume", str(shorter.path), "--iterations", "1"]) == 2
+    assert "iterations = 1 is not allowed" in capsys.readouterr().err
