@@ -189,6 +189,18 @@ class TrainedAgent:
         """A fresh adapting agent on a private copy of the weights (safe to hand to another thread)."""
         return self.learner.new_agent()
 
+    def check_task(self, task: TaskParams) -> None:
+        """Refuse a task whose robot is not the one the agent was trained on (its observation and action sizes).
+
+        Raises:
+            ValueError: naming ``robot.name``, so callers report the field instead of failing in a forward pass.
+        """
+        trained_robot = self.family.base.robot.name
+        if self.settings.env == "locomotion" and task.robot.name != trained_robot:
+            raise ValueError(
+                f"robot.name = {task.robot.name!r} is not allowed: this agent was trained on {trained_robot!r}"
+            )
+
     def make_env(self, task: TaskParams, *, render_mode: str | None = None) -> gym.Env[Any, Any]:
         """An env for ``task`` with the settings the agent was trained with."""
         env: gym.Env[Any, Any]

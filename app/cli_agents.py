@@ -177,11 +177,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         checkpoint = resolve_agent(args.checkpoint, algorithm=args.algo)
         trained = load_trained(checkpoint, device=resolve_device(args.device))
     task = _adapt_task(args, trained.family.test_tasks())
-    if trained.settings.env == "locomotion" and task.robot.name != trained.family.base.robot.name:
-        raise ValueError(
-            f"robot.name = {task.robot.name!r} is not allowed: this agent was trained on "
-            f"{trained.family.base.robot.name!r}"
-        )
+    trained.check_task(task)
     config = AdaptConfig(shots=args.shots, max_steps=args.steps, updates=args.updates, seed=args.seed)
     print(f"{'episode':>7}  {'phase':<16}  {'return':>9}  {'steps':>5}")
     for event in adapt(trained.new_agent, trained.make_env, task, config):

@@ -68,18 +68,6 @@ class _FramelessEnv(gym.Wrapper[Any, Any, Any, Any]):
         return None
 
 
-def check_task_fits(trained: TrainedAgent, task: TaskParams) -> None:
-    """A locomotion agent acts only for the robot it was trained on (its observation and action sizes).
-
-    The same check as ``sim2adapt adapt``'s, so the GUI names the field instead of failing in a forward pass.
-    """
-    trained_robot = trained.family.base.robot.name
-    if trained.settings.env == "locomotion" and task.robot.name != trained_robot:
-        raise ValueError(
-            f"robot.name = {task.robot.name!r} is not allowed: this agent was trained on {trained_robot!r}"
-        )
-
-
 class AdaptWorker(JobWorker):
     """Adapts a checkpoint's agent to a task in its own thread; run it with :class:`WorkerThread`."""
 
@@ -115,7 +103,7 @@ class AdaptWorker(JobWorker):
         request = self.request
         device = resolve_device(request.device)
         trained = load_trained(request.checkpoint, device=device)
-        check_task_fits(trained, request.task)
+        trained.check_task(request.task)
         if self.stop_requested():
             return
         self.adaptation_started.emit(
