@@ -162,9 +162,7 @@ class Body:
         tensor = np.zeros((3, 3))
         for geom, mass, centre in zip(self.geoms, masses, centres, strict=True):
             offset = centre - com
-            tensor += geom.inertia(float(mass)) + mass * (
-                offset @ offset * np.eye(3) - np.outer(offset, offset)
-            )
+            tensor += geom.inertia(float(mass)) + mass * (offset @ offset * np.eye(3) - np.outer(offset, offset))
         # PyBullet takes a diagonal inertia: the products of inertia of tilted segments are dropped.
         diagonal = np.diag(tensor).copy()
         if self.joint is not None:
@@ -242,9 +240,7 @@ class ModelSpec:
             lines.append(body.joint.to_xml())
         inertial = body.inertial()  # the importer reads mass and pos; the loader sets the inertia
         diagonal = _fmt(inertial.diagonal)
-        lines.append(
-            f'<inertial pos="{_fmt(inertial.com)}" mass="{inertial.mass:.6g}" diaginertia="{diagonal}"/>'
-        )
+        lines.append(f'<inertial pos="{_fmt(inertial.com)}" mass="{inertial.mass:.6g}" diaginertia="{diagonal}"/>')
         lines += [g.to_xml(self.rgba) for g in body.geoms]
         for child in body.children:
             lines += self._body_xml(child, is_root=False)
@@ -287,9 +283,7 @@ def _cheetah_leg(
             pos,
             geoms,
             _mass(density, geoms),
-            Hinge(
-                name, (0.0, 1.0, 0.0), lower, upper, torque, min(max(0.0, lower), upper), _CHEETAH_ARMATURE
-            ),
+            Hinge(name, (0.0, 1.0, 0.0), lower, upper, torque, min(max(0.0, lower), upper), _CHEETAH_ARMATURE),
             () if child is None else (child,),
         )
     assert child is not None
@@ -336,12 +330,8 @@ def _ant_leg(index: int, yaw: float, scale: float) -> Body:
     # point, and sphere-triangle contacts keep rough ground fast.
     shin_geoms = (Geom("capsule", (_ANT_RADIUS,), fromto=(0.0, 0.0, 0.0, shin, 0.0, 0.0), collides=False),)
     thigh_geoms = (capsule((0.0, 0.0, 0.0), (thigh, 0.0, 0.0), _ANT_RADIUS),)
-    ankle = Hinge(
-        f"ankle_{index}", (0.0, 1.0, 0.0), math.radians(30.0), math.radians(100.0), _ANT_TORQUE, 1.0, 0.02
-    )
-    hip = Hinge(
-        f"hip_{index}", (0.0, 0.0, 1.0), -math.radians(40.0), math.radians(40.0), _ANT_TORQUE, 0.0, 0.02
-    )
+    ankle = Hinge(f"ankle_{index}", (0.0, 1.0, 0.0), math.radians(30.0), math.radians(100.0), _ANT_TORQUE, 1.0, 0.02)
+    hip = Hinge(f"hip_{index}", (0.0, 0.0, 1.0), -math.radians(40.0), math.radians(40.0), _ANT_TORQUE, 0.0, 0.02)
     shin_kg = _ANT_LEG_KG_PER_M * shin
     foot = Body(f"foot_{index}", (shin, 0.0, 0.0), (Geom("sphere", (_ANT_RADIUS,)),), shin_kg * 0.2)
     shin_body = Body(f"shin_{index}", (thigh, 0.0, 0.0), shin_geoms, shin_kg * 0.8, ankle, (foot,))
@@ -358,10 +348,7 @@ def ant(limb_length_scale: float) -> ModelSpec:
     reach = 0.2 * math.sqrt(2) * limb_length_scale  # the hip offset, drawn as part of the torso
     torso_geoms = (
         Geom("sphere", (0.25,)),
-        *(
-            capsule((0.0, 0.0, 0.0), (reach * math.cos(y), reach * math.sin(y), 0.0), _ANT_RADIUS)
-            for y in yaws
-        ),
+        *(capsule((0.0, 0.0, 0.0), (reach * math.cos(y), reach * math.sin(y), 0.0), _ANT_RADIUS) for y in yaws),
     )
     legs = tuple(_ant_leg(i + 1, yaw, limb_length_scale) for i, yaw in enumerate(yaws))
     root = Body("torso", (0.0, 0.0, 0.0), torso_geoms, _ANT_TORSO_KG, None, legs)

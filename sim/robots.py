@@ -182,9 +182,7 @@ def apply_robot_dynamics(sim: BulletSim, robot: RobotHandle, params: RobotParams
     scales the torque limits.
     """
     torso = robot.torso_link
-    for link, (mass, inertia) in enumerate(
-        zip(robot.nominal_masses, robot.nominal_inertias, strict=True), start=-1
-    ):
+    for link, (mass, inertia) in enumerate(zip(robot.nominal_masses, robot.nominal_inertias, strict=True), start=-1):
         if mass <= 0.0:  # the fixed base or a massless connector link: nothing to scale
             sim.changeDynamics(robot.body_id, link, lateralFriction=params.foot_friction, restitution=1.0)
             continue
@@ -277,16 +275,11 @@ def _load_user_urdf(sim: BulletSim, urdf_path: str, scale: float) -> tuple[int, 
     joints = _actuated_joints(sim, body_id)
     if not joints:
         kinds = sorted(
-            {
-                _JOINT_KINDS.get(sim.getJointInfo(body_id, j)[2], "other")
-                for j in range(sim.getNumJoints(body_id))
-            }
+            {_JOINT_KINDS.get(sim.getJointInfo(body_id, j)[2], "other") for j in range(sim.getNumJoints(body_id))}
         )
         sim.removeBody(body_id)
         found = ", ".join(kinds) if kinds else "none"
-        raise RobotModelError(
-            urdf_path, f"a URDF with at least one revolute or continuous joint (found: {found})"
-        )
+        raise RobotModelError(urdf_path, f"a URDF with at least one revolute or continuous joint (found: {found})")
     efforts = tuple(float(sim.getJointInfo(body_id, j)[10]) for j in joints)
     lower, upper = _limits(sim, body_id, joints)
     control = _Control(
@@ -344,9 +337,7 @@ def _link_name(sim: BulletSim, body_id: int, link: int) -> str:
 
 
 def _actuated_joints(sim: BulletSim, body_id: int) -> tuple[int, ...]:
-    return tuple(
-        j for j in range(sim.getNumJoints(body_id)) if sim.getJointInfo(body_id, j)[2] in _ACTUATED_TYPES
-    )
+    return tuple(j for j in range(sim.getNumJoints(body_id)) if sim.getJointInfo(body_id, j)[2] in _ACTUATED_TYPES)
 
 
 def _limits(sim: BulletSim, body_id: int, joints: tuple[int, ...]) -> tuple[list[float], list[float]]:
@@ -362,9 +353,7 @@ def _limits(sim: BulletSim, body_id: int, joints: tuple[int, ...]) -> tuple[list
 
 def _make_handle(sim: BulletSim, body_id: int, control: _Control) -> RobotHandle:
     """Discover joints and masses of a freshly loaded body, disable its motors, measure its height."""
-    movable = [
-        j for j in range(sim.getNumJoints(body_id)) if sim.getJointInfo(body_id, j)[2] != pybullet.JOINT_FIXED
-    ]
+    movable = [j for j in range(sim.getNumJoints(body_id)) if sim.getJointInfo(body_id, j)[2] != pybullet.JOINT_FIXED]
     sim.setJointMotorControlArray(body_id, movable, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(movable))
     joints = _actuated_joints(sim, body_id)
     if control.planar:  # the first three movable joints are the passive root slide-x, slide-z, hinge-y
@@ -372,11 +361,7 @@ def _make_handle(sim: BulletSim, body_id: int, control: _Control) -> RobotHandle
     lower, upper = _limits(sim, body_id, joints)
     links = range(-1, sim.getNumJoints(body_id))
     dynamics = [sim.getDynamicsInfo(body_id, link) for link in links]
-    torso = (
-        next((link for link in links if _link_name(sim, body_id, link) == "torso"), -1)
-        if control.planar
-        else -1
-    )
+    torso = next((link for link in links if _link_name(sim, body_id, link) == "torso"), -1) if control.planar else -1
     robot = RobotHandle(
         body_id=body_id,
         torso_link=torso,

@@ -184,9 +184,7 @@ def build_terrain(sim: BulletSim, params: TerrainParams, *, visual_mesh_files: b
 def apply_terrain_dynamics(sim: BulletSim, terrain: Terrain, params: TerrainParams) -> None:
     """Set the ground's friction and restitution on every shape, and the world's gravity."""
     for link in range(-1, sim.getNumJoints(terrain.body_id)):
-        sim.changeDynamics(
-            terrain.body_id, link, lateralFriction=params.friction, restitution=params.restitution
-        )
+        sim.changeDynamics(terrain.body_id, link, lateralFriction=params.friction, restitution=params.restitution)
     sim.setGravity(0.0, 0.0, -params.gravity_mps2)
 
 

@@ -130,8 +130,11 @@ def test_physics_blowup_ends_the_episode_with_a_flag_instead_of_crashing() -> No
 
 
 def test_render_shows_robot_and_terrain_from_a_following_camera() -> None:
-    env = make({"robot.name": "ant", "terrain.kind": "rough", "terrain.rough_amplitude_m": 0.2},
-               render_mode="rgb_array", config=EnvConfig(render_width=160, render_height=120))
+    env = make(
+        {"robot.name": "ant", "terrain.kind": "rough", "terrain.rough_amplitude_m": 0.2},
+        render_mode="rgb_array",
+        config=EnvConfig(render_width=160, render_height=120),
+    )
     try:
         env.reset(seed=0)
         frame = env.render()

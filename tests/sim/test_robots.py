@@ -57,9 +57,7 @@ def step(sim: BulletSim, robot: RobotHandle, action: np.ndarray) -> None:
         torque = np.clip(robot.pd_kp * (target - q) - robot.pd_kd * qd, -robot.max_torques, robot.max_torques)
     else:
         torque = action * robot.max_torques
-    sim.setJointMotorControlArray(
-        robot.body_id, robot.joint_indices, pybullet.TORQUE_CONTROL, forces=list(torque)
-    )
+    sim.setJointMotorControlArray(robot.body_id, robot.joint_indices, pybullet.TORQUE_CONTROL, forces=list(torque))
     sim.stepSimulation()
 
 
@@ -109,9 +107,7 @@ def test_dynamics_are_applied(sim: BulletSim, name: str) -> None:
     _, robot = make_world(sim, RobotParams(name=name))
     params = RobotParams(name=name, mass_scale=1.7, payload_kg=4.0, foot_friction=0.6)
     apply_robot_dynamics(sim, robot, params)
-    for link, (mass, inertia) in enumerate(
-        zip(robot.nominal_masses, robot.nominal_inertias, strict=True), start=-1
-    ):
+    for link, (mass, inertia) in enumerate(zip(robot.nominal_masses, robot.nominal_inertias, strict=True), start=-1):
         info = sim.getDynamicsInfo(robot.body_id, link)
         assert info[1] == pytest.approx(0.6) and info[5] == pytest.approx(1.0)  # friction, restitution
         if mass > 0.0:
@@ -210,12 +206,8 @@ def write_urdf(path: Path, kinds: tuple[str, str], efforts: tuple[float, float] 
         LINK.format(name="body", mass=2.0, size="0.4 0.2 0.1"),
         LINK.format(name="leg_a", mass=0.3, size="0.05 0.05 0.3"),
         LINK.format(name="leg_b", mass=0.3, size="0.05 0.05 0.3"),
-        JOINT.format(
-            name="hip_a", kind=kinds[0], parent="body", child="leg_a", xyz="0.15 0 -0.2", effort=efforts[0]
-        ),
-        JOINT.format(
-            name="hip_b", kind=kinds[1], parent="body", child="leg_b", xyz="-0.15 0 -0.2", effort=efforts[1]
-        ),
+        JOINT.format(name="hip_a", kind=kinds[0], parent="body", child="leg_a", xyz="0.15 0 -0.2", effort=efforts[0]),
+        JOINT.format(name="hip_b", kind=kinds[1], parent="body", child="leg_b", xyz="-0.15 0 -0.2", effort=efforts[1]),
     ]
     text = "\n".join(parts).replace('<limit lower="-1" upper="1" effort="0.0"', '<limit effort="0.0"')
     path.write_text('<?xml version="1.0"?>\n<robot name="user">\n' + text + "\n</robot>\n")
@@ -251,9 +243,7 @@ def test_damping_is_uncapped_when_mobility_is_unknown(sim: BulletSim) -> None:
 
 def test_user_urdf_global_scaling(tmp_path: Path) -> None:
     urdf = write_urdf(tmp_path / "user.urdf", ("revolute", "revolute"))
-    base, scaled = (
-        spawn_height(RobotParams(name="urdf", urdf_path=urdf, limb_length_scale=s)) for s in (1.0, 1.5)
-    )
+    base, scaled = (spawn_height(RobotParams(name="urdf", urdf_path=urdf, limb_length_scale=s)) for s in (1.0, 1.5))
     assert scaled - 0.02 == pytest.approx(1.5 * (base - 0.02), rel=0.02)
 
 
@@ -279,9 +269,7 @@ def test_malformed_urdf(sim: BulletSim, tmp_path: Path) -> None:
 def test_urdf_pybullet_cannot_load(sim: BulletSim, tmp_path: Path) -> None:
     path = tmp_path / "dangling.urdf"
     joint = JOINT.format(name="j", kind="revolute", parent="body", child="ghost", xyz="0 0 0", effort=1.0)
-    path.write_text(
-        f'<robot name="r">{LINK.format(name="body", mass=1.0, size="0.1 0.1 0.1")}{joint}</robot>'
-    )
+    path.write_text(f'<robot name="r">{LINK.format(name="body", mass=1.0, size="0.1 0.1 0.1")}{joint}</robot>')
     expect_model_error(sim, str(path), "PyBullet can load")
 
 

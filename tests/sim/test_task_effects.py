@@ -16,8 +16,7 @@ from sim.params import TaskParams, with_values
 ANT_ON_SLOPE = {"robot.name": "ant", "terrain.kind": "slope", "terrain.slope_deg": 25.0}
 
 
-def simulate(changes: dict, steps: int, measure: Callable[[LocomotionEnv, dict], float],
-             action: float = 0.0) -> float:
+def simulate(changes: dict, steps: int, measure: Callable[[LocomotionEnv, dict], float], action: float = 0.0) -> float:
     """Run ``steps`` env steps with a constant action and return ``measure`` at the end."""
     with LocomotionEnv(with_values(TaskParams(), changes)) as env:
         env.reset(seed=0)
@@ -93,8 +92,14 @@ def test_longer_limbs_raise_the_torso() -> None:
 def test_ground_shape_changes_where_the_robot_stands() -> None:
     flat = simulate({"robot.name": "a1"}, 1, lambda env, info: float(env._read_torso().position[2]))
     for kind in ("stairs", "rough", "slope"):
-        changes = {"robot.name": "a1", "terrain.kind": kind, "terrain.slope_deg": 20.0,
-                   "terrain.rough_amplitude_m": 0.3, "terrain.step_rise_m": 0.2, "terrain.step_run_m": 0.2}
+        changes = {
+            "robot.name": "a1",
+            "terrain.kind": kind,
+            "terrain.slope_deg": 20.0,
+            "terrain.rough_amplitude_m": 0.3,
+            "terrain.step_rise_m": 0.2,
+            "terrain.step_run_m": 0.2,
+        }
         with LocomotionEnv(with_values(TaskParams(), changes)) as env:
             heights = {round(env._terrain.height_at(x, 0.0), 3) for x in np.linspace(0.5, 4.0, 8)}
         assert len(heights) > 1, kind

@@ -103,9 +103,7 @@ def test_rough_cells_follow_the_bumps_within_bounds() -> None:
 def test_rough_is_seeded() -> None:
     params = KINDS["rough"]
     same, again = rough_heights(params), rough_heights(params)
-    other = rough_heights(
-        TerrainParams(kind="rough", rough_amplitude_m=0.2, rough_feature_m=0.9, rough_seed=8)
-    )
+    other = rough_heights(TerrainParams(kind="rough", rough_amplitude_m=0.2, rough_feature_m=0.9, rough_seed=8))
     np.testing.assert_array_equal(same, again)
     assert np.abs(same - other).max() > 0.05
 
@@ -135,9 +133,7 @@ def test_rough_shape() -> None:
 @pytest.mark.parametrize("kind", TERRAIN_KINDS)
 def test_dynamics_are_applied(sim: BulletSim, kind: str) -> None:
     terrain = build_terrain(sim, KINDS[kind])
-    apply_terrain_dynamics(
-        sim, terrain, TerrainParams(kind=kind, friction=0.35, restitution=0.6, gravity_mps2=3.7)
-    )
+    apply_terrain_dynamics(sim, terrain, TerrainParams(kind=kind, friction=0.35, restitution=0.6, gravity_mps2=3.7))
     for link in range(-1, sim.getNumJoints(terrain.body_id)):
         info = sim.getDynamicsInfo(terrain.body_id, link)
         assert info[1] == pytest.approx(0.35) and info[5] == pytest.approx(0.6)
