@@ -14,7 +14,7 @@ the generator early (``gen.close()``, or dropping it) runs its ``finally`` and c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -180,7 +180,7 @@ def adapt(
     make_env: Callable[[TaskParams], gym.Env[Any, Any]],
     task: TaskParams,
     config: AdaptConfig,
-) -> Iterator[AdaptEvent]:
+) -> Generator[AdaptEvent, None, None]:
     """Run ``config.shots`` episodes on ``task``, adapting after each of the first ``config.updates``.
 
     Yields step, frame, episode and update events, then one :class:`AdaptResult`. Cancel by

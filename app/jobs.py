@@ -1,75 +1,29 @@
-"""The adaptation job and short one-off jobs (file reads and writes, exports), each in its own thread.
+"""The adaptation job's worker and short one-off jobs (file reads and writes, exports), each in its own thread.
 
-:class:`AdaptWorker` loads a checkpoint *inside its thread* and pumps :func:`agents.adaptation.adapt`,
-re-emitting its events (frozen dataclasses of plain values) as signals; Stop closes the generator
-between two events, so a run ends within one env step. :class:`CallWorker` runs one function and
-emits its result; :class:`JobRunner` keeps such short jobs' threads alive until they end.
+:class:`AdaptWorker` pumps :func:`app.adapt_job.adapt_job`, which runs in a child process by default,
+re-emitting its events (frozen dataclasses of plain values) as signals; Stop ends the stream between
+two events, so a run ends within one env step. :class:`CallWorker` runs one function and emits its
+result; :class:`JobRunner` keeps such short jobs' threads alive until they end.
 
-torch and the agents package load lazily, in the worker threads, so the window opens without them.
+torch and the agents package load in the child process or in worker threads, so the window opens
+without them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-import gymnasium as gym
-import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.workers import Frame, JobWorker, LatestValue, WorkerThread, apply_camera, renderer_of
-from sim.params import TaskParams
+from app.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted, adapt_job
+from app.preview import Frame
+from app.workers import JobWorker, StreamWorker, WorkerThread
 from sim.render import Camera
 
-if TYPE_CHECKING:
-    from agents.adaptation import AdaptConfig, AdaptEvent, AdaptResult
-    from agents.train import TrainedAgent
 
-
-@dataclass(frozen=True)
-class AdaptRequest:
-    """Everything one adaptation run needs; built on the GUI thread, read in the worker."""
-
-    checkpoint: Path
-    task: TaskParams
-    config: AdaptConfig
-    device: str = "auto"
-    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``, resolved in the worker"""
-
-
-@dataclass(frozen=True)
-class AdaptStarted:
-    """The checkpoint is loaded and the first episode starts."""
-
-    algorithm: str
-    family: str
-    device: str
-    """the resolved torch device"""
-    iteration: int
-    """training iterations behind the agent"""
-
-
-@dataclass(frozen=True)
-class AdaptOutcome:
-    """A finished run. ``result.policy`` is the adapted policy, a CPU copy owned by nobody else: the
-    GUI holds it unopened and only hands it to an export job's thread."""
-
-    result: AdaptResult
-    algorithm: str
-    checkpoint: str
-
-
-class _FramelessEnv(gym.Wrapper[Any, Any, Any, Any]):
-    """An env that cannot draw (the toy point mass): ``render()`` gives None, so adapt() yields no frames."""
-
-    def render(self) -> None:
-        return None
-
-
-class AdaptWorker(JobWorker):
-    """Adapts a checkpoint's agent to a task in its own thread; run it with :class:`WorkerThread`."""
+class AdaptWorker(StreamWorker):
+    """Adapts a checkpoint's agent to a task; run it with :class:`WorkerThread`."""
 
     adaptation_started = Signal(object)
     """An :class:`AdaptStarted` once the checkpoint is loaded."""
@@ -80,78 +34,42 @@ class AdaptWorker(JobWorker):
     update_done = Signal(object)
     """An :class:`agents.adaptation.UpdateEvent` per adaptation update."""
     frame_rendered = Signal(object)
-    """A :class:`~app.workers.Frame` every ``config.frame_every`` steps."""
+    """A :class:`~app.preview.Frame` every ``config.frame_every`` steps."""
     adaptation_finished = Signal(object)
     """An :class:`AdaptOutcome`: the run completed (not emitted when stopped or failed)."""
 
-    def __init__(self, request: AdaptRequest, *, camera: Camera | None = None, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(
+        self,
+        request: AdaptRequest,
+        *,
+        camera: Camera | None = None,
+        in_child_process: bool = True,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(adapt_job, request, camera, in_child_process=in_child_process, parent=parent)
         self.request = request
-        self._camera: LatestValue[Camera] = LatestValue(camera)
-        self._env: gym.Env[Any, Any] | None = None
 
     def set_camera(self, camera: Camera) -> None:
         """Turn the adapting env's camera from the next frame on (safe from any thread)."""
-        self._camera.put(camera)
+        self.put("camera", camera)
 
-    def work(self) -> None:
-        """Load the checkpoint, then pump the adaptation generator until it ends or Stop closes it."""
-        from agents.adaptation import AdaptResult, EpisodeEvent, FrameEvent, StepEvent, UpdateEvent, adapt
-        from agents.device import resolve_device
-        from agents.train import load_trained
+    def route(self, event: Any) -> None:
+        from agents.adaptation import EpisodeEvent, StepEvent, UpdateEvent
 
-        request = self.request
-        device = resolve_device(request.device)
-        trained = load_trained(request.checkpoint, device=device)
-        trained.check_task(request.task)
-        if self.stop_requested():
-            return
-        self.adaptation_started.emit(
-            AdaptStarted(trained.algorithm, trained.family.name, str(device), trained.iteration)
-        )
-        signals: dict[type, Any] = {
-            StepEvent: self.step_done,
-            EpisodeEvent: self.episode_done,
-            UpdateEvent: self.update_done,
-        }
-        events = adapt(trained.new_agent, lambda task: self._make_env(trained, task), request.task, request.config)
-        for event in self._until_stopped(events):
-            if isinstance(event, FrameEvent):
-                self.frame_rendered.emit(self._frame(event))
-            elif isinstance(event, AdaptResult):
-                outcome = AdaptOutcome(event, trained.algorithm, str(request.checkpoint))
-                self.adaptation_finished.emit(outcome)
-            else:
-                signals[type(event)].emit(event)
-
-    def _until_stopped(self, events: Iterator[AdaptEvent]) -> Iterator[AdaptEvent]:
-        """The events until Stop; closing the generator closes its env (its ``finally``)."""
-        try:
-            for event in events:
-                if self.stop_requested():
-                    return
-                camera = self._camera.take()
-                if camera is not None and self._env is not None:
-                    apply_camera(self._env, camera)
-                yield event
-        finally:
-            events.close()  # type: ignore[attr-defined]  # a generator; close() is a no-op once it ended
-
-    def _make_env(self, trained: TrainedAgent, task: TaskParams) -> gym.Env[Any, Any]:
-        """The agent's env, built by adapt() in this thread; kept to turn its camera."""
-        env = trained.make_env(task, render_mode="rgb_array")
-        if env.render_mode != "rgb_array":
-            env = _FramelessEnv(env)
-        camera = self._camera.take()
-        if camera is not None:
-            apply_camera(env, camera)
-        self._env = env
-        return env
-
-    def _frame(self, event: Any) -> Frame:
-        pixels = np.asarray(event.rgb, dtype=np.uint8)[..., :3]
-        renderer = renderer_of(self._env) if self._env is not None else ""
-        return Frame(image=np.ascontiguousarray(pixels), step=event.step, renderer=renderer)
+        if isinstance(event, StepEvent):
+            self.step_done.emit(event)
+        elif isinstance(event, Frame):
+            self.frame_rendered.emit(event)
+        elif isinstance(event, EpisodeEvent):
+            self.episode_done.emit(event)
+        elif isinstance(event, UpdateEvent):
+            self.update_done.emit(event)
+        elif isinstance(event, AdaptStarted):
+            self.adaptation_started.emit(event)
+        elif isinstance(event, AdaptOutcome):
+            self.adaptation_finished.emit(event)
+        else:
+            raise TypeError(f"an adaptation job yielded {type(event).__name__}, which no signal carries")
 
 
 class CallWorker(JobWorker):

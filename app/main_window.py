@@ -18,13 +18,14 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QPlainTextEdit, QSplitter, QT
 
 from app.dialogs import FileDialogs
 from app.jobs import JobRunner
+from app.preview import EnvFactory, Frame, make_preview_env
 from app.task_files import user_home
 from app.widgets.adapt_panel import AdaptPanel
 from app.widgets.reward_plot import RewardPlotWidget
 from app.widgets.task_panel import TaskPanel
 from app.widgets.train_panel import TrainPanel
 from app.widgets.viewport import ViewportWidget
-from app.workers import EnvFactory, Frame, PreviewWorker, WorkerThread, make_preview_env
+from app.workers import PreviewWorker, WorkerThread
 from sim.params import TaskParams
 from sim.render import Camera
 from sim.tasks import AGENTS_DIR
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         *,
         env_factory: EnvFactory = make_preview_env,
         fps: float = 25.0,
+        preview_in_child_process: bool = True,
         dialogs: FileDialogs | None = None,
         agents_dir: Path = AGENTS_DIR,
         runs_root: Path | None = None,
@@ -61,6 +63,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("sim2adapt")
         self._env_factory = env_factory
         self._fps = fps
+        self._preview_in_child = preview_in_child_process
         self._preview: WorkerThread | None = None
         self.jobs = JobRunner(self)
         self.dialogs = dialogs or FileDialogs()
@@ -139,7 +142,13 @@ class MainWindow(QMainWindow):
         """(Re)start the live preview on the form's task, in a worker thread."""
         self.stop_preview()
         task = self.form.task()
-        worker = PreviewWorker(task, env_factory=self._env_factory, fps=self._fps, camera=self.viewport.camera)
+        worker = PreviewWorker(
+            task,
+            env_factory=self._env_factory,
+            fps=self._fps,
+            camera=self.viewport.camera,
+            in_child_process=self._preview_in_child,
+        )
         worker.frame_rendered.connect(self.viewport.on_frame_rendered)
         worker.frame_rendered.connect(self.on_frame_rendered)
         worker.step_done.connect(self.reward_plot.on_step_done)

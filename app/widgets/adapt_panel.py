@@ -28,8 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted
 from app.dialogs import FileDialogs
-from app.jobs import AdaptOutcome, AdaptRequest, AdaptStarted, AdaptWorker, JobRunner
+from app.jobs import AdaptWorker, JobRunner
 from app.task_files import find_checkpoints
 from app.widgets.adapt_plot import PLOTS, AdaptPlotWidget
 from app.workers import WorkerThread

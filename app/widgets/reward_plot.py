@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from app.workers import StepStat
+from app.preview import StepStat
 
 TOTAL = "reward"
 LEGEND_BRUSH = (0, 0, 0, 170)

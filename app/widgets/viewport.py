@@ -16,7 +16,7 @@ from PySide6.QtCore import QPointF, QRect, Qt, Signal, Slot
 from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
-from app.workers import Frame
+from app.preview import Frame
 from sim.render import Camera
 
 DEGREES_PER_PIXEL = 0.4

@@ -41,7 +41,9 @@ def windows(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def open_window(windows: list[MainWindow], factory, task: TaskParams | None = None) -> MainWindow:
-    window = MainWindow(task or TaskParams(), env_factory=factory, fps=100, dialogs=CannedDialogs())
+    window = MainWindow(
+        task or TaskParams(), env_factory=factory, fps=100, preview_in_child_process=False, dialogs=CannedDialogs()
+    )
     windows.append(window)
     window.show()
     window.start_preview()

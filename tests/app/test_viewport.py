@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 
+from app.preview import Frame
 from app.widgets.viewport import DEGREES_PER_PIXEL, ZOOM_PER_NOTCH, ViewportWidget
-from app.workers import Frame
 from sim.render import Camera
 
 
@@ -26,8 +26,14 @@ def test_dragging_orbits_and_the_wheel_zooms(qtbot) -> None:
 
     with qtbot.waitSignal(viewport.camera_changed, timeout=1000) as blocker:
         wheel = QWheelEvent(
-            QPointF(50, 50), QPointF(50, 50), QPoint(0, 0), QPoint(0, 120),
-            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+            QPointF(50, 50),
+            QPointF(50, 50),
+            QPoint(0, 0),
+            QPoint(0, 120),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
         )
         viewport.wheelEvent(wheel)
     assert blocker.args[0].distance_m == pytest.approx(2.0 * ZOOM_PER_NOTCH)
