@@ -9,8 +9,8 @@ Robots (``RobotParams.name``):
   (~13.5 kg); only its feet touch the ground (see :func:`sim.robot_models.ant`).
 - ``hexapod``: a six-legged walker of our own (hip yaw + knee per leg), generated as MJCF;
   ~5.5 kg; stands with zero torque, resting on its knee limits.
-- ``a1``: Unitree A1 from ``pybullet_data``, PD-controlled around a standing pose, with the
-  rotor inertia the URDF lacks.
+- ``a1``: Unitree A1 from ``pybullet_data`` (with lighter visual meshes, :data:`A1_URDF`),
+  PD-controlled around a standing pose, with the rotor inertia the URDF lacks.
 - ``urdf``: the user's file at ``robot.urdf_path``: the base link is the torso and every
   revolute/continuous joint is torque-controlled (limit: the URDF effort, else 20 N·m).
 
@@ -40,12 +40,16 @@ from pathlib import Path
 
 import numpy as np
 import pybullet
-import pybullet_data
 from numpy.typing import NDArray
 
 from sim.bullet import BulletSim
 from sim.params import RobotParams, TaskParamError
 from sim.robot_models import ModelSpec, model_spec, rotor_inertia
+from sim.tasks import ASSETS_DIR
+
+A1_URDF = ASSETS_DIR / "robots" / "a1" / "a1.urdf"
+"""PyBullet's A1 with visual meshes cut to ~10 % of their triangles for software rendering
+(``scripts/make_a1_visuals.py``); collision shapes, masses and joints are the stock model's."""
 
 ROBOT_GEOMETRY_FIELDS: tuple[str, ...] = ("name", "urdf_path", "limb_length_scale")
 """Fields of :class:`~sim.params.RobotParams` whose change needs the robot rebuilt."""
@@ -250,7 +254,7 @@ def _load_procedural(sim: BulletSim, spec: ModelSpec) -> tuple[int, _Control]:
 
 
 def _load_a1(sim: BulletSim, scale: float) -> tuple[int, _Control]:
-    path = os.path.join(pybullet_data.getDataPath(), "a1", "a1.urdf")
+    path = str(A1_URDF)
     body_id = int(sim.loadURDF(path, globalScaling=scale, flags=pybullet.URDF_USE_INERTIA_FROM_FILE))
     _add_armature(sim, body_id, _actuated_joints(sim, body_id), _A1_ARMATURE)
     control = _Control(

@@ -13,6 +13,7 @@ import pytest
 from sim.bullet import BulletSim
 from sim.params import ROBOT_NAMES, TERRAIN_KINDS, RobotParams, TaskParamError, TerrainParams
 from sim.robots import (
+    A1_URDF,
     ROBOT_GEOMETRY_FIELDS,
     RobotHandle,
     RobotModelError,
@@ -212,6 +213,28 @@ def write_urdf(path: Path, kinds: tuple[str, str], efforts: tuple[float, float] 
     text = "\n".join(parts).replace('<limit lower="-1" upper="1" effort="0.0"', '<limit effort="0.0"')
     path.write_text('<?xml version="1.0"?>\n<robot name="user">\n' + text + "\n</robot>\n")
     return str(path)
+
+
+def test_bundled_a1_is_the_stock_a1_with_lighter_visuals(sim: BulletSim) -> None:
+    """Same links, joints, masses, inertias and collision shapes as pybullet_data's A1; ~10x fewer triangles."""
+    import pybullet_data
+
+    stock_urdf = Path(pybullet_data.getDataPath()) / "a1" / "a1.urdf"
+    bodies = [int(sim.loadURDF(str(path), flags=pybullet.URDF_USE_INERTIA_FROM_FILE)) for path in (stock_urdf, A1_URDF)]
+
+    def physics(body: int) -> list[object]:
+        joints = [sim.getJointInfo(body, j)[:13] for j in range(sim.getNumJoints(body))]
+        links = range(-1, sim.getNumJoints(body))
+        dynamics = [sim.getDynamicsInfo(body, link)[:3] for link in links]
+        shapes = [sorted(s[2:5] for s in sim.getCollisionShapeData(body, link)) for link in links]
+        return [joints, dynamics, shapes]
+
+    assert physics(bodies[0]) == physics(bodies[1])
+
+    def triangles(folder: Path) -> int:
+        return sum(line.startswith("f ") for mesh in folder.glob("*.obj") for line in mesh.read_text().splitlines())
+
+    assert triangles(A1_URDF.parent / "meshes") * 5 < triangles(stock_urdf.parent / "meshes")
 
 
 def test_user_urdf_loads_with_its_revolute_joints(sim: BulletSim, tmp_path: Path) -> None:
