@@ -45,7 +45,11 @@ class MAMLConfig:
     meta_batch_size: int = 20
     """tasks per meta-iteration"""
     episodes_per_task: int = 20
-    """episodes collected before and after adaptation, per task"""
+    """episodes collected after adaptation per task (the outer loss), and before it unless support_episodes says"""
+    support_episodes: int = 0
+    """episodes the inner step learns from, per task (0: episodes_per_task). Set it to the shots the
+    agent will get at test time (1 for one-shot adaptation): an initialisation meta-trained on 20-episode
+    gradients meets a far noisier one-episode gradient when it adapts"""
     horizon: int = 200
     """steps per episode"""
     inner_steps: int = 1
@@ -73,6 +77,8 @@ class MAMLConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"MAMLConfig.{name} = {getattr(self, name)!r} is not allowed: must be > 0")
+        if self.support_episodes < 0:
+            raise ValueError(f"MAMLConfig.support_episodes = {self.support_episodes} is not allowed: must be >= 0")
         if self.inner_steps < 0 or not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ValueError("MAMLConfig: inner_steps must be >= 0, gamma in (0, 1], gae_lambda in [0, 1]")
 
@@ -112,18 +118,16 @@ class MAMLLearner:
         cfg, rng = self.config, np.random.default_rng([self.seed, self.iteration])
         tasks = self.family.sample_tasks(cfg.meta_batch_size, rng)
         pre_seed, post_seed = (int(s) for s in rng.integers(2**31, size=2))
-        collect = partial(
-            collect_tasks, sampler, self.policy, tasks, episodes_per_task=cfg.episodes_per_task, horizon=cfg.horizon
-        )
+        collect = partial(collect_tasks, sampler, self.policy, tasks, horizon=cfg.horizon)
         start = time.perf_counter()
-        pre = collect(seed=pre_seed)
+        pre = collect(seed=pre_seed, episodes_per_task=cfg.support_episodes or cfg.episodes_per_task)
         sampling_s = time.perf_counter() - start
         start = time.perf_counter()
         pre_batches = [self._batch(episodes) for episodes in pre]
         fast = [{k: v.detach() for k, v in self.adapt(batch).items()} for batch in pre_batches]
         inner_s = time.perf_counter() - start
         start = time.perf_counter()
-        post = collect(seed=post_seed, params=fast)
+        post = collect(seed=post_seed, params=fast, episodes_per_task=cfg.episodes_per_task)
         sampling_s += time.perf_counter() - start
         data = [self._task_data(*parts) for parts in zip(pre, pre_batches, post, fast, strict=True)]
         start = time.perf_counter()

@@ -48,6 +48,20 @@ def test_meta_training_improves_adaptation_and_post_update_beats_pre_update(samp
     assert all(s.env_steps == 2 * CONFIG.meta_batch_size * CONFIG.episodes_per_task * CONFIG.horizon for s in stats)
 
 
+def test_one_shot_support_sets_learn_from_one_episode_and_still_improve(sampler: VectorSampler) -> None:
+    """support_episodes=1: one pre-update episode per task (as at one-shot test time), eight after."""
+    config = MAMLConfig(meta_batch_size=8, episodes_per_task=8, support_episodes=1, horizon=20, outer_lr=3e-3)
+    learner = make_learner(config=config)
+    stats = [learner.train_iteration(sampler) for _ in range(8)]
+    assert all(s.env_steps == config.meta_batch_size * (1 + 8) * config.horizon for s in stats)
+    assert np.mean([s.post_return for s in stats[-2:]]) > np.mean([s.post_return for s in stats[:2]]) + 10.0
+
+
+def test_bad_support_episodes_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="support_episodes = -1 is not allowed"):
+        MAMLConfig(support_episodes=-1)
+
+
 def timeless(stats: IterationStats) -> dict:
     return {k: v for k, v in stats.to_dict().items() if not k.endswith("_s")}
 
