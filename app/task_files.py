@@ -138,11 +138,18 @@ def load_catalogue(environ: Mapping[str, str] | None = None) -> PresetCatalogue:
     return PresetCatalogue(families, tuple(builtin_presets(families)), tuple(user), tuple(problems))
 
 
+DEFAULT_AGENT = "cheetah-velocity-pearl.pt"
+"""The bundled agent a first launch preselects: PEARL on cheetah-velocity improves on every held-out
+task after one episode (README, adaptation benchmark), so the first Run shows adaptation at work."""
+
+
 def find_checkpoints(folder: Path = AGENTS_DIR) -> list[Path]:
-    """Checkpoint files under ``folder``: ``*.pt`` files and run directories' ``checkpoint.pt``, sorted."""
+    """Checkpoint files under ``folder`` (``*.pt`` files, run directories' ``checkpoint.pt``): the
+    :data:`DEFAULT_AGENT` first, then by path."""
     if not folder.is_dir():
         return []
-    return sorted(path for path in folder.rglob("*.pt") if path.is_file())
+    found = (path for path in folder.rglob("*.pt") if path.is_file())
+    return sorted(found, key=lambda path: (path.name != DEFAULT_AGENT, path))
 
 
 def first_launch_task(folder: Path = AGENTS_DIR) -> TaskParams:

@@ -144,3 +144,12 @@ def test_the_window_opens_on_a_task_the_bundled_agent_can_adapt_to(tmp_path) -> 
     (tmp_path / "cheetah-velocity-maml.pt").write_bytes(b"")
     (tmp_path / "cheetah-velocity-maml.json").write_text('{"family": "cheetah-velocity"}')
     assert first_launch_task(tmp_path) == load_family("cheetah-velocity").test_tasks()[0]
+
+
+def test_the_default_bundled_agent_comes_first(tmp_path) -> None:
+    from app.task_files import DEFAULT_AGENT, find_checkpoints
+
+    names = ["ant-dynamics-maml.pt", DEFAULT_AGENT, "cheetah-velocity-maml.pt"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert [path.name for path in find_checkpoints(tmp_path)] == [DEFAULT_AGENT, names[0], names[2]]
