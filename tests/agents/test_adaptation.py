@@ -43,6 +43,42 @@ def test_events_cover_every_step_episode_and_update_then_one_result() -> None:
     assert isinstance(result.policy, GaussianMLPPolicy)
 
 
+def _an_episode(agent: MAMLAgent) -> Any:
+    from agents.adaptation import EpisodeRecord
+
+    rng = np.random.default_rng(0)
+    env = PointMassEnv(TASK)
+    obs, _ = env.reset(seed=0)
+    observations, actions, rewards, next_obs = [], [], [], []
+    for _ in range(15):
+        action = agent.act(obs, rng)
+        observations.append(obs)
+        actions.append(action)
+        obs, reward, _, _, _ = env.step(action)
+        rewards.append(reward)
+        next_obs.append(obs)
+    return EpisodeRecord(
+        obs=np.array(observations, dtype=np.float32),
+        actions=np.array(actions, dtype=np.float32),
+        rewards=np.array(rewards, dtype=np.float32),
+        next_obs=np.array(next_obs, dtype=np.float32),
+        terminated=False,
+    )
+
+
+def test_maml_restarts_weigh_an_episode_by_the_weights_that_collected_it() -> None:
+    """The same two episodes adapt differently when the second was collected after an update (down-weighted)."""
+    episode = _an_episode(point_agent())
+    both_by_init = point_agent()
+    both_by_init.learn([episode, episode])  # as if no update came between them
+    second_by_adapted = point_agent()
+    second_by_adapted.learn([episode])
+    second_by_adapted.learn([episode, episode])
+    assert any(
+        not torch.allclose(second_by_adapted.fast[name], value, atol=1e-6) for name, value in both_by_init.fast.items()
+    )
+
+
 def test_same_seed_gives_the_same_events() -> None:
     def run() -> list[Any]:
         events = adapt(point_agent, PointMassEnv, TASK, AdaptConfig(shots=2, max_steps=10, updates=1, seed=4))
