@@ -128,7 +128,7 @@ class TaskDistribution:
             )
         for path, dist in self.vary.items():
             _check_range(path, dist)
-        if self.num_test_tasks < 1:
+        if isinstance(self.num_test_tasks, bool) or not isinstance(self.num_test_tasks, int) or self.num_test_tasks < 1:
             raise TaskParamError("num_test_tasks", self.num_test_tasks, "a whole number >= 1")
 
     def sample_tasks(self, n: int, seed: int | np.random.Generator) -> list[TaskParams]:
@@ -184,7 +184,7 @@ class TaskDistribution:
             description=str(data.get("description", "")),
             base=TaskParams.from_dict(data.get("base", {})),
             vary={path: _parse_distribution(path, raw) for path, raw in vary_raw.items()},
-            num_test_tasks=int(data.get("num_test_tasks", 8)),
+            num_test_tasks=data.get("num_test_tasks", 8),  # checked whole, not truncated: 2.7 is an error
         )
 
     def to_json(self) -> str:

@@ -70,6 +70,12 @@ def test_bad_family_ranges_are_rejected_with_the_path(vary: dict, fragment: str)
     assert fragment in str(info.value)
 
 
+@pytest.mark.parametrize("count", [2.7, "8", 0, True])
+def test_a_test_set_size_that_is_not_a_whole_number_is_rejected_not_truncated(count: object) -> None:
+    with pytest.raises(TaskParamError, match=r"num_test_tasks.*a whole number >= 1"):
+        TaskDistribution.from_dict({"name": "bad", "vary": {}, "num_test_tasks": count})
+
+
 def test_unknown_family_name_lists_the_bundled_ones() -> None:
     with pytest.raises(TaskParamError, match="cheetah-velocity"):
         load_family("no-such-family")
