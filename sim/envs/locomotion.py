@@ -30,6 +30,10 @@ from sim.terrain import TERRAIN_GEOMETRY_FIELDS, Terrain, apply_terrain_dynamics
 
 Obs = NDArray[np.float32]
 
+CAMERA_REFERENCE_SIZE_M = 2.0
+"""bounding-box diagonal of the robot that ``EnvConfig.camera_distance_m`` frames (the ant's is 2.5 m,
+the half_cheetah's 1.8, the hexapod's 0.9, the A1's 0.75)"""
+
 
 @dataclass(frozen=True, kw_only=True)
 class EnvConfig:
@@ -62,7 +66,8 @@ class EnvConfig:
     render_shadows: bool = False
     """TinyRenderer: draw shadows (~2x slower). The EGL plugin always draws them, whatever this says."""
     camera_distance_m: float = 2.5
-    """initial distance of the following camera, m (scaled by ``robot.limb_length_scale``)"""
+    """initial distance of the following camera, m, for a robot of :data:`CAMERA_REFERENCE_SIZE_M`
+    (others are seen from proportionally nearer or farther, within 0.5-1.5x)"""
     camera_yaw_deg: float = 30.0
     """initial yaw of the following camera, deg"""
     camera_pitch_deg: float = -20.0
@@ -237,7 +242,8 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         if self._renderer is None:
             return None
         cfg = self.config
-        torso, scale = self._read_torso().position, self.task.robot.limb_length_scale
+        torso = self._read_torso().position
+        scale = min(1.5, max(0.5, self._robot.size_m / CAMERA_REFERENCE_SIZE_M))
         camera = self._camera.looking_at(torso, distance_scale=scale)
         return self._renderer.render(camera, cfg.render_width, cfg.render_height, shadows=cfg.render_shadows)
 

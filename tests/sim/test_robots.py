@@ -153,6 +153,18 @@ def test_limb_length_scale_changes_the_body(name: str) -> None:
     assert long > 1.15 * short
 
 
+def test_robot_size_orders_the_robots_and_grows_with_limb_length() -> None:
+    """The following camera frames robots by this size: the A1 is the smallest, the ant the largest."""
+
+    def size(params: RobotParams) -> float:
+        with BulletSim() as sim:
+            return make_world(sim, params)[1].size_m
+
+    sizes = {name: size(RobotParams(name=name)) for name in ("a1", "hexapod", "half_cheetah", "ant")}
+    assert list(sizes.values()) == sorted(sizes.values()) and 0.5 < sizes["a1"] < 1.0 < sizes["ant"] < 3.0
+    assert size(RobotParams(name="ant", limb_length_scale=1.4)) > 1.2 * sizes["ant"]
+
+
 @pytest.mark.parametrize("name", PROCEDURAL)
 def test_limb_length_scale_keeps_the_torso(sim: BulletSim, name: str) -> None:
     _, normal = make_world(sim, RobotParams(name=name))
