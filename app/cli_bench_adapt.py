@@ -1,9 +1,10 @@
 """``sim2adapt bench adapt``: return versus shots on a family's held-out tasks, per agent, with 95 % intervals.
 
-Rows: every bundled agent of the family (or the checkpoints given; ``oracle`` is the task-aware
-reference, the one of the normalised score), PPO from scratch with the same episodes, and a random
-policy (the zero of the normalised score). Each cell is the mean return of
-episode ``k`` (0: before any adaptation) over held-out tasks x seeds, with a Student-t interval.
+Rows: every bundled agent of the family (or the checkpoints given; the task-aware ones, ``oracle``
+and ``oracle-pearl``, are references: the better of them is the 100 % of the normalised score), PPO
+from scratch with the same episodes, and a random policy (the zero of the normalised score). Each
+cell is the mean return of episode ``k`` (0: before any adaptation) over held-out tasks x seeds,
+with a Student-t interval.
 Writes ``adapt-FAMILY.csv`` and ``adapt-FAMILY.png`` (pyqtgraph's own exporter) beside the table.
 """
 
@@ -71,15 +72,24 @@ def _score_all(args: argparse.Namespace) -> list[AdaptationScores]:
     return results
 
 
+def reference_label(scores: list[AdaptationScores]) -> str | None:
+    """The task-aware row with the highest mean return (the ceiling), or None without one."""
+    from agents.algorithms import ALGORITHMS
+
+    aware = [s for s in scores if s.label in ALGORITHMS and ALGORITHMS[s.label].observes_task]
+    return max(aware, key=lambda s: float(s.mean().mean())).label if aware else None
+
+
 def normalised_after_one(score: AdaptationScores, scores: list[AdaptationScores]) -> float | None:
-    """Return after one shot on a scale where the random policy is 0 and the task-aware reference 1.
+    """Return after one shot on a scale where the random policy is 0 and the best task-aware reference 1.
 
     Both anchors are averaged over all their episodes (neither adapts); None without both rows.
     """
     by_label = {s.label: s for s in scores}
-    if "random" not in by_label or "oracle" not in by_label:
+    reference = reference_label(scores)
+    if "random" not in by_label or reference is None:
         return None
-    zero, one = float(by_label["random"].mean().mean()), float(by_label["oracle"].mean().mean())
+    zero, one = float(by_label["random"].mean().mean()), float(by_label[reference].mean().mean())
     return (float(score.mean()[1]) - zero) / (one - zero) if one != zero else None
 
 

@@ -13,6 +13,7 @@ from agents.adaptation import AdaptConfig, AdaptResult, adapt
 from agents.algorithms import ALGORITHMS, get_algorithm
 from agents.export import load_exported
 from agents.export_adapted import export_adapted
+from agents.pearl import PEARLLearner
 from agents.train import TrainSettings, load_trained, run_training, start_run
 from sim.params import TaskParams, with_values
 from sim.tasks import TaskDistribution, UniformRange
@@ -41,6 +42,7 @@ TINY = {
         "encoder_hidden_sizes": (8,),
     },
 }
+TINY["oracle-pearl"] = TINY["pearl"]
 
 
 def test_every_algorithm_has_a_tiny_config_here() -> None:
@@ -65,8 +67,9 @@ def test_train_load_adapt_export_for_every_algorithm(name: str, tmp_path: Path) 
     exported = export_adapted(result, tmp_path / "out", algorithm=name, checkpoint=str(run.path))
     sidecar = json.loads(exported.sidecar_path.read_text())
     assert sidecar["algorithm"] == name and sidecar["task"] == task.to_dict()
-    assert ("latent" in sidecar) == (name == "pearl")
-    assert sidecar["obs_dim"] == (4 + 1 if name == "oracle" else 4)  # the oracle also sees the target speed
+    assert ("latent" in sidecar) == (get_algorithm(name).build is PEARLLearner)
+    observes_task = get_algorithm(name).observes_task
+    assert sidecar["obs_dim"] == (4 + 1 if observes_task else 4)  # a task-aware reference also sees the target speed
     obs = np.random.default_rng(0).normal(size=(32, sidecar["obs_dim"])).astype(np.float32)
     for path in (exported.torchscript_path, exported.onnx_path):
         assert np.abs(load_exported(path)(obs) - load_exported(exported.torchscript_path)(obs)).max() < 1e-5

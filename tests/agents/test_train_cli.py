@@ -198,6 +198,23 @@ def test_bench_adapt_prints_the_table_and_writes_csv_and_png(tmp_path: Path, cap
     assert png.startswith(b"\x89PNG") and len(png) > 5000
 
 
+def test_the_normalised_score_takes_the_better_task_aware_reference_as_100_percent() -> None:
+    import numpy as np
+
+    from agents.evaluation import AdaptationScores
+    from app.cli_bench_adapt import normalised_after_one, reference_label
+
+    def row(label: str, before: float, after: float) -> AdaptationScores:
+        return AdaptationScores(label, np.array([[[before, after]]]))
+
+    pearl, random = row("pearl", -50.0, -30.0), row("random", -100.0, -100.0)
+    weak_ppo, sac = row("oracle", -60.0, -60.0), row("oracle-pearl", -20.0, -20.0)
+    scores = [pearl, weak_ppo, sac, random]
+    assert reference_label(scores) == "oracle-pearl"
+    assert normalised_after_one(pearl, scores) == pytest.approx(70 / 80)
+    assert normalised_after_one(pearl, [pearl, random]) is None  # no task-aware row: no scale
+
+
 def test_runs_write_tensorboard_scalars_when_tensorboard_is_installed(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
