@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from agents.algorithms import get_algorithm
 from agents.atomic import atomic_write
 from agents.checkpoint import save_checkpoint
 from agents.evaluation import AdaptationScores, evaluate_adaptation
-from agents.runs import RunDir
+from agents.runs import RunDir, code_version
 from agents.train import TrainSettings, load_trained
 from sim.tasks import AGENTS_DIR, family_names
 
@@ -71,21 +70,6 @@ def retrain_command(settings: TrainSettings, family: str) -> str:
             text = ",".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
             words += ["--config", f"{key}={text}"]
     return " ".join(words)
-
-
-def _code_version() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def _without_replay(state: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +128,7 @@ def bundle_run(run_path: Path, out_path: Path, *, max_steps: int | None = None) 
         "command": retrain_command(settings, run.family.name),
         "seed": settings.seed,
         "iterations": len(metrics),
-        "code_version": _code_version(),
+        "code_version": ", ".join(run.code_versions()) or code_version(),
         "wall_clock_s": round(sum(sum(v for k, v in row.items() if k.endswith("_s")) for row in metrics), 1),
         "env_steps": sum(int(row["env_steps"]) for row in metrics),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "device": settings.device},

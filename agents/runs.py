@@ -6,6 +6,7 @@ Layout of a run directory::
     family.json       the task family trained on (TaskDistribution JSON)
     metrics.jsonl     one JSON object per iteration (pre/post returns, losses, timings, env steps)
     checkpoint.pt     the latest learner state, replaced atomically after each iteration
+    provenance.jsonl  one line per start or resume: the code version (``git describe``) and iteration
     tensorboard/      the same scalars, when the ``tensorboard`` package is installed
 
 A kill at any moment leaves ``checkpoint.pt`` as the last complete iteration and ``metrics.jsonl``
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,23 @@ from agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from sim.tasks import TaskDistribution
 
 RUN_FILE, FAMILY_FILE, METRICS_FILE, CHECKPOINT_FILE = "run.json", "family.json", "metrics.jsonl", "checkpoint.pt"
+PROVENANCE_FILE = "provenance.jsonl"
+
+
+def code_version() -> str:
+    """``git describe --always --dirty`` of this source tree, or ``unknown`` outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -102,6 +122,18 @@ class RunDir:
             except json.JSONDecodeError:
                 break  # a line cut by a kill: everything before it is complete
         return rows
+
+    def record_start(self, iteration: int) -> None:
+        """Note that training (re)starts at ``iteration`` with this code (a bundle states what trained it)."""
+        row = {"iteration": iteration, "code_version": code_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        with open(self.path / PROVENANCE_FILE, "a", encoding="utf-8") as file:
+            file.write(json.dumps(row) + "\n")
+
+    def code_versions(self) -> list[str]:
+        """The code versions that trained this run, in order, each once (empty for runs older than the record)."""
+        path = self.path / PROVENANCE_FILE
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+        return list(dict.fromkeys(str(row["code_version"]) for row in rows))
 
     def extend(self, iterations: int) -> None:
         """Raise the run's iteration target (resuming then trains on, as one longer run would have)."""

@@ -136,6 +136,7 @@ def run_training(
         if note and notes is not None:
             notes(note)
         run.truncate_metrics(learner.iteration)
+    run.record_start(learner.iteration)
     # Each worker holds a few envs: episodes of a task run in jobs of that size, one batched
     # policy forward per step, and jobs go to whichever worker is free.
     per_worker = get_algorithm(settings.algorithm).envs_per_worker(settings.algo_config)

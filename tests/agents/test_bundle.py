@@ -11,6 +11,7 @@ import torch
 
 from agents.bundle import bundle_run, check_returns, resolve_agent, retrain_command
 from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.runs import code_version
 from agents.train import TrainSettings, build_learner, run_training, start_run
 from sim.tasks import AGENTS_DIR, TaskDistribution, load_family
 
@@ -57,6 +58,7 @@ def test_bundling_a_run_records_how_to_retrain_it_and_family_names_find_it(tmp_p
     assert "--config meta_batch_size=2" in sidecar["command"] and "--config hidden_sizes=8" in sidecar["command"]
     assert "--config gamma" not in sidecar["command"]  # paper defaults are not repeated
     assert sidecar["env_steps"] == 2 * 2 * 2 * 5 and len(sidecar["held_out"]["mean"]) == 4
+    assert sidecar["code_version"] == code_version()  # recorded when training started, not when bundled
     assert sidecar_of(out) == sidecar
     assert resolve_agent("cheetah-velocity", folder=out.parent) == out
     with pytest.raises(ValueError, match=r"with algorithm 'pearl' is not bundled: .*cheetah-velocity-maml"):

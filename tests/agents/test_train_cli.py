@@ -235,5 +235,7 @@ def test_resume_with_more_iterations_equals_a_longer_run(tmp_path: Path, capsys)
     list(run_training(shorter))
     assert main(["train", "--resume", str(shorter.path), "--iterations", "3"]) == 0
     assert timeless(RunDir.open(shorter.path).metrics()) == timeless(straight.metrics())
+    starts = [json.loads(line) for line in (shorter.path / "provenance.jsonl").read_text().splitlines()]
+    assert [start["iteration"] for start in starts] == [0, 2]  # each start says which code trained from where
     assert main(["train", "--resume", str(shorter.path), "--iterations", "1"]) == 2
     assert "iterations = 1 is not allowed" in capsys.readouterr().err
