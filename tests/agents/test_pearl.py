@@ -17,7 +17,8 @@ from agents.adaptation import AdaptConfig, AdaptResult, EpisodeRecord, adapt
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.export import export_policy, load_exported
 from agents.learner import IterationStats, Learner
-from agents.pearl import PEARLAgent, PEARLConfig, PEARLLearner
+from agents.pearl import PEARLConfig, PEARLLearner
+from agents.pearl_agent import PEARLAgent
 from sim.envs.point_mass import PointMassEnv
 from sim.params import TaskParams, with_values
 from sim.sampler import VectorSampler
