@@ -130,7 +130,7 @@ def write_plot(scores: list[AdaptationScores], path: Path, title: str) -> None:
     from pyqtgraph.exporters import ImageExporter
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication([])  # noqa: F841  (the exporter needs one)
+    app = QApplication.instance() or QApplication([])  # the exporter needs one
     plot = pg.PlotWidget(background="w")
     plot.resize(800, 500)
     plot.setTitle(title, color="k")
@@ -147,6 +147,8 @@ def write_plot(scores: list[AdaptationScores], path: Path, title: str) -> None:
         colour = pg.intColor(index, hues=max(len(scores), 3))
         plot.plot(x, score.mean(), pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour, name=score.label)
         plot.addItem(pg.ErrorBarItem(x=x, y=score.mean(), height=2 * score.ci95(), pen=pg.mkPen(colour), beam=0.05))
+    plot.show()  # lay the title and axes out before exporting, or the exporter crops the title
+    app.processEvents()
     exporter = ImageExporter(plot.plotItem)
     exporter.parameters()["width"] = 800
     partial = path.with_name(f".{path.name}.partial.png")
