@@ -6,9 +6,9 @@
 Needs, on Debian/Ubuntu: ``apt-get install -y xvfb libxcb-icccm4 libxcb-keysyms1 imagemagick``
 (Xvfb and xvfb-run; the two xcb libraries Qt's X11 plugin loads; ImageMagick's ``import``).
 
-It opens :class:`app.main_window.MainWindow` on the task a first launch opens on
-(:func:`app.task_files.first_launch_task`: a held-out task of the first bundled agent's family),
-preselects that agent in the Adapt tab, runs an adaptation with frames, and saves the screen at
+It opens :class:`app.main_window.MainWindow` on a held-out task of a bundled agent's family
+(``--agent``, ``--test-task``; by default the agent a first launch preselects), selects that agent
+in the Adapt tab, runs an adaptation with frames, and saves the screen at
 these moments:
 
 1. ``1-preview``: the idle window, its live preview running;
@@ -27,6 +27,7 @@ never comes fails the script with the reason.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -58,6 +59,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("out_dir", type=Path, help="folder for the PNG files (created)")
     parser.add_argument("--shots", type=int, default=4, help="episodes of the adaptation (3 or 4 read well)")
     parser.add_argument("--steps", type=int, default=100, help="steps per episode (the bundled agent trained on 100)")
+    parser.add_argument("--agent", default="cheetah-velocity-pearl", help="bundled agent (assets/agents/NAME.pt)")
+    parser.add_argument("--test-task", type=int, default=0, help="which held-out task of the agent's family")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for each moment")
     parser.add_argument("--inside-xvfb", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -148,14 +151,12 @@ class Director:
         self.window.close()
 
 
-def build_moments(window: object, shots: int, steps: int) -> list[Moment]:
+def build_moments(window: object, bundled: Path, family_name: str, shots: int, steps: int) -> list[Moment]:
     """The script: preview, adaptation (mid and after), the Meta-train tab and the family editor."""
     from app.main_window import MainWindow
-    from sim.tasks import AGENTS_DIR
 
     assert isinstance(window, MainWindow)
     panel, plot, viewport = window.adapt_panel, window.adapt_panel.plot, window.viewport
-    bundled = AGENTS_DIR / "cheetah-velocity-maml.pt"
     marks: dict[str, int] = {}
 
     def choose_and_run() -> None:
@@ -177,7 +178,7 @@ def build_moments(window: object, shots: int, steps: int) -> list[Moment]:
 
     def show_training() -> None:
         family = window.train_panel.family
-        family.setCurrentText(bundled.stem.removesuffix("-maml"))  # the bundled agent's family
+        family.setCurrentText(family_name)
         family.activated.emit(family.currentIndex())
         window.tabs.setCurrentWidget(window.train_panel)
 
@@ -204,17 +205,21 @@ def run_inside(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from app.task_files import first_launch_task
+    from sim.tasks import AGENTS_DIR, load_family
 
+    bundled = AGENTS_DIR / f"{args.agent}.pt"
+    family_name = json.loads(bundled.with_suffix(".json").read_text())["family"]
     args.out_dir.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
     app.setApplicationName("sim2adapt")
-    window = MainWindow(first_launch_task())
+    window = MainWindow(load_family(family_name).test_tasks()[args.test_task])
     window.setGeometry(0, 0, *SCREEN)
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     window.start()
-    director = Director(window, build_moments(window, args.shots, args.steps), args.out_dir, args.timeout)
+    director = Director(
+        window, build_moments(window, bundled, family_name, args.shots, args.steps), args.out_dir, args.timeout
+    )
     director.start()
     app.exec()
     if director.failure is not None:
