@@ -276,7 +276,8 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         sim.resetSimulation()
         sim.setPhysicsEngineParameter(fixedTimeStep=self.config.time_step, deterministicOverlappingPairs=1)
         mesh_files = self._renderer is not None and self._renderer.needs_mesh_files
-        self._terrain: Terrain = build_terrain(sim, self.task.terrain, visual_mesh_files=mesh_files)
+        visible = self._renderer is not None
+        self._terrain: Terrain = build_terrain(sim, self.task.terrain, visual_mesh_files=mesh_files, visible=visible)
         apply_terrain_dynamics(sim, self._terrain, self.task.terrain)
         ground = self._terrain.height_at(0.0, 0.0)
         # Load clear of the ground, then set down at the height the loaded model reports.

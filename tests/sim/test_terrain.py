@@ -118,6 +118,19 @@ def test_rough_is_built_the_same_for_the_same_seed() -> None:
     assert max(abs(h) for h in heights[0]) > 0.02  # and it is not flat
 
 
+def test_invisible_rough_ground_collides_the_same_and_has_no_visual_mesh() -> None:
+    """Sampler envs never render: their rough ground skips the visual mesh (PyBullet leaks those)."""
+    heights, tints = [], []
+    for visible in (True, False):
+        with BulletSim() as sim:
+            terrain = build_terrain(sim, KINDS["rough"], visible=visible)
+            heights.append([ray_height(sim, x, y) for x, y in POINTS])
+            mesh_links = [d for d in sim.getVisualShapeData(terrain.body_id) if d[1] >= 0]
+            tints.append({tuple(round(c, 2) for c in d[7]) for d in mesh_links})
+    assert heights[0] == heights[1]
+    assert tints[0] == {(0.85, 0.95, 0.8, 1.0)} and tints[1] != tints[0]  # PyBullet's default, not our mesh
+
+
 def test_rough_shape() -> None:
     params = KINDS["rough"]
     heights = rough_heights(params)
