@@ -132,12 +132,13 @@ class TaskPanel(QWidget):
         current = self.families.currentText()
         self.families.clear()
         self.families.addItems(list(catalogue.families))
-        robot = self.form.task().robot.name
-        same_robot = [name for name, family in catalogue.families.items() if family.base.robot.name == robot]
+        task = self.form.task()
+        held_out_in = [name for name, family in catalogue.families.items() if task in family.test_tasks()]
+        same_robot = [name for name, family in catalogue.families.items() if family.base.robot.name == task.robot.name]
         if current in catalogue.families:
             self.families.setCurrentText(current)
-        elif same_robot:  # at first, a family of the robot being edited
-            self.families.setCurrentText(same_robot[0])
+        elif held_out_in or same_robot:  # at first, the family the task comes from, else one of its robot
+            self.families.setCurrentText((held_out_in or same_robot)[0])
         self.randomise_button.setEnabled(bool(catalogue.families))
         self._fill_menu(catalogue)
         for problem in catalogue.problems:

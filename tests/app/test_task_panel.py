@@ -118,6 +118,13 @@ def test_save_as_preset_adds_it_to_the_menu(qtbot, panel: TaskPanel) -> None:
     qtbot.waitUntil(lambda: "My presets/mine" in panel.preset_names(), timeout=TIMEOUT_MS)
 
 
+def test_the_family_beside_randomise_starts_as_the_one_the_task_comes_from(qtbot, panel: TaskPanel) -> None:
+    panel.set_task(load_family("quadruped-terrain").test_tasks()[3])  # an A1 task, as a1-rough's are
+    panel.reload_presets()
+    qtbot.waitUntil(lambda: panel.randomise_button.isEnabled(), timeout=TIMEOUT_MS)
+    assert panel.families.currentText() == "quadruped-terrain"
+
+
 def test_randomise_draws_from_the_chosen_family(qtbot, panel: TaskPanel) -> None:
     panel.reload_presets()
     qtbot.waitUntil(lambda: panel.randomise_button.isEnabled(), timeout=TIMEOUT_MS)
