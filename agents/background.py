@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,17 @@ def _train_main(run_path: str, resume: bool, device: str | None, events: Any, st
         events.put(TrainingFailed(f"{type(err).__name__}: {err}", traceback.format_exc()))
 
 
+def end_process(process: BaseProcess, *, grace_s: float, term_s: float) -> None:
+    """Wait ``grace_s`` for a child asked to stop, then SIGTERM and wait ``term_s``, then SIGKILL: it is gone after."""
+    process.join(grace_s)
+    if process.is_alive():
+        process.terminate()
+        process.join(term_s)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
 class TrainingProcess:
     """One training run in a spawned child process."""
 
@@ -134,13 +146,7 @@ class TrainingProcess:
         The run directory stays resumable either way (its last checkpoint is intact).
         """
         self.request_stop()
-        self._process.join(grace_s)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(term_s)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+        end_process(self._process, grace_s=grace_s, term_s=term_s)
 
     def wait(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the child to end on its own; True if it has."""

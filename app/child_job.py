@@ -28,6 +28,8 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agents.background import end_process
+
 EVENT_QUEUE_SIZE = 64
 """Events a child may run ahead of its reader: enough to ride out a busy GUI for a moment, few enough
 that a stalled reader throttles the child instead of filling memory with frames."""
@@ -263,13 +265,7 @@ class ChildJob:
         """Make sure the child is gone: a stop request, then SIGTERM, then SIGKILL."""
         self._stop.set()
         self._drain()
-        self._process.join(grace_s)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(grace_s)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+        end_process(self._process, grace_s=grace_s, term_s=grace_s)
         self._events.cancel_join_thread()
         self._controls.cancel_join_thread()
 
