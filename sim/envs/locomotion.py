@@ -218,7 +218,15 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
             self._sim.resetJointState(robot.body_id, joint, float(angle), 0.0)
         self._steps = 0
         torso = self._read_torso()
-        return self._observe(torso), {"torso_height_m": torso.height}
+        info = {
+            "torso_height_m": torso.height,
+            # What an episode metric (sim.metrics.EpisodeMeter) needs to know before the first step.
+            "control_dt_s": self.config.control_dt,
+            "target_velocity_mps": self.task.goal.target_velocity_mps,
+            "xy_position_m": torso.position[:2],
+            "position_along_heading_m": self._along_heading(torso.position),
+        }
+        return self._observe(torso), info
 
     def step(self, action: NDArray[np.float32]) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
         """Apply ``action`` for ``frame_skip`` physics steps and score the result."""
@@ -351,6 +359,13 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
             return True
         return torso.speed > self.config.max_speed_mps
 
+    def _along_heading(self, vector: tuple[float, ...]) -> float:
+        """Component of a world-frame vector along the target heading (planar robots: along x, where they move)."""
+        if self._robot.planar:
+            return vector[0]
+        heading = math.radians(self.task.goal.target_heading_deg)
+        return vector[0] * math.cos(heading) + vector[1] * math.sin(heading)
+
     def _velocity_error(self, torso: _TorsoState) -> float:
         goal = self.task.goal
         vx, vy, _ = torso.linear_velocity
@@ -377,6 +392,9 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
             "physics_blowup": False,
             "torso_height_m": torso.height,
             "x_position_m": torso.position[0],
+            "xy_position_m": torso.position[:2],
             "velocity_mps": torso.linear_velocity[:2],
+            "velocity_along_heading_mps": self._along_heading(torso.linear_velocity),
+            "position_along_heading_m": self._along_heading(torso.position),
         }
         return terms, info
