@@ -16,13 +16,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
 from sim.params import TaskParams
+
+if TYPE_CHECKING:  # torch-side types; this module itself runs without importing torch
+    from agents.exportable import ExportablePolicy
+    from agents.policies import GaussianMLPPolicy
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class AdaptResult:
     task: TaskParams
     episode_returns: tuple[float, ...]
     updates: int
-    policy: Any
+    policy: ExportablePolicy | GaussianMLPPolicy | None
     """the agent's :meth:`AdaptiveAgent.adapted_policy`: a CPU object, not shared with the caller's agent"""
 
 
@@ -98,6 +102,21 @@ class EpisodeRecord:
 
 
 @dataclass(frozen=True)
+class StepFeedback:
+    """What followed one action: the per-step feedback an agent that adapts online learns from."""
+
+    obs: NDArray[np.float32]
+    """the observation the action was chosen for"""
+    action: NDArray[np.float32]
+    reward: float
+    next_obs: NDArray[np.float32]
+    terminated: bool
+    """the episode ended by failure (a fall)"""
+    truncated: bool
+    """the episode ended by its time limit"""
+
+
+@dataclass(frozen=True)
 class UpdateInfo:
     """An agent's report of one update (the generator times it)."""
 
@@ -107,19 +126,44 @@ class UpdateInfo:
 
 
 class AdaptiveAgent(Protocol):
-    """What :func:`adapt` needs from an algorithm's agent."""
+    """What :func:`adapt` needs from an algorithm's agent.
+
+    The acting side sees everything a real controller sees: the start of each episode, every
+    observation, and what followed each action (reward, next observation, termination). An agent
+    that adapts between episodes only (MAML's gradient steps, PEARL's episode-level posterior)
+    inherits the no-op hooks of :class:`BetweenEpisodesAgent`; one that adapts within the episode
+    (a history encoder, a recurrent core, a per-step posterior) keeps its state in them.
+    """
+
+    def start_episode(self) -> None:
+        """A new episode on the same task begins: reset per-episode state (history, recurrent core)."""
+        ...
 
     def act(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
         """An action for one observation under the current (adapted) policy."""
+        ...
+
+    def observe(self, feedback: StepFeedback) -> None:
+        """What followed the last action; an online agent updates its estimate of the task here."""
         ...
 
     def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
         """Adapt on every episode of this task so far."""
         ...
 
-    def adapted_policy(self) -> Any:
-        """An exportable CPU copy of the current policy."""
+    def adapted_policy(self) -> ExportablePolicy | GaussianMLPPolicy | None:
+        """An exportable CPU copy of the current policy (None: nothing worth exporting)."""
         ...
+
+
+class BetweenEpisodesAgent:
+    """Base of agents that adapt only between episodes: the per-step hooks have nothing to do."""
+
+    def start_episode(self) -> None:
+        """Nothing carries over from step to step."""
+
+    def observe(self, feedback: StepFeedback) -> None:
+        """Steps are learned from in :meth:`learn`, from whole episodes."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,10 +193,12 @@ def _run_episode(
     env: gym.Env[Any, Any], agent: AdaptiveAgent, cfg: AdaptConfig, episode: int, rng: np.random.Generator
 ) -> Iterator[StepEvent | FrameEvent | EpisodeRecord]:
     obs, _ = env.reset(seed=cfg.seed + episode)
+    agent.start_episode()
     observations, actions, rewards, next_observations, terminated = [], [], [], [], False
     for step in range(cfg.max_steps):
         action = agent.act(np.asarray(obs, dtype=np.float32), rng)
         next_obs, reward, terminated, truncated, _ = env.step(action)
+        agent.observe(StepFeedback(obs, action, float(reward), next_obs, bool(terminated), bool(truncated)))
         observations.append(obs)
         actions.append(action)
         rewards.append(float(reward))

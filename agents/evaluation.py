@@ -16,7 +16,15 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
-from agents.adaptation import AdaptConfig, AdaptiveAgent, AdaptResult, EpisodeRecord, UpdateInfo, adapt
+from agents.adaptation import (
+    AdaptConfig,
+    AdaptiveAgent,
+    AdaptResult,
+    BetweenEpisodesAgent,
+    EpisodeRecord,
+    UpdateInfo,
+    adapt,
+)
 from sim.params import TaskParams
 
 TASK_SEED_STRIDE = 1000
@@ -100,7 +108,7 @@ def evaluate_adaptation(
     return AdaptationScores(label, returns)
 
 
-class RandomAgent:
+class RandomAgent(BetweenEpisodesAgent):
     """Uniform random actions, no learning: the zero of normalised scores."""
 
     def __init__(self, action_dim: int) -> None:

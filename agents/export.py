@@ -38,12 +38,12 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from agents.atomic import commit, discard, write_temp
+from agents.exportable import PARITY_SAMPLES, ExportablePolicy, ExportInput, ExportPlan, spread_obs
 from agents.policies import OBS_EPS, GaussianMLPPolicy
 
 ONNX_OPSET = 17
 """ONNX opset written: supported by the TorchScript-based exporter and by every onnxruntime >= 1.14."""
 
-PARITY_SAMPLES = 256
 INSTALL_HINT = "pip install sim2adapt[export]"
 _RESERVED_KEYS = frozenset(
     {
@@ -59,6 +59,7 @@ _RESERVED_KEYS = frozenset(
         "onnx_opset",
         "fast_weights",
         "latent",
+        "inputs",
     }
 )
 
@@ -68,7 +69,8 @@ _EXPORTER_DEPRECATIONS = (
     r"The feature will be removed",  # raised by the legacy ONNX exporter's own internals
 )
 
-Runner = Callable[[NDArray[np.floating[Any]]], NDArray[np.float32]]
+Runner = Callable[..., NDArray[np.float32]]
+"""an exported policy as a function: its inputs (numpy, ``obs`` first) in, actions out"""
 
 
 class ExportError(RuntimeError):
@@ -162,17 +164,18 @@ def _write_torchscript(module: nn.Module, file: BinaryIO) -> None:
         torch.jit.save(torch.jit.script(module), file)
 
 
-def _write_onnx(module: nn.Module, file: BinaryIO, obs_dim: int) -> None:
+def _write_onnx(module: nn.Module, file: BinaryIO, inputs: tuple[ExportInput, ...]) -> None:
+    names = [i.name for i in inputs]
     with _torch_deprecations_silenced():
         torch.onnx.export(
             module,
-            (torch.zeros(1, obs_dim),),
+            tuple(torch.zeros(1, *i.shape) for i in inputs),
             file,  # type: ignore[arg-type]  # the TorchScript-based exporter writes to file objects too
             dynamo=False,
             opset_version=ONNX_OPSET,
-            input_names=["obs"],
+            input_names=names,
             output_names=["action"],
-            dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}},
+            dynamic_axes={name: {0: "batch"} for name in [*names, "action"]},
         )
 
 
@@ -180,9 +183,10 @@ def _torchscript_runner(path: Path) -> Runner:
     with _torch_deprecations_silenced():
         module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
 
-    def run(obs: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    def run(*inputs: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
         with torch.no_grad():
-            return module(torch.as_tensor(obs, dtype=torch.float32)).numpy()  # type: ignore[no-any-return]
+            tensors = [torch.as_tensor(x, dtype=torch.float32) for x in inputs]
+            return module(*tensors).numpy()  # type: ignore[no-any-return]
 
     return run
 
@@ -190,8 +194,11 @@ def _torchscript_runner(path: Path) -> Runner:
 def _onnx_runner(path: Path) -> Runner:
     session = _require_onnxruntime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
-    def run(obs: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
-        return session.run(None, {"obs": np.asarray(obs, dtype=np.float32)})[0]  # type: ignore[no-any-return]
+    names = [i.name for i in session.get_inputs()]
+
+    def run(*inputs: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+        feed = {name: np.asarray(x, dtype=np.float32) for name, x in zip(names, inputs, strict=True)}
+        return session.run(None, feed)[0]  # type: ignore[no-any-return]
 
     return run
 
@@ -200,7 +207,8 @@ def load_exported(path: str | Path) -> Runner:
     """A function ``obs -> action`` (numpy, float32) from an exported ``.pt`` or ``.onnx`` file.
 
     Needs only torch (for ``.pt``) or onnxruntime (for ``.onnx``), never the training code. Accepts
-    one observation ``[obs_dim]`` or a batch ``[N, obs_dim]``; returns actions already in ``[-1, 1]``.
+    one observation ``[obs_dim]`` or a batch ``[N, obs_dim]``, followed by the policy's memory inputs
+    if its sidecar lists any; returns actions already in ``[-1, 1]``.
 
     Raises:
         ExportError: The file is missing, damaged or of an unknown kind, or onnxruntime is not installed.
@@ -218,36 +226,17 @@ def load_exported(path: str | Path) -> Runner:
     except Exception as err:  # torch and onnxruntime report a damaged file with unrelated exception types
         raise ExportError(f"exported policy {source} could not be loaded ({type(err).__name__}: {err})") from err
 
-    def run(obs: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    def run(obs: NDArray[np.floating[Any]], *memory: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
         obs = np.asarray(obs)
-        return batched(obs[None])[0] if obs.ndim == 1 else batched(obs)
+        if obs.ndim == 1:  # one sample: every input gains the batch axis
+            one: NDArray[np.float32] = batched(obs[None], *(np.asarray(m)[None] for m in memory))[0]
+            return one
+        return batched(obs, *memory)
 
     return run
 
 
-@dataclass(frozen=True)
-class _ExportPlan:
-    """What to write and what to compare it with, whatever kind of policy is exported."""
-
-    module: nn.Module
-    """deterministic, CPU, eval: raw observation in, action in [-1, 1] out (scriptable, traceable)"""
-    obs_dim: int
-    action_dim: int
-    live_actions: Callable[[Tensor], Tensor]
-    """the live policy's deterministic actions for CPU observations, returned on the CPU"""
-    parity_obs: Tensor
-    doc: dict[str, Any]
-    """the sidecar's description of the observation, the action and any fixed latent"""
-
-
-def _spread_obs(mean: Tensor, std: Tensor) -> Tensor:
-    """Random raw observations around ``mean``, some far enough out to hit a ±10 normalisation clip."""
-    gen = torch.Generator().manual_seed(0)
-    spread = torch.linspace(0.5, 20.0, PARITY_SAMPLES).unsqueeze(1)
-    return mean + std * spread * torch.randn(PARITY_SAMPLES, mean.shape[0], generator=gen)
-
-
-def _gaussian_plan(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] | None) -> _ExportPlan:
+def _gaussian_plan(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] | None) -> ExportPlan:
     norm = policy.obs_normalizer
     mean, var = norm.mean.detach().cpu(), norm.var.detach().cpu()
     device = next(policy.parameters()).device
@@ -267,49 +256,22 @@ def _gaussian_plan(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] 
         "action": {"low": -1.0, "high": 1.0, "post_processing": "clip(mean, -1, 1) is inside the graph"},
         "fast_weights": fast_params is not None,
     }
-    return _ExportPlan(
+    return ExportPlan(
         module=to_deterministic(policy, fast_params),
-        obs_dim=policy.obs_dim,
+        inputs=(ExportInput("obs", (policy.obs_dim,), "raw observation"),),
         action_dim=policy.action_dim,
         live_actions=live,
-        parity_obs=_spread_obs(mean, torch.sqrt(var + OBS_EPS)),
+        parity_inputs=(spread_obs(mean, torch.sqrt(var + OBS_EPS)),),
         doc=doc,
     )
 
 
-def _module_plan(policy: nn.Module) -> _ExportPlan:
-    """A policy that already is a deterministic module with ``obs_dim`` and ``action_dim`` (e.g. PEARL's)."""
-    obs_dim, action_dim = getattr(policy, "obs_dim", None), getattr(policy, "action_dim", None)
-    if not isinstance(obs_dim, int) or not isinstance(action_dim, int):
-        raise ValueError(
-            f"policy of type {type(policy).__name__} is not allowed: a GaussianMLPPolicy, or a deterministic "
-            "nn.Module with int obs_dim and action_dim"
-        )
-    module = copy.deepcopy(policy).to(device="cpu", dtype=torch.float32).eval().requires_grad_(False)
-    device = next(policy.parameters()).device
-
-    def live(obs: Tensor) -> Tensor:
-        with torch.no_grad():
-            return policy(obs.to(device)).clamp(-1.0, 1.0).cpu()  # type: ignore[no-any-return]
-
-    doc: dict[str, Any] = {
-        "observation": {"normalisation": "none outside the graph; feed raw obs"},
-        "action": {"low": -1.0, "high": 1.0, "post_processing": "bounded inside the graph"},
-        "fast_weights": False,
-    }
-    latent = getattr(policy, "z", None)
-    if isinstance(latent, Tensor):  # a context-based policy with its inferred task variable fixed
-        doc["latent"] = {
-            "z": latent.detach().cpu().flatten().tolist(),
-            "context_transitions": int(getattr(policy, "context_transitions", 0)),
-        }
-    zeros = torch.zeros(obs_dim)
-    return _ExportPlan(module, obs_dim, action_dim, live, _spread_obs(zeros, torch.ones(obs_dim)), doc)
-
-
-def _check_parity(expected: Tensor, obs: Tensor, runners: Mapping[str, Runner], atol: float) -> dict[str, float]:
+def _check_parity(
+    expected: Tensor, inputs: tuple[Tensor, ...], runners: Mapping[str, Runner], atol: float
+) -> dict[str, float]:
     """Max abs action difference per format; ExportError naming every format that exceeds ``atol``."""
-    diffs = {name: float(np.abs(run(obs.numpy()) - expected.numpy()).max()) for name, run in runners.items()}
+    arrays = [tensor.numpy() for tensor in inputs]
+    diffs = {name: float(np.abs(run(*arrays) - expected.numpy()).max()) for name, run in runners.items()}
     failed = {name: diff for name, diff in diffs.items() if not diff < atol}
     if failed:
         detail = ", ".join(f"{name} max abs diff {diff:.3g}" for name, diff in failed.items())
@@ -332,7 +294,7 @@ def _sha256(path: Path) -> str:
 
 
 def _sidecar(
-    plan: _ExportPlan, caller: Mapping[str, Any], files: Mapping[str, tuple[Path, Path]], diffs: Mapping[str, float]
+    plan: ExportPlan, caller: Mapping[str, Any], files: Mapping[str, tuple[Path, Path]], diffs: Mapping[str, float]
 ) -> dict[str, Any]:
     """The caller's metadata plus what any consumer of the files needs; ``files`` maps format to (final, temp)."""
     return {
@@ -340,6 +302,7 @@ def _sidecar(
         "format_version": 1,
         "obs_dim": plan.obs_dim,
         "action_dim": plan.action_dim,
+        "inputs": [{"name": i.name, "shape": list(i.shape), "doc": i.doc} for i in plan.inputs],
         **plan.doc,
         "files": {fmt: {"name": final.name, "sha256": _sha256(temp)} for fmt, (final, temp) in files.items()},
         "onnx_opset": ONNX_OPSET,
@@ -362,14 +325,14 @@ def _caller_metadata(sidecar: Mapping[str, Any] | None) -> dict[str, Any]:
     return data
 
 
-def _verify(plan: _ExportPlan, temps: Mapping[str, Path], atol: float) -> dict[str, float]:
+def _verify(plan: ExportPlan, temps: Mapping[str, Path], atol: float) -> dict[str, float]:
     """Reload the written files and compare them with the live policy (their sessions close on return)."""
     runners = {"torchscript": _torchscript_runner(temps["torchscript"]), "onnx": _onnx_runner(temps["onnx"])}
-    return _check_parity(plan.live_actions(plan.parity_obs), plan.parity_obs, runners, atol)
+    return _check_parity(plan.live_actions(*plan.parity_inputs), plan.parity_inputs, runners, atol)
 
 
 def export_policy(
-    policy: GaussianMLPPolicy | nn.Module,
+    policy: GaussianMLPPolicy | ExportablePolicy,
     fast_params: Mapping[str, Tensor] | None = None,
     *,
     out_dir: str | Path,
@@ -380,9 +343,9 @@ def export_policy(
     """Write ``NAME.pt``, ``NAME.onnx`` and ``NAME.json`` into ``out_dir``, verified and atomically.
 
     Args:
-        policy: The live policy (any device): a :class:`GaussianMLPPolicy`, or a module that already maps
-            raw observations to deterministic actions and has ``obs_dim`` / ``action_dim`` (PEARL's
-            policy with its task latent fixed; the latent goes into the sidecar).
+        policy: The live policy (any device): a :class:`GaussianMLPPolicy`, or any
+            :class:`~agents.exportable.ExportablePolicy`, which describes its own graph and inputs
+            (PEARL's policy with its task latent fixed; a policy with a history input).
         fast_params: Adapted weights by name (from ``inner_adapt``); None exports the module's own.
             Only for a :class:`GaussianMLPPolicy`.
         out_dir: Destination folder (created if missing).
@@ -406,8 +369,12 @@ def export_policy(
         plan = _gaussian_plan(policy, fast_params)
     elif fast_params is not None:
         raise ValueError("fast_params is not allowed for this policy: only a GaussianMLPPolicy takes fast weights")
+    elif isinstance(policy, ExportablePolicy):
+        plan = policy.export_plan()
     else:
-        plan = _module_plan(policy)
+        raise ValueError(
+            f"policy of type {type(policy).__name__} is not allowed: a GaussianMLPPolicy or an ExportablePolicy"
+        )
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     suffixes = {"torchscript": ".pt", "onnx": ".onnx", "sidecar": ".json"}
@@ -415,7 +382,7 @@ def export_policy(
     temps: dict[str, Path] = {}
     try:
         temps["torchscript"] = write_temp(targets["torchscript"], lambda f: _write_torchscript(plan.module, f))
-        temps["onnx"] = write_temp(targets["onnx"], lambda f: _write_onnx(plan.module, f, plan.obs_dim))
+        temps["onnx"] = write_temp(targets["onnx"], lambda f: _write_onnx(plan.module, f, plan.inputs))
         diffs = _verify(plan, temps, atol)
         files = {fmt: (targets[fmt], temps[fmt]) for fmt in ("torchscript", "onnx")}
         doc = _sidecar(plan, caller, files, diffs)

@@ -38,5 +38,7 @@ def export_adapted(
         checkpoint: The checkpoint the agent was loaded from, as the user gave it.
         name: File stem shared by the three files.
     """
+    if result.policy is None:
+        raise ValueError(f"algorithm = {algorithm!r} is not allowed for export: its agent has no policy to export")
     sidecar = adapted_sidecar(result, algorithm=algorithm, checkpoint=checkpoint)
     return export_policy(result.policy, out_dir=out_dir, name=name, sidecar=sidecar)

@@ -11,13 +11,13 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from agents.adaptation import EpisodeRecord, UpdateInfo
+from agents.adaptation import BetweenEpisodesAgent, EpisodeRecord, UpdateInfo
 from agents.policies import GaussianMLPPolicy, ValueMLP
 from agents.ppo import PPOConfig, new_networks, ppo_samples, ppo_update
 from agents.rollout import PolicySnapshot, records_to_batch, sample_action
 
 
-class FineTuneAgent:
+class FineTuneAgent(BetweenEpisodesAgent):
     """Acts with a Gaussian policy and fine-tunes it (and its value network) by PPO after each episode."""
 
     def __init__(self, *, policy: GaussianMLPPolicy, value: ValueMLP, config: PPOConfig, seed: int) -> None:

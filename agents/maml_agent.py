@@ -23,7 +23,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from agents.adaptation import EpisodeRecord, UpdateInfo
+from agents.adaptation import BetweenEpisodesAgent, EpisodeRecord, UpdateInfo
 from agents.maml import Batch, advantages, inner_adapt, pg_loss
 from agents.policies import GaussianMLPPolicy
 from agents.rollout import PolicySnapshot, records_to_batch, sample_action
@@ -32,7 +32,7 @@ MAX_IMPORTANCE_WEIGHT = 1.0
 """truncation of the per-step likelihood ratio in the restarted inner step (V-trace's rho-bar)"""
 
 
-class MAMLAgent:
+class MAMLAgent(BetweenEpisodesAgent):
     """Adapts a copy of a meta-trained policy by ``inner_steps`` PG steps after each episode."""
 
     def __init__(

@@ -15,12 +15,13 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from agents.adaptation import EpisodeRecord, UpdateInfo
+from agents.adaptation import BetweenEpisodesAgent, EpisodeRecord, UpdateInfo
 from agents.context import ContextEncoder, Posterior, unit_prior
 from agents.sac import PEARLExportPolicy, TanhGaussianPolicy
+from sim.sampler import StatelessPolicy
 
 
-class PEARLSnapshot:
+class PEARLSnapshot(StatelessPolicy):
     """A frozen CPU copy of the policy with one fixed ``z`` per env column; sampler workers call it.
 
     Noise comes from the worker's seeded numpy generator, not torch's global one, so episodes are
@@ -55,7 +56,7 @@ def records_to_context(episodes: Sequence[EpisodeRecord], device: torch.device) 
     return torch.as_tensor(np.concatenate(parts).astype(np.float32), device=device)
 
 
-class PEARLAgent:
+class PEARLAgent(BetweenEpisodesAgent):
     """PEARL at test time: act under a sampled ``z``; between episodes infer the posterior (no gradients).
 
     All randomness (each ``z`` and the action noise) comes from the ``rng`` passed to :meth:`act`: a

@@ -21,10 +21,10 @@ from torch import Tensor
 from agents.adaptation import EpisodeRecord
 from agents.policies import GaussianMLPPolicy
 from sim.params import TaskParams
-from sim.sampler import EpisodeJob, Trajectories, VectorSampler
+from sim.sampler import EpisodeJob, StatelessPolicy, Trajectories, VectorSampler
 
 
-class PolicySnapshot:
+class PolicySnapshot(StatelessPolicy):
     """A frozen CPU copy of a Gaussian policy that sampler workers call on numpy observations.
 
     Gaussian noise is drawn from the worker's seeded numpy generator, not torch's global one, so a

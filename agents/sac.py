@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from agents.context import relu_mlp
+from agents.exportable import ExportInput, ExportPlan, spread_obs
 
 LOG_STD_MIN = -20.0
 LOG_STD_MAX = 2.0
@@ -111,3 +112,21 @@ class PEARLExportPolicy(nn.Module):
         latent = self.z.expand(obs.shape[0], self.z.shape[1])
         features = self.trunk(torch.cat([obs, latent], dim=-1))
         return torch.tanh(self.mean_head(features))
+
+    @torch.jit.unused
+    def export_plan(self) -> ExportPlan:
+        """Itself as the graph (one ``obs`` input); ``z`` and its context size go into the sidecar."""
+
+        def live(obs: Tensor) -> Tensor:
+            with torch.no_grad():
+                return self(obs).clamp(-1.0, 1.0)  # type: ignore[no-any-return]
+
+        doc = {
+            "observation": {"normalisation": "none outside the graph; feed raw obs"},
+            "action": {"low": -1.0, "high": 1.0, "post_processing": "bounded inside the graph"},
+            "fast_weights": False,
+            "latent": {"z": self.z.flatten().tolist(), "context_transitions": self.context_transitions},
+        }
+        obs = spread_obs(torch.zeros(self.obs_dim), torch.ones(self.obs_dim))
+        inputs = (ExportInput("obs", (self.obs_dim,), "raw observation"),)
+        return ExportPlan(copy.deepcopy(self), inputs, self.action_dim, live, (obs,), doc)

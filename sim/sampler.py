@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from multiprocessing.connection import Connection, wait
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -35,16 +35,46 @@ from sim.params import TaskParams
 EnvFactory = Callable[[TaskParams], gym.Env[Any, Any]]
 """Builds one env for a task; must be picklable (a class, a module-level function or a partial)."""
 
-Policy = Callable[[NDArray[np.float32], np.random.Generator], NDArray[np.float32]]
-"""Maps a batch of observations ``[k, obs_dim]`` to actions ``[k, action_dim]``; must be picklable.
 
-The second argument is the worker's own generator, seeded by :meth:`VectorSampler.reset`: a
-stochastic policy draws its noise there, so rollouts are reproducible and workers' noise differs.
+class Policy(Protocol):
+    """A batched acting policy as workers run it; it may carry per-env state across the steps of an episode.
 
-It is shipped to the workers with each :meth:`VectorSampler.rollout`, so a whole rollout costs one
-message per worker. The sampler only calls it: a torch policy arrives as the caller's object, and
-``sim`` itself never imports torch.
-"""
+    Maps observations ``[k, obs_dim]`` to actions ``[k, action_dim]``; must be picklable. The
+    generator passed in is the worker's own, seeded from the episodes' seeds: a stochastic policy
+    draws its noise there, so rollouts are reproducible and workers' noise differs.
+
+    Every rollout loop calls, in this order: :meth:`start_episodes` for the rows whose env has just
+    reset, ``__call__`` for the actions, then :meth:`observe` with what followed. A policy with
+    memory (a history encoder, a recurrent core, a per-step posterior) keeps it per row and clears
+    a row in :meth:`start_episodes`; a stateless one inherits :class:`StatelessPolicy`'s no-ops.
+
+    It is shipped to the workers with each job, so a whole rollout costs one message per worker
+    and its state lives in the worker's copy. The sampler only calls it: a torch policy arrives
+    as the caller's object, and ``sim`` itself never imports torch.
+    """
+
+    def start_episodes(self, rows: NDArray[np.bool_]) -> None:
+        """Rows (``[k]`` mask) whose env has just reset: forget what they remembered."""
+        ...
+
+    def __call__(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+        """Actions for a batch of observations."""
+        ...
+
+    def observe(self, rewards: NDArray[np.float64], next_obs: NDArray[np.float32], done: NDArray[np.bool_]) -> None:
+        """What followed the last actions, per row; ``done`` rows ended their episode (or had already)."""
+        ...
+
+
+class StatelessPolicy:
+    """Base of policies whose actions depend on the current observation alone: the hooks do nothing."""
+
+    def start_episodes(self, rows: NDArray[np.bool_]) -> None:
+        """Nothing to forget."""
+
+    def observe(self, rewards: NDArray[np.float64], next_obs: NDArray[np.float32], done: NDArray[np.bool_]) -> None:
+        """Nothing to remember."""
+
 
 _POLL_S = 0.05
 
@@ -85,7 +115,7 @@ class Trajectories:
         return cls(*(np.concatenate([getattr(p, f.name) for p in parts], axis=1) for f in fields(cls)))
 
 
-class UniformRandomPolicy:
+class UniformRandomPolicy(StatelessPolicy):
     """Uniform actions in ``[-1, 1]``; picklable, for benchmarks and smoke tests."""
 
     def __init__(self, action_dim: int) -> None:
@@ -95,7 +125,7 @@ class UniformRandomPolicy:
         return rng.uniform(-1.0, 1.0, (len(obs), self.action_dim)).astype(np.float32)
 
 
-class ActionTablePolicy:
+class ActionTablePolicy(StatelessPolicy):
     """Replays a fixed table of actions, the same row for every env; picklable, for benchmarks.
 
     Unlike random noise from the worker's generator, what each env does is then independent of
@@ -202,7 +232,10 @@ class _WorkerEnvs:
         return obs, float(reward), bool(terminated), bool(truncated), info
 
     def _rollout(self, policy: Policy, num_steps: int) -> Trajectories:
+        """Lock-step with autoreset. The policy arrives afresh with each call, so it starts every row
+        as a new episode: a policy with memory sees the episodes it continues without their past."""
         buffers = _empty_trajectories(num_steps, np.shape(self.obs), self.envs[0].action_space.shape or ())
+        policy.start_episodes(np.ones(len(self.envs), bool))
         for t in range(num_steps):
             buffers.obs[t] = np.stack(self.obs)
             buffers.actions[t] = policy(buffers.obs[t], self.rng)
@@ -211,6 +244,10 @@ class _WorkerEnvs:
                 buffers.next_obs[t, i], buffers.rewards[t, i] = obs, float(reward)
                 buffers.terminated[t, i], buffers.truncated[t, i] = terminated, truncated
                 self.obs[i] = env.reset()[0] if terminated or truncated else obs
+            done = buffers.terminated[t] | buffers.truncated[t]
+            policy.observe(buffers.rewards[t], buffers.next_obs[t], done)
+            if done.any():
+                policy.start_episodes(done)
         return buffers
 
     def _episodes(self, job: EpisodeJob, horizon: int) -> Trajectories:
@@ -223,6 +260,7 @@ class _WorkerEnvs:
             obs.append(env.reset(seed=seed)[0])
         rng, running = np.random.default_rng(list(job.seeds)), np.ones(len(envs), bool)
         out = _empty_trajectories(horizon, np.shape(obs), envs[0].action_space.shape or ())
+        job.policy.start_episodes(running.copy())
         for t in range(horizon):
             out.obs[t] = np.stack(obs)
             out.actions[t] = job.policy(out.obs[t], rng)
@@ -231,6 +269,7 @@ class _WorkerEnvs:
                 out.next_obs[t, i], out.rewards[t, i] = obs[i], float(reward)
                 out.terminated[t, i], out.truncated[t, i] = terminated, truncated
                 running[i] = not (terminated or truncated)
+            job.policy.observe(out.rewards[t], out.next_obs[t], ~running)
             if not running.any():
                 return Trajectories(*(getattr(out, f.name)[: t + 1] for f in fields(Trajectories)))
         return out

@@ -10,7 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from agents.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, FrameEvent, StepEvent, UpdateEvent, adapt
+from agents.adaptation import (
+    AdaptConfig,
+    AdaptResult,
+    BetweenEpisodesAgent,
+    EpisodeEvent,
+    EpisodeRecord,
+    FrameEvent,
+    StepEvent,
+    StepFeedback,
+    UpdateEvent,
+    UpdateInfo,
+    adapt,
+)
 from agents.maml_agent import MAMLAgent
 from agents.policies import GaussianMLPPolicy
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
@@ -139,3 +151,42 @@ def test_the_adapted_policy_reproduces_the_agents_actions() -> None:
         initial_mean = agent.policy(obs)
     assert torch.allclose(exported_mean, adapted_mean, atol=1e-6)
     assert not torch.allclose(exported_mean, initial_mean, atol=1e-4)  # the update really moved it
+
+
+class _OnlineToyAgent(BetweenEpisodesAgent):
+    """Acts with the reward it last observed and counts the steps of its episode: an online agent's hooks."""
+
+    def __init__(self) -> None:
+        self.episode_starts = 0
+        self.steps_this_episode = 0
+        self.last_reward = 0.0
+        self.feedback: list[StepFeedback] = []
+
+    def start_episode(self) -> None:
+        self.episode_starts += 1
+        self.steps_this_episode, self.last_reward = 0, 0.0
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return np.array([np.clip(self.last_reward, -1, 1), 0.0], np.float32)
+
+    def observe(self, feedback: StepFeedback) -> None:
+        self.steps_this_episode += 1
+        self.last_reward = feedback.reward
+        self.feedback.append(feedback)
+
+    def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
+        return UpdateInfo(loss=0.0, kl=0.0, step_size=0.0)
+
+    def adapted_policy(self) -> None:
+        return None
+
+
+def test_an_agent_sees_each_episode_start_and_the_outcome_of_every_action() -> None:
+    agent = _OnlineToyAgent()
+    events = list(adapt(lambda: agent, PointMassEnv, TASK, AdaptConfig(shots=2, max_steps=10, updates=1)))
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    assert agent.episode_starts == 2 and agent.steps_this_episode == 10  # reset once per episode
+    assert [f.reward for f in agent.feedback] == pytest.approx([s.reward for s in steps])
+    second = agent.feedback[1]
+    assert second.action[0] == pytest.approx(np.clip(agent.feedback[0].reward, -1, 1))  # acted on what it observed
+    assert np.array_equal(agent.feedback[0].next_obs, second.obs)

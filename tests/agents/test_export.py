@@ -163,3 +163,25 @@ def test_a_cuda_policy_exports_to_cpu_files(tmp_path: Path) -> None:
     policy = _policy().to("cuda")
     result = export_policy(policy, _adapted(policy), out_dir=tmp_path)
     assert result.torchscript_max_abs_diff < 1e-5 and result.onnx_max_abs_diff < 1e-5
+
+
+def test_a_policy_with_a_history_input_exports_and_reloads_with_that_input(tmp_path: Path) -> None:
+    """The exportable-policy protocol carries memory inputs: the graph takes the history, the caller keeps it."""
+    from tests.agents.memory_policy import HistoryPolicy
+
+    torch.manual_seed(3)
+    policy = HistoryPolicy(obs_dim=OBS_DIM, action_dim=ACT_DIM, history_len=5)
+    result = export_policy(policy, out_dir=tmp_path)
+    assert [i["name"] for i in result.sidecar["inputs"]] == ["obs", "history"]
+    assert result.sidecar["inputs"][1]["shape"] == [5, OBS_DIM + ACT_DIM]
+    obs = np.random.default_rng(1).normal(size=OBS_DIM).astype(np.float32)
+    history = np.random.default_rng(2).normal(size=(5, OBS_DIM + ACT_DIM)).astype(np.float32)
+    with torch.no_grad():
+        expected = policy(torch.as_tensor(obs)[None], torch.as_tensor(history)[None])[0].numpy()
+    for path in (result.torchscript_path, result.onnx_path):
+        assert np.allclose(load_exported(path)(obs, history), expected, atol=1e-5)
+
+
+def test_an_object_that_is_neither_a_gaussian_policy_nor_exportable_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="policy of type Linear is not allowed"):
+        export_policy(torch.nn.Linear(3, 2), out_dir=tmp_path)  # type: ignore[arg-type]

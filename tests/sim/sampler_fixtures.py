@@ -10,6 +10,7 @@ import numpy as np
 
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.params import TaskParams
+from sim.sampler import StatelessPolicy
 
 
 def short_episode_env(task: TaskParams) -> gym.Env[Any, Any]:
@@ -42,7 +43,7 @@ def fixed_actions(num_envs: int, steps: int, dim: int) -> np.ndarray:
     return np.random.default_rng(42).uniform(-1, 1, (steps, num_envs, dim)).astype(np.float32)
 
 
-class TanhLinearPolicy:
+class TanhLinearPolicy(StatelessPolicy):
     """A fixed deterministic policy, so rollouts in workers can be replayed in one process."""
 
     def __init__(self, obs_dim: int, action_dim: int) -> None:
@@ -50,3 +51,29 @@ class TanhLinearPolicy:
 
     def __call__(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return np.tanh(obs @ self.weights).astype(np.float32)
+
+
+class StepCounterPolicy:
+    """A policy with memory: each row's action is the number of steps since its episode began, and
+    the reward it last observed, so a test can see that state is kept per row and reset per episode."""
+
+    def __init__(self, action_dim: int) -> None:
+        self.action_dim = action_dim
+        self.steps = np.zeros(0, np.int64)
+        self.last_reward = np.zeros(0)
+
+    def start_episodes(self, rows: np.ndarray) -> None:
+        if len(self.steps) != len(rows):
+            self.steps, self.last_reward = np.zeros(len(rows), np.int64), np.zeros(len(rows))
+        self.steps[rows] = 0
+        self.last_reward[rows] = 0.0
+
+    def __call__(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        actions = np.zeros((len(obs), self.action_dim), np.float32)
+        actions[:, 0] = self.steps / 100.0  # inside [-1, 1] for episodes under 100 steps
+        actions[:, 1] = np.clip(self.last_reward, -1.0, 1.0)
+        return actions
+
+    def observe(self, rewards: np.ndarray, next_obs: np.ndarray, done: np.ndarray) -> None:
+        self.steps += 1
+        self.last_reward = rewards.copy()

@@ -6,7 +6,14 @@ import multiprocessing as mp
 
 import numpy as np
 import pytest
-from sampler_fixtures import TanhLinearPolicy, dies_on_step, fixed_actions, raises_on_step, short_episode_env
+from sampler_fixtures import (
+    StepCounterPolicy,
+    TanhLinearPolicy,
+    dies_on_step,
+    fixed_actions,
+    raises_on_step,
+    short_episode_env,
+)
 
 from sim.params import TaskParams, with_values
 from sim.sampler import EpisodeJob, SamplerError, UniformRandomPolicy, VectorSampler
@@ -134,3 +141,19 @@ def test_a_dead_worker_is_reported_not_waited_on_and_no_process_survives() -> No
 def test_bad_arguments_are_rejected_with_the_rule() -> None:
     with pytest.raises(ValueError, match="num_workers = 3 is not allowed"):
         VectorSampler(TASKS[:2], num_workers=3)
+
+
+def test_a_policy_with_memory_is_reset_at_each_episode_start_and_told_every_reward() -> None:
+    """The rollout loop calls the hooks for every policy: state restarts with each episode (7 steps here)."""
+    with VectorSampler(TASKS[:2], num_workers=1, env_factory=short_episode_env) as sampler:
+        sampler.reset(seeds=3)
+        lockstep = sampler.rollout(StepCounterPolicy(6), 16)
+        (episodes,) = sampler.run_episodes([EpisodeJob(StepCounterPolicy(6), tuple(TASKS[:2]), (5, 6))], 10)
+    expected_counts = np.array([t % 7 for t in range(16)]) / 100.0
+    for row in range(2):
+        assert np.allclose(lockstep.actions[:, row, 0], expected_counts)
+        # the second action input is the reward of the step before, 0 at each episode start
+        starts = np.arange(16) % 7 == 0
+        previous = np.concatenate([[0.0], lockstep.rewards[:-1, row]])
+        assert np.allclose(lockstep.actions[:, row, 1], np.where(starts, 0.0, np.clip(previous, -1, 1)), atol=1e-6)
+    assert np.allclose(episodes.actions[:7, 0, 0], np.arange(7) / 100.0)
