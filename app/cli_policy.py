@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from app.task_args import add_task_arguments, task_from_args
+from sim.metrics import EVAL_SECONDS, EpisodeMeter, episode_steps
 from sim.params import TaskParams
 
 VIDEO_FPS = 30
@@ -32,14 +34,43 @@ def add_export_parser(commands: argparse._SubParsersAction) -> argparse.Argument
     return parser
 
 
+def add_episode_length_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--seconds`` (simulated time, default 10 s: what a person watches) or ``--steps`` (an exact count)."""
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument(
+        "--seconds",
+        type=float,
+        default=EVAL_SECONDS,
+        help=f"simulated seconds per episode at most (default: {EVAL_SECONDS:g}, 600 steps at 60 Hz)",
+    )
+    length.add_argument("--steps", type=int, help="env steps per episode at most (instead of --seconds)")
+
+
+def episode_length_steps(args: argparse.Namespace, control_dt: float) -> int:
+    """Steps per episode from ``--steps``, else ``--seconds`` at the env's control period.
+
+    Raises:
+        ValueError: naming the flag, its value and what is allowed.
+    """
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError(f"--steps {args.steps} is not allowed: at least 1")
+        return int(args.steps)
+    if not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise ValueError(f"--seconds {args.seconds} is not allowed: a number of seconds > 0")
+    return episode_steps(args.seconds, control_dt)
+
+
 def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """``play``: run an exported policy in the sim, with nothing but the exported file."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "play", help="run an exported policy (.pt or .onnx) on a task; prints the return per episode"
+        "play",
+        help="run an exported policy (.pt or .onnx) on a task; prints per episode the return, "
+        "the velocity-tracking error (m/s), whether it fell and the distance (m)",
     )
     parser.add_argument("policy", type=Path, help="an exported .pt or .onnx file (its .json sidecar beside it)")
     parser.add_argument("--episodes", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=1000, help="steps per episode at most")
+    add_episode_length_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--video", type=Path, metavar="FILE", help="also render the episodes to FILE (.mp4 or .gif)")
     add_task_arguments(parser)
@@ -117,8 +148,11 @@ class _VideoFile:
 def run_play(args: argparse.Namespace) -> int:
     """Run the exported policy on the task (the sidecar's, unless task flags are given)."""
     from agents.export import load_exported
-    from sim.envs.locomotion import LocomotionEnv
+    from sim.envs.locomotion import EnvConfig, LocomotionEnv
 
+    if args.episodes < 1:
+        raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
+    steps = episode_length_steps(args, EnvConfig().control_dt)
     act = load_exported(args.policy)
     sidecar_path = args.policy.with_suffix(".json")
     sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else {}
@@ -126,7 +160,8 @@ def run_play(args: argparse.Namespace) -> int:
     if task == TaskParams() and "task" in sidecar:  # no task given: replay the one it was adapted on
         task = TaskParams.from_dict(sidecar["task"])
     video = _VideoFile(args.video) if args.video else None
-    env = LocomotionEnv(task, render_mode="rgb_array" if video else None)
+    # The env's own time limit is the episode length, so --seconds beyond its default limit are honoured.
+    env = LocomotionEnv(task, config=EnvConfig(max_episode_steps=steps), render_mode="rgb_array" if video else None)
     complete = False
     try:
         obs_dim = env.observation_space.shape[0] if env.observation_space.shape else 0
@@ -137,16 +172,19 @@ def run_play(args: argparse.Namespace) -> int:
             )
         every = max(1, round(1.0 / (VIDEO_FPS * env.config.control_dt)))  # frames at about real time
         for episode in range(args.episodes):
-            obs, _ = env.reset(seed=args.seed + episode)
-            total, steps = 0.0, 0
-            for steps in range(1, args.steps + 1):
-                obs, reward, terminated, truncated, _ = env.step(act(obs))
+            obs, reset_info = env.reset(seed=args.seed + episode)
+            meter = EpisodeMeter.from_reset_info(reset_info)
+            assert meter is not None  # the locomotion env describes every episode
+            total, step = 0.0, 0
+            for step in range(1, steps + 1):
+                obs, reward, terminated, truncated, info = env.step(act(obs))
                 total += float(reward)
-                if video is not None and steps % every == 0:
+                meter.add(info)
+                if video is not None and step % every == 0:
                     video.add(np.asarray(env.render(), dtype=np.uint8))
                 if terminated or truncated:
                     break
-            print(f"episode {episode}: return {total:.2f} over {steps} steps")
+            print(f"episode {episode}: {_episode_line(total, meter)}")
         complete = True
     finally:
         env.close()
@@ -155,3 +193,14 @@ def run_play(args: argparse.Namespace) -> int:
     if video is not None:
         print(f"video: {video.path}")
     return 0
+
+
+def _episode_line(total: float, meter: EpisodeMeter) -> str:
+    """Return, length and the three physical figures of one episode, as ``play`` prints them."""
+    metrics = meter.result()
+    seconds = metrics.steps * meter.control_dt
+    return (
+        f"return {total:.2f} over {metrics.steps} steps ({seconds:.1f} s), "
+        f"tracking error {metrics.tracking_error_mps:.3f} m/s, fell {'yes' if metrics.fell else 'no'}, "
+        f"distance {metrics.distance_m:.2f} m"
+    )

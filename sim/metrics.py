@@ -74,6 +74,7 @@ class EpisodeMeter:
             raise ValueError(f"control_dt = {control_dt!r} is not allowed: a positive finite number of seconds")
         if not (math.isfinite(settle_s) and settle_s >= 0):
             raise ValueError(f"settle_s = {settle_s!r} is not allowed: a finite number of seconds >= 0")
+        self.control_dt = float(control_dt)
         self.target_velocity_mps = float(target_velocity_mps)
         self.start_position_m = float(start_position_m)
         # Count steps, not seconds: 60 * (4 / 240) is not exactly 1.0 in floating point.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,15 @@ def test_adapt_exports_and_play_runs_an_exported_policy_with_only_the_file(tmp_p
     assert main(["play", str(out / "policy.pt"), "--episodes", "2", "--steps", "20"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[:2] for line in lines] == [["episode", "0:"], ["episode", "1:"]]
-    assert lines[0].endswith("over 20 steps")
+    pattern = (
+        r"episode 0: return -?\d+\.\d\d over 20 steps \(0\.3 s\), tracking error \d+\.\d{3} m/s, "
+        r"fell (yes|no), distance -?\d+\.\d\d m"
+    )
+    assert re.fullmatch(pattern, lines[0]), lines[0]
+    for flag, value, allowed in (("--seconds", "-1", "> 0"), ("--steps", "0", "at least 1"), ("--episodes", "0", "1")):
+        assert main(["play", str(out / "policy.pt"), flag, value]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"sim2adapt: error: {flag} {value}") and allowed in err and "\n" not in err
 
 
 def test_bench_train_prints_the_time_split_of_each_iteration(capsys) -> None:
