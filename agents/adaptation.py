@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
+from sim.metrics import EpisodeMeter, EpisodeMetrics
 from sim.params import TaskParams
 
 if TYPE_CHECKING:  # torch-side types; this module itself runs without importing torch
@@ -47,6 +48,8 @@ class EpisodeEvent:
     episode_return: float
     length: int
     updates_before: int
+    metrics: EpisodeMetrics | None = None
+    """tracking error, fall and distance in physical units; None for an env that reports no torso (the toy)"""
 
     @property
     def phase(self) -> str:
@@ -191,13 +194,16 @@ class AdaptConfig:
 
 def _run_episode(
     env: gym.Env[Any, Any], agent: AdaptiveAgent, cfg: AdaptConfig, episode: int, rng: np.random.Generator
-) -> Iterator[StepEvent | FrameEvent | EpisodeRecord]:
-    obs, _ = env.reset(seed=cfg.seed + episode)
+) -> Iterator[StepEvent | FrameEvent | EpisodeMetrics | EpisodeRecord]:
+    obs, reset_info = env.reset(seed=cfg.seed + episode)
+    meter = EpisodeMeter.from_reset_info(reset_info)
     agent.start_episode()
     observations, actions, rewards, next_observations, terminated = [], [], [], [], False
     for step in range(cfg.max_steps):
         action = agent.act(np.asarray(obs, dtype=np.float32), rng)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        if meter is not None:
+            meter.add(info)
         agent.observe(StepFeedback(obs, action, float(reward), next_obs, bool(terminated), bool(truncated)))
         observations.append(obs)
         actions.append(action)
@@ -212,6 +218,8 @@ def _run_episode(
         obs = next_obs
         if done:
             break
+    if meter is not None:
+        yield meter.result()
     yield EpisodeRecord(
         np.asarray(observations, np.float32),
         np.asarray(actions, np.float32),
@@ -239,14 +247,17 @@ def adapt(
         episodes: list[EpisodeRecord] = []
         returns: list[float] = []
         for episode in range(config.shots):
+            metrics: EpisodeMetrics | None = None
             for event in _run_episode(env, agent, config, episode, rng):
                 if isinstance(event, EpisodeRecord):
                     episodes.append(event)
+                elif isinstance(event, EpisodeMetrics):
+                    metrics = event
                 else:
                     yield event
             returns.append(float(episodes[-1].rewards.sum()))
             updates_so_far = min(episode, config.updates)
-            yield EpisodeEvent(episode, returns[-1], len(episodes[-1].rewards), updates_so_far)
+            yield EpisodeEvent(episode, returns[-1], len(episodes[-1].rewards), updates_so_far, metrics)
             if episode < config.updates:
                 start = time.perf_counter()
                 info = agent.learn(episodes)

@@ -1,15 +1,18 @@
-"""How well an agent adapts: returns per shot on held-out tasks, with confidence intervals.
+"""How well an agent adapts: returns and physical metrics per shot on held-out tasks, with confidence intervals.
 
 Every score in the adaptation benchmark and in a bundled agent's sidecar comes from
 :func:`evaluate_adaptation`, which drives the same :func:`agents.adaptation.adapt` generator as the
-GUI and the CLI: episode 0 acts before any adaptation, episode ``k`` after ``k`` updates.
+GUI and the CLI: episode 0 acts before any adaptation, episode ``k`` after ``k`` updates. Beside
+the return, each cell carries what a roboticist reads (:mod:`sim.metrics`): the velocity-tracking
+error in m/s after the first second, the share of episodes that end in a fall, and the distance
+covered, over 10 s of simulated time by default.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -21,10 +24,12 @@ from agents.adaptation import (
     AdaptiveAgent,
     AdaptResult,
     BetweenEpisodesAgent,
+    EpisodeEvent,
     EpisodeRecord,
     UpdateInfo,
     adapt,
 )
+from sim.metrics import EVAL_SECONDS, episode_steps
 from sim.params import TaskParams
 
 TASK_SEED_STRIDE = 1000
@@ -44,23 +49,77 @@ def t95(dof: int) -> float:
 
 
 @dataclass(frozen=True)
+class Measure:
+    """One figure reported per agent x shot: the return, or an episode metric in physical units."""
+
+    key: str
+    """``return`` or a key of :attr:`AdaptationScores.physical`"""
+    title: str
+    unit: str
+    decimals: int
+    """digits after the point in tables"""
+
+
+MEASURES = (
+    Measure("return", "return", "", 1),
+    Measure("tracking_error_mps", "tracking error", "m/s", 3),
+    Measure("fall_share", "falls", "share of episodes", 2),
+    Measure("distance_m", "distance", "m", 2),
+)
+"""everything the benchmark, its CSV and plot, and the bundled sidecars report, in this order"""
+PHYSICAL_KEYS = tuple(m.key for m in MEASURES[1:])
+
+
+def eval_episode_steps(seconds: float = EVAL_SECONDS) -> int:
+    """Steps of an evaluation episode of ``seconds`` simulated seconds at the locomotion env's control rate.
+
+    Raises:
+        ValueError: ``seconds`` not a positive finite number.
+    """
+    from sim.envs.locomotion import EnvConfig  # PyBullet is imported only when a default is needed
+
+    return episode_steps(seconds, EnvConfig().control_dt)
+
+
+def _json_floats(values: NDArray[np.float64]) -> list[float | None]:
+    """A list for JSON, NaN (not measured) as null: ``json.dumps`` would write the invalid token ``NaN``."""
+    return [None if math.isnan(v) else float(v) for v in values]
+
+
+@dataclass(frozen=True)
 class AdaptationScores:
-    """Returns of every (task, seed) run, per shot: ``returns[task, seed, shot]``."""
+    """Returns and episode metrics of every (task, seed) run, per shot: ``returns[task, seed, shot]``."""
 
     label: str
     returns: NDArray[np.float64]
+    physical: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
+    """per key of :data:`PHYSICAL_KEYS`, values ``[task, seed, shot]`` (``fall_share``: 1.0 fell, 0.0 not);
+    NaN where the env reports no torso (the toy point mass); a missing key reads as all NaN"""
 
-    def per_run(self) -> NDArray[np.float64]:
+    def values(self, measure: str = "return") -> NDArray[np.float64]:
+        """``[task, seed, shot]`` values of one of :data:`MEASURES`.
+
+        Raises:
+            ValueError: an unknown measure, naming the known ones.
+        """
+        if measure == "return":
+            return self.returns
+        if measure not in PHYSICAL_KEYS:
+            raise ValueError(f"measure = {measure!r} is not allowed: one of return, {', '.join(PHYSICAL_KEYS)}")
+        return self.physical.get(measure, np.full(self.returns.shape, math.nan))
+
+    def per_run(self, measure: str = "return") -> NDArray[np.float64]:
         """``[runs, shots]``: one row per (task, seed)."""
-        return self.returns.reshape(-1, self.returns.shape[-1])
+        values = self.values(measure)
+        return values.reshape(-1, values.shape[-1])
 
-    def mean(self) -> NDArray[np.float64]:
-        """Mean return per shot over tasks and seeds."""
-        return self.per_run().mean(axis=0)  # type: ignore[no-any-return]
+    def mean(self, measure: str = "return") -> NDArray[np.float64]:
+        """Mean per shot over tasks and seeds (of the return unless ``measure`` says otherwise)."""
+        return self.per_run(measure).mean(axis=0)  # type: ignore[no-any-return]
 
-    def ci95(self) -> NDArray[np.float64]:
+    def ci95(self, measure: str = "return") -> NDArray[np.float64]:
         """Half-width of the 95 % confidence interval of :meth:`mean`, per shot (t distribution)."""
-        runs = self.per_run()
+        runs = self.per_run(measure)
         count = runs.shape[0]
         if count < 2:
             return np.full(runs.shape[1], math.nan)
@@ -72,13 +131,17 @@ class AdaptationScores:
         return float((per_task[:, shot] > per_task[:, 0]).mean())
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
-        return {
+        """JSON-ready summary: the return's mean and interval per shot, then each physical measure's
+        (null where not measured)."""
+        summary: dict[str, Any] = {
             "label": self.label,
             "mean": self.mean().tolist(),
             "ci95": self.ci95().tolist(),
             "runs": int(self.per_run().shape[0]),
         }
+        for key in PHYSICAL_KEYS:
+            summary[key] = {"mean": _json_floats(self.mean(key)), "ci95": _json_floats(self.ci95(key))}
+        return summary
 
 
 def evaluate_adaptation(
@@ -88,24 +151,34 @@ def evaluate_adaptation(
     *,
     label: str,
     shots: int = 4,
-    max_steps: int = 200,
+    max_steps: int | None = None,
     seeds: Sequence[int] = (0, 1, 2),
 ) -> AdaptationScores:
     """Adapt a fresh agent to every task with every seed; ``shots`` episodes each, an update after all but the last.
+
+    Episodes last ``max_steps`` (default: :func:`eval_episode_steps`, 10 s of simulated time, the
+    horizon a person watches). Each episode's return and its metrics in physical units come from
+    the adaptation generator's own events.
 
     Run ``(i, j)`` uses seed ``seeds[j] + TASK_SEED_STRIDE * i``: with one seed list shared by all
     tasks, every task would replay the same env resets and action noise, and the runs that the
     confidence interval treats as independent would be strongly correlated.
     """
+    max_steps = eval_episode_steps() if max_steps is None else max_steps
     returns = np.zeros((len(tasks), len(seeds), shots))
+    physical = {key: np.full(returns.shape, math.nan) for key in PHYSICAL_KEYS}
     for i, task in enumerate(tasks):
         for j, seed in enumerate(seeds):
             run_seed = seed + TASK_SEED_STRIDE * i
             config = AdaptConfig(shots=shots, updates=shots - 1, max_steps=max_steps, seed=run_seed)
             for event in adapt(make_agent, make_env, task, config):
-                if isinstance(event, AdaptResult):
+                if isinstance(event, EpisodeEvent) and event.metrics is not None:
+                    physical["tracking_error_mps"][i, j, event.episode] = event.metrics.tracking_error_mps
+                    physical["fall_share"][i, j, event.episode] = float(event.metrics.fell)
+                    physical["distance_m"][i, j, event.episode] = event.metrics.distance_m
+                elif isinstance(event, AdaptResult):
                     returns[i, j] = event.episode_returns
-    return AdaptationScores(label, returns)
+    return AdaptationScores(label, returns, physical)
 
 
 class RandomAgent(BetweenEpisodesAgent):
