@@ -65,7 +65,7 @@ def retrain_command(settings: TrainSettings, family: str) -> str:
     words = ["sim2adapt", "train", "--algo", settings.algorithm, "--family", family]
     words += ["--iterations", str(settings.iterations), "--seed", str(settings.seed)]
     words += ["--workers", str(settings.num_workers), "--env", settings.env]
-    for key, value in settings.config.items():
+    for key, value in settings.config.to_dict().items():
         if json.dumps(value) != json.dumps(paper[key]):  # JSON-equal: a tuple default equals a stored list
             text = ",".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
             words += ["--config", f"{key}={text}"]
@@ -112,8 +112,8 @@ def bundle_run(run_path: Path, out_path: Path, *, max_steps: int | None = None) 
     atomically, the sidecar last, so a sidecar always describes its checkpoint.
     """
     run = RunDir.open(run_path)
-    settings = TrainSettings(**run.settings)
-    max_steps = max_steps or int(settings.algo_config.horizon)
+    settings = TrainSettings.from_dict(run.settings)
+    max_steps = max_steps or int(settings.config.horizon)
     state = _without_replay(run.load_checkpoint())
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out_path, state)

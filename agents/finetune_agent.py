@@ -15,6 +15,7 @@ from agents.adaptation import BetweenEpisodesAgent, EpisodeRecord, UpdateInfo
 from agents.policies import GaussianMLPPolicy, ValueMLP
 from agents.ppo import PPOConfig, new_networks, ppo_samples, ppo_update
 from agents.rollout import PolicySnapshot, records_to_batch, sample_action
+from agents.seeding import seeded_torch
 
 
 class FineTuneAgent(BetweenEpisodesAgent):
@@ -55,8 +56,8 @@ class FineTuneAgent(BetweenEpisodesAgent):
 
 def scratch_agent(*, obs_dim: int, action_dim: int, config: PPOConfig, seed: int) -> FineTuneAgent:
     """PPO from scratch on the new task: fresh networks seeded with ``seed``, no meta-training at all."""
-    torch.manual_seed(seed)
-    policy, value = new_networks(obs_dim=obs_dim, action_dim=action_dim, config=config, device=torch.device("cpu"))
+    with seeded_torch(seed):
+        policy, value = new_networks(obs_dim=obs_dim, action_dim=action_dim, config=config, device=torch.device("cpu"))
     return FineTuneAgent(policy=policy, value=value, config=config, seed=seed)
 
 

@@ -84,6 +84,10 @@ class AgentSource(Protocol):
 class Learner(AgentSource, Protocol):
     """A meta-learner as the training driver sees it."""
 
+    resume_note: str | None
+    """set by :meth:`load_state_dict` when a resumed run is not exactly what it was (PEARL's replay
+    buffers left out of checkpoints); the driver tells the user"""
+
     def train_iteration(self, sampler: VectorSampler) -> IterationStats:
         """Collect with ``sampler`` (envs of the family's robot) and update once; deterministic in (seed, iteration)."""
         ...

@@ -34,6 +34,7 @@ from agents.maml import Batch, MetaSGDLearningRates, advantages, inner_adapt, pg
 from agents.maml_agent import MAMLAgent
 from agents.policies import GaussianMLPPolicy
 from agents.rollout import EpisodeBatch, collect_tasks
+from agents.seeding import seeded_torch
 from sim.sampler import VectorSampler
 from sim.tasks import TaskDistribution
 
@@ -111,6 +112,7 @@ class MAMLLearner:
         meta_params = list(policy.parameters()) + (list(self.inner_lrs.parameters()) if self.inner_lrs else [])
         self.optimizer = torch.optim.Adam(meta_params, lr=config.outer_lr)
         self.iteration = 0
+        self.resume_note: str | None = None  # its checkpoints hold everything a resumed run needs
 
     # ----------------------------------------------------------------- the update step
     def train_iteration(self, sampler: VectorSampler) -> IterationStats:
@@ -228,8 +230,8 @@ def build_maml_learner(
     *, obs_dim: int, action_dim: int, family: TaskDistribution, config: MAMLConfig, seed: int, device: torch.device
 ) -> MAMLLearner:
     """A learner at seeded initial weights on ``device`` (the signature every algorithm's builder shares)."""
-    torch.manual_seed(seed)
-    policy = GaussianMLPPolicy(
-        obs_dim=obs_dim, action_dim=action_dim, hidden_sizes=config.hidden_sizes, init_log_std=config.init_log_std
-    )
+    with seeded_torch(seed):
+        policy = GaussianMLPPolicy(
+            obs_dim=obs_dim, action_dim=action_dim, hidden_sizes=config.hidden_sizes, init_log_std=config.init_log_std
+        )
     return MAMLLearner(policy=policy.to(device), family=family, config=config, seed=seed)

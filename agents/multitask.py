@@ -18,6 +18,7 @@ from agents.finetune_agent import FineTuneAgent
 from agents.learner import IterationStats
 from agents.ppo import PPOConfig, new_networks, ppo_samples, ppo_update
 from agents.rollout import collect_tasks
+from agents.seeding import seeded_torch
 from sim.sampler import VectorSampler
 from sim.tasks import TaskDistribution
 
@@ -35,11 +36,12 @@ class MultiTaskPPOLearner:
         seed: int,
         device: torch.device,
     ) -> None:
-        torch.manual_seed(seed)
-        self.policy, self.value = new_networks(obs_dim=obs_dim, action_dim=action_dim, config=config, device=device)
+        with seeded_torch(seed):
+            self.policy, self.value = new_networks(obs_dim=obs_dim, action_dim=action_dim, config=config, device=device)
         self.family, self.config, self.seed = family, config, seed
         self.optimizer = torch.optim.Adam([*self.policy.parameters(), *self.value.parameters()], lr=config.lr)
         self.iteration = 0
+        self.resume_note: str | None = None  # its checkpoints hold everything a resumed run needs
 
     def train_iteration(self, sampler: VectorSampler) -> IterationStats:
         """Collect ``episodes_per_task`` episodes on each of ``tasks_per_iteration`` tasks, then PPO epochs."""

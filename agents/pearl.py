@@ -44,6 +44,7 @@ from agents.pearl_agent import PEARLAgent, PEARLSnapshot
 from agents.replay import TaskReplay, TransitionLayout
 from agents.rollout import first_episode_mask
 from agents.sac import TanhGaussianPolicy, TwinQ, squashed_sample
+from agents.seeding import seeded_torch
 from sim.sampler import EpisodeJob, Trajectories, VectorSampler
 from sim.tasks import TaskDistribution
 
@@ -188,8 +189,7 @@ class PEARLLearner:
         self.layout = TransitionLayout(obs_dim, action_dim)
         self.train_tasks = family.sample_tasks(config.num_train_tasks, np.random.default_rng(seed))
         sizes = {"obs_dim": obs_dim, "latent_dim": config.latent_dim, "action_dim": action_dim}
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             self.encoder = ContextEncoder(
                 context_dim=self.layout.context_dim,
                 latent_dim=config.latent_dim,

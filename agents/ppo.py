@@ -177,7 +177,7 @@ def _minibatch_losses(
 def new_networks(
     *, obs_dim: int, action_dim: int, config: PPOConfig, device: torch.device
 ) -> tuple[GaussianMLPPolicy, ValueMLP]:
-    """A fresh policy and value network (seed torch before calling for reproducible weights)."""
+    """A fresh policy and value network (build inside :func:`agents.seeding.seeded_torch` for reproducible weights)."""
     policy = GaussianMLPPolicy(
         obs_dim=obs_dim, action_dim=action_dim, hidden_sizes=config.hidden_sizes, init_log_std=config.init_log_std
     )

@@ -9,7 +9,7 @@ modules) is built inside the generator and released when it ends or is closed.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import gymnasium as gym
 import torch
 
 from agents.adaptation import AdaptiveAgent
-from agents.algorithms import ALGORITHMS, get_algorithm
+from agents.algorithms import ALGORITHMS, AlgorithmConfig, get_algorithm
 from agents.checkpoint import CheckpointError, load_checkpoint
 from agents.device import resolve_device
 from agents.finetune_agent import ScratchBaseline
@@ -48,24 +48,31 @@ class TrainSettings:
     num_workers: int = 2
     env: str = "locomotion"
     """``locomotion`` (PyBullet) or ``point_mass`` (the PyBullet-free toy, for smoke runs)"""
-    config: dict[str, Any] = field(default_factory=lambda: MAMLConfig().to_dict())
-    """the algorithm's settings (validated by its settings class)"""
+    config: AlgorithmConfig = field(default_factory=MAMLConfig)
+    """the algorithm's typed settings (an instance of its ``config_type``)"""
 
     def __post_init__(self) -> None:
         if self.env not in ENV_KINDS:
             raise ValueError(f"env = {self.env!r} is not allowed: one of {', '.join(ENV_KINDS)}")
         if self.iterations < 1 or self.num_workers < 1:
             raise ValueError(f"iterations = {self.iterations}, num_workers = {self.num_workers}: both must be >= 1")
-        self.algo_config  # validates the algorithm and its settings now, not mid-run  # noqa: B018
+        algorithm = get_algorithm(self.algorithm)
+        if not isinstance(self.config, algorithm.config_type):
+            raise ValueError(
+                f"config of type {type(self.config).__name__} is not allowed for {self.algorithm}: "
+                f"a {algorithm.config_type.__name__}"
+            )
 
-    @property
-    def algo_config(self) -> Any:
-        """The algorithm's settings as its typed config."""
-        return get_algorithm(self.algorithm).config(self.config)
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> TrainSettings:
+        """Back from :meth:`to_dict` (``run.json``, a checkpoint): the settings are validated once, here."""
+        algorithm = str(row.get("algorithm", "maml"))
+        return cls(**{**row, "config": get_algorithm(algorithm).config(row.get("config", {}))})
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """JSON form (the settings as a plain mapping)."""
+        row = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {**row, "config": self.config.to_dict()}
 
 
 def env_factory(settings: TrainSettings, family: TaskDistribution) -> EnvFactory:
@@ -73,7 +80,7 @@ def env_factory(settings: TrainSettings, family: TaskDistribution) -> EnvFactory
 
     A task-aware algorithm's envs also observe the family's task features.
     """
-    horizon = settings.algo_config.horizon
+    horizon = settings.config.horizon
     base: EnvFactory
     if settings.env == "point_mass":
         base = functools.partial(PointMassEnv, max_episode_steps=horizon)
@@ -108,7 +115,7 @@ def build_learner(settings: TrainSettings, family: TaskDistribution, device: tor
         obs_dim=obs_dim,
         action_dim=action_dim,
         family=family,
-        config=settings.algo_config,
+        config=settings.config,
         seed=settings.seed,
         device=device,
     )
@@ -123,7 +130,7 @@ def run_training(
     those of an uninterrupted run with the same seed. ``notes`` receives remarks worth telling the
     user (e.g. a resumed learner that starts with empty replay buffers).
     """
-    settings = TrainSettings(**run.settings)
+    settings = TrainSettings.from_dict(run.settings)
     torch_device = resolve_device(device or settings.device)
     learner = build_learner(settings, run.family, torch_device)
     if resume:
@@ -132,14 +139,13 @@ def run_training(
         if algorithm != settings.algorithm:
             raise CheckpointError(f"{run.path / CHECKPOINT_FILE} holds a {algorithm} agent, not {settings.algorithm}")
         learner.load_state_dict(state["learner"])
-        note = getattr(learner, "resume_note", None)
-        if note and notes is not None:
-            notes(note)
+        if learner.resume_note and notes is not None:
+            notes(learner.resume_note)
         run.truncate_metrics(learner.iteration)
     run.record_start(learner.iteration)
     # Each worker holds a few envs: episodes of a task run in jobs of that size, one batched
     # policy forward per step, and jobs go to whichever worker is free.
-    per_worker = get_algorithm(settings.algorithm).envs_per_worker(settings.algo_config)
+    per_worker = get_algorithm(settings.algorithm).envs_per_worker(settings.config)
     num_envs = per_worker * settings.num_workers
     scalars = ScalarLog.open(run.path)
     threads = torch.get_num_threads()
@@ -206,7 +212,7 @@ class TrainedAgent:
         """An env for ``task`` with the settings the agent was trained with."""
         env: gym.Env[Any, Any]
         if self.settings.env == "point_mass":
-            env = PointMassEnv(task, max_episode_steps=self.settings.algo_config.horizon)
+            env = PointMassEnv(task, max_episode_steps=self.settings.config.horizon)
         else:
             env = LocomotionEnv(task, config=EnvConfig(), render_mode=render_mode)
         if get_algorithm(self.settings.algorithm).observes_task:
@@ -223,7 +229,7 @@ def load_trained(path: str | Path, *, device: torch.device) -> TrainedAgent:
     algorithm = checkpoint_algorithm(state, file)
     if algorithm not in ALGORITHMS:
         raise CheckpointError(f"{file} holds a {algorithm} agent; this version adapts {', '.join(ALGORITHMS)}")
-    settings = TrainSettings(**state["settings"])
+    settings = TrainSettings.from_dict(state["settings"])
     family = TaskDistribution.from_dict(state["family"])
     learner = build_learner(settings, family, device)
     learner.load_state_dict(state["learner"])
@@ -232,7 +238,8 @@ def load_trained(path: str | Path, *, device: torch.device) -> TrainedAgent:
 
 def scratch_agent_source(family: TaskDistribution, *, env: str = "locomotion", seed: int = 0) -> TrainedAgent:
     """PPO from scratch on the family's robot, through the same interface as a trained agent."""
-    settings = TrainSettings(algorithm="multitask", env=env, config=PPOConfig().to_dict(), seed=seed)
+    config = PPOConfig()
+    settings = TrainSettings(algorithm="multitask", env=env, config=config, seed=seed)
     obs_dim, action_dim = env_spaces(settings, family)
-    source = ScratchBaseline(obs_dim=obs_dim, action_dim=action_dim, config=settings.algo_config, seed=seed)
+    source = ScratchBaseline(obs_dim=obs_dim, action_dim=action_dim, config=config, seed=seed)
     return TrainedAgent(source, settings, family, "scratch")

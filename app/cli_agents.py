@@ -96,7 +96,7 @@ def _parse_setting(kind: str, key: str, raw: str) -> Any:
         raise ValueError(f"--config {key} = {raw!r} is not allowed: expected {kind}") from err
 
 
-def config_overrides(algorithm: Algorithm, preset: str, assignments: list[str]) -> dict[str, Any]:
+def config_overrides(algorithm: Algorithm, preset: str, assignments: list[str]) -> Any:
     """The algorithm's preset settings with ``KEY=VALUE`` overrides, validated by its settings class."""
     types = {f.name: str(f.type) for f in dataclasses.fields(algorithm.config_type)}
     values: dict[str, Any] = {}
@@ -105,8 +105,7 @@ def config_overrides(algorithm: Algorithm, preset: str, assignments: list[str]) 
         if not sep or key not in types:
             raise ValueError(f"--config {assignment!r} is not allowed: KEY=VALUE with KEY one of {', '.join(types)}")
         values[key] = _parse_setting(types[key], key, raw)
-    config: dict[str, Any] = algorithm.config(values, preset=preset).to_dict()
-    return config
+    return algorithm.config(values, preset=preset)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -203,7 +202,7 @@ def run_bench_train(args: argparse.Namespace) -> int:
     from agents.train import TrainSettings, run_training, start_run
 
     family = load_family(args.family)
-    config = get_algorithm(args.algo).config(preset=args.preset).to_dict()
+    config = get_algorithm(args.algo).config(preset=args.preset)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     header_printed = False
     for device in devices:

@@ -125,9 +125,8 @@ class ConfigForm(QWidget):
         """The settings class's message about the current values, or None when they are valid."""
         return self._error
 
-    def config(self) -> dict[str, Any] | None:
-        """The settings as a JSON-ready dict, or None while they are invalid."""
+    def config(self) -> Any:
+        """The algorithm's typed settings, or None while they are invalid."""
         if self._error is not None or self._algorithm is None:
             return None
-        settings: dict[str, Any] = self._algorithm.config(self._raw_values()).to_dict()
-        return settings
+        return self._algorithm.config(self._raw_values())

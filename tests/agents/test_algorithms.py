@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from agents.algorithms import ALGORITHMS, get_algorithm
 from agents.export import load_exported
 from agents.export_adapted import export_adapted
 from agents.pearl import PEARLLearner
-from agents.train import TrainSettings, load_trained, run_training, start_run
+from agents.policies import GaussianMLPPolicy
+from agents.train import TrainSettings, build_learner, load_trained, run_training, start_run
 from sim.params import TaskParams, with_values
 from sim.tasks import TaskDistribution, UniformRange
 
@@ -51,7 +53,7 @@ def test_every_algorithm_has_a_tiny_config_here() -> None:
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
 def test_train_load_adapt_export_for_every_algorithm(name: str, tmp_path: Path) -> None:
-    config = get_algorithm(name).config(TINY[name]).to_dict()
+    config = get_algorithm(name).config(TINY[name])
     settings = TrainSettings(algorithm=name, iterations=1, num_workers=1, env="point_mass", device="cpu", config=config)
     run = start_run(tmp_path / "run", settings=settings, family=FAMILY)
     (stats,) = list(run_training(run))
@@ -71,5 +73,29 @@ def test_train_load_adapt_export_for_every_algorithm(name: str, tmp_path: Path) 
     observes_task = get_algorithm(name).observes_task
     assert sidecar["obs_dim"] == (4 + 1 if observes_task else 4)  # a task-aware reference also sees the target speed
     obs = np.random.default_rng(0).normal(size=(32, sidecar["obs_dim"])).astype(np.float32)
+    policy, obs_t = result.policy, torch.as_tensor(obs)
+    with torch.no_grad():
+        live = policy.act(obs_t, deterministic=True) if isinstance(policy, GaussianMLPPolicy) else policy(obs_t)
     for path in (exported.torchscript_path, exported.onnx_path):
-        assert np.abs(load_exported(path)(obs) - load_exported(exported.torchscript_path)(obs)).max() < 1e-5
+        assert np.abs(load_exported(path)(obs) - live.clamp(-1.0, 1.0).numpy()).max() < 1e-5
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_initial_weights_follow_the_seed_alone_and_leave_the_global_generator_alone(name: str) -> None:
+    settings = TrainSettings(
+        algorithm=name, env="point_mass", device="cpu", config=get_algorithm(name).config(TINY[name])
+    )
+    before = torch.get_rng_state()
+    first, second, other = (build_learner(replace(settings, seed=s), FAMILY, torch.device("cpu")) for s in (4, 4, 5))
+    assert torch.equal(torch.get_rng_state(), before)
+    weights = [flat_weights(learner.state_dict()) for learner in (first, second, other)]
+    assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
+
+
+def flat_weights(state: object) -> torch.Tensor:
+    """Every floating tensor in a (nested) learner state, concatenated."""
+    if isinstance(state, torch.Tensor):
+        return state.flatten().float() if state.is_floating_point() else torch.zeros(0)
+    values = state.values() if isinstance(state, dict) else state if isinstance(state, list | tuple) else []
+    parts = [flat_weights(v) for v in values]
+    return torch.cat(parts) if parts else torch.zeros(0)

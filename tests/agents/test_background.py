@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ TINY = {"meta_batch_size": 2, "episodes_per_task": 2, "horizon": 5, "outer_epoch
 
 
 def settings(iterations: int) -> TrainSettings:
-    config = {**TrainSettings().config, **TINY}
+    config = dataclasses.replace(TrainSettings().config, **TINY)
     return TrainSettings(iterations=iterations, num_workers=1, env="point_mass", device="cpu", config=config)
 
 

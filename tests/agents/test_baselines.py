@@ -98,7 +98,7 @@ def test_fine_tuning_leaves_the_trained_baseline_untouched(sampler: VectorSample
 def test_multitask_run_resumes_like_an_uninterrupted_one_and_loads_for_adaptation(tmp_path: Path) -> None:
     config = get_algorithm("multitask").config({"tasks_per_iteration": 2, "episodes_per_task": 2, "horizon": 5})
     settings = TrainSettings(
-        algorithm="multitask", iterations=3, num_workers=1, env="point_mass", device="cpu", config=config.to_dict()
+        algorithm="multitask", iterations=3, num_workers=1, env="point_mass", device="cpu", config=config
     )
     straight = start_run(tmp_path / "straight", settings=settings, family=FAMILY)
     list(run_training(straight))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def test_a_bundled_agent_reproduces_its_recorded_adaptation_and_an_untrained_one
     assert np.allclose(replayed, check["episode_returns"], atol=check["tolerance"]), (replayed, check)
 
     state = load_checkpoint(checkpoint)
-    settings = TrainSettings(**state["settings"])
+    settings = TrainSettings.from_dict(state["settings"])
     untrained = build_learner(settings, TaskDistribution.from_dict(state["family"]), torch.device("cpu"))
     save_checkpoint(tmp_path / "untrained.pt", {**state, "learner": untrained.state_dict()})
     random_returns = check_returns(tmp_path / "untrained.pt", check)
@@ -42,13 +43,9 @@ def test_a_bundled_agent_reproduces_its_recorded_adaptation_and_an_untrained_one
 
 def test_bundling_a_run_records_how_to_retrain_it_and_family_names_find_it(tmp_path: Path) -> None:
     family = load_family("cheetah-velocity")
-    config = {
-        **TrainSettings().config,
-        "meta_batch_size": 2,
-        "episodes_per_task": 2,
-        "horizon": 5,
-        "hidden_sizes": (8,),
-    }
+    config = dataclasses.replace(
+        TrainSettings().config, meta_batch_size=2, episodes_per_task=2, horizon=5, hidden_sizes=(8,)
+    )
     settings = TrainSettings(iterations=1, num_workers=1, env="point_mass", device="cpu", config=config)
     run = start_run(tmp_path / "run", settings=settings, family=family)
     list(run_training(run))

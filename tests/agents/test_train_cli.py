@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
+import math
 import re
 from pathlib import Path
 
@@ -25,7 +28,7 @@ TINY = {"meta_batch_size": 2, "episodes_per_task": 2, "horizon": 5, "outer_epoch
 
 
 def tiny_settings(iterations: int) -> TrainSettings:
-    config = {**TrainSettings().config, **TINY}
+    config = dataclasses.replace(TrainSettings().config, **TINY)
     return TrainSettings(seed=1, iterations=iterations, num_workers=1, env="point_mass", device="cpu", config=config)
 
 
@@ -190,21 +193,44 @@ def test_multitask_baseline_and_scratch_from_the_command_line(tmp_path: Path, ca
     assert f"--algo maml is not allowed with --resume {run_dir}: it holds a multitask run" in capsys.readouterr().err
 
 
-def test_bench_adapt_prints_the_table_and_writes_csv_and_png(tmp_path: Path, capsys) -> None:
+def test_bench_adapt_prints_the_tables_and_writes_csv_and_png_with_physical_measures(tmp_path: Path, capsys) -> None:
+    cheetah = TaskDistribution(
+        name="cheetah-tiny",
+        base=with_values(TaskParams(), {"robot.name": "half_cheetah"}),
+        vary={"goal.target_velocity_mps": UniformRange(0.5, 1.5)},
+        num_test_tasks=2,
+    )
     family_file = tmp_path / "family.json"
-    family_file.write_text(FAMILY.to_json())
-    run = start_run(tmp_path / "run", settings=tiny_settings(1), family=FAMILY)
+    family_file.write_text(cheetah.to_json())
+    settings = dataclasses.replace(tiny_settings(1), env="locomotion")
+    run = start_run(tmp_path / "run", settings=settings, family=cheetah)
     list(run_training(run))
     argv = ["bench", "adapt", "--family", str(family_file), "--agents", str(run.path), "--seeds", "2", "--shots", "2"]
-    assert main([*argv, "--out", str(tmp_path / "bench")]) == 0
+    assert main([*argv, "--steps", "70", "--out", str(tmp_path / "bench")]) == 0  # 70 steps: past the first second
     lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "cheetah-tiny: 70 steps (1.16667 s) per episode"
     table = lines[lines.index(next(line for line in lines if line.split()[:2] == ["agent", "before"])) :]
     assert [row.split()[0] for row in table[1:4]] == ["maml", "scratch", "random"]
-    rows = (tmp_path / "bench" / f"adapt-{FAMILY.name}.csv").read_text().splitlines()
-    assert rows[0] == "agent,shot,mean_return,ci95,runs" and len(rows) == 1 + 3 * 2
-    assert all(row.endswith(",4") for row in rows[1:])  # 2 held-out tasks x 2 seeds
-    png = (tmp_path / "bench" / f"adapt-{FAMILY.name}.png").read_bytes()
+    for title in ("tracking error (m/s)", "falls (share of episodes)", "distance (m)"):
+        block = table[table.index(f"{title}, mean ± 95 % interval") + 1 :][:4]
+        assert block[0].split() == ["agent", "before", "after", "1"]
+        assert [row.split()[0] for row in block[1:]] == ["maml", "scratch", "random"]
+        assert all(len(row.split()) == 7 and row.split()[2] == "±" for row in block[1:]), block  # agent, 2 cells
+    rows = list(csv.DictReader((tmp_path / "bench" / "adapt-cheetah-tiny.csv").open()))
+    assert list(rows[0]) == [
+        "agent", "shot", "mean_return", "ci95", "tracking_error_mps", "tracking_error_mps_ci95",
+        "fall_share", "fall_share_ci95", "distance_m", "distance_m_ci95", "runs",
+    ]  # fmt: skip
+    assert len(rows) == 3 * 2 and all(row["runs"] == "4" for row in rows)  # 2 held-out tasks x 2 seeds
+    assert all(float(row["tracking_error_mps"]) > 0 and 0 <= float(row["fall_share"]) <= 1 for row in rows)
+    assert all(math.isfinite(float(row[key])) for row in rows for key in row if key != "agent")
+    png = (tmp_path / "bench" / "adapt-cheetah-tiny.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+    for flag, value in (("--seconds", "-3"), ("--seconds", "20"), ("--steps", "0")):
+        assert main([*argv, flag, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"sim2adapt: error: {flag} {value}"), err
+        assert "is not allowed" in err[0]
 
 
 def test_the_normalised_score_takes_the_better_task_aware_reference_as_100_percent() -> None:

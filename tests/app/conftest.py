@@ -3,6 +3,7 @@ and untrained agents' checkpoints for the adaptation panel."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ def write_untrained_checkpoint(folder: Path, *, env: str, family: TaskDistributi
 
     from agents.train import TrainSettings, agent_state, build_learner, start_run
 
-    config = {**TrainSettings().config, **TINY_MAML}
+    config = dataclasses.replace(TrainSettings().config, **TINY_MAML)
     settings = TrainSettings(seed=1, iterations=1, num_workers=1, env=env, device="cpu", config=config)
     run = start_run(folder, settings=settings, family=family)
     learner = build_learner(settings, family, torch.device("cpu"))
