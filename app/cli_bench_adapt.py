@@ -1,11 +1,13 @@
-"""``sim2adapt bench adapt``: return versus shots on a family's held-out tasks, per agent, with 95 % intervals.
+"""``sim2adapt bench adapt``: return and physical metrics versus shots on a family's held-out tasks, per agent.
 
 Rows: every bundled agent of the family (or the checkpoints given; the task-aware ones, ``oracle``
 and ``oracle-pearl``, are references: the better of them is the 100 % of the normalised score), PPO
 from scratch with the same episodes, and a random policy (the zero of the normalised score). Each
-cell is the mean return of episode ``k`` (0: before any adaptation) over held-out tasks x seeds,
-with a Student-t interval.
-Writes ``adapt-FAMILY.csv`` and ``adapt-FAMILY.png`` (pyqtgraph's own exporter) beside the table.
+cell is the mean of episode ``k`` (0: before any adaptation) over held-out tasks x seeds, with a
+Student-t 95 % interval: the return, and what a roboticist reads, the velocity-tracking error in m/s
+(along the target heading, after the first second), the share of episodes that end in a fall and
+the distance covered. Episodes last 10 s of simulated time unless ``--seconds`` or ``--steps`` say otherwise.
+Writes ``adapt-FAMILY.csv`` and ``adapt-FAMILY.png`` (pyqtgraph's own exporter) beside the tables.
 """
 
 from __future__ import annotations
@@ -13,31 +15,35 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from app.cli_policy import add_episode_length_arguments, episode_length_steps
 from sim.tasks import AGENTS_DIR, load_family
 
 if TYPE_CHECKING:
-    from agents.evaluation import AdaptationScores
+    from agents.evaluation import AdaptationScores, Measure
 
 
 def add_bench_adapt_parser(benchmarks: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """``bench adapt``: the adaptation benchmark table."""
     parser: argparse.ArgumentParser = benchmarks.add_parser(
-        "adapt", help="return before and after 1, 2, 3 shots on held-out tasks, per agent, with 95%% intervals"
+        "adapt",
+        help="return, tracking error (m/s), falls and distance before and after 1, 2, 3 shots on held-out tasks, "
+        "per agent, with 95%% intervals",
     )
     parser.add_argument("--family", default="cheetah-velocity")
     parser.add_argument("--agents", nargs="+", type=Path, help="checkpoints (default: the family's bundled agents)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per held-out task (default: 3)")
     parser.add_argument("--shots", type=int, default=4, help="episodes per run, the first before adaptation")
-    parser.add_argument("--steps", type=int, help="steps per episode (default: the first agent's training horizon)")
+    add_episode_length_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for the CSV and PNG (default: bench)")
     return parser
 
 
-def _score_all(args: argparse.Namespace) -> list[AdaptationScores]:
+def _score_all(args: argparse.Namespace, steps: int) -> list[AdaptationScores]:
     import torch
 
     from agents.evaluation import RandomAgent, evaluate_adaptation
@@ -53,7 +59,6 @@ def _score_all(args: argparse.Namespace) -> list[AdaptationScores]:
             raise ValueError(
                 f"--agents {path} is not allowed: it was trained on {agent.family.name!r}, not {family.name!r}"
             )
-    steps = args.steps or int(trained[0].settings.algo_config.horizon)
     scratch = scratch_agent_source(family, env=trained[0].settings.env)  # its envs observe the robot only
     _, action_dim = env_spaces(scratch.settings, family)
     sources = [(a.algorithm, a.new_agent, a.make_env) for a in trained]
@@ -93,49 +98,108 @@ def normalised_after_one(score: AdaptationScores, scores: list[AdaptationScores]
     return (float(score.mean()[1]) - zero) / (one - zero) if one != zero else None
 
 
+def _cell(mean: float, ci: float, decimals: int) -> str:
+    """``mean ± ci``; ``-`` where nothing was measured (an env without a torso), ``± ?`` for a single run."""
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.{decimals}f} ± {'?' if math.isnan(ci) else f'{ci:.{decimals}f}'}"
+
+
+def _measure_rows(scores: list[AdaptationScores], measure: Measure) -> list[list[str]]:
+    return [
+        [
+            score.label,
+            *(
+                _cell(m, c, measure.decimals)
+                for m, c in zip(score.mean(measure.key), score.ci95(measure.key), strict=True)
+            ),
+        ]
+        for score in scores
+    ]
+
+
 def format_table(scores: list[AdaptationScores]) -> str:
-    """Mean ± 95 % interval per shot, one row per agent, and the normalised score after one shot."""
+    """Mean ± 95 % interval per shot, one row per agent: the return with the normalised score after one shot,
+    then one table per physical measure (tracking error, falls, distance)."""
+    from agents.evaluation import MEASURES
+
     shots = scores[0].returns.shape[-1]
-    header = ["agent", "before", *(f"after {k}" for k in range(1, shots)), "improved", "norm. after 1"]
+    shot_names = ["before", *(f"after {k}" for k in range(1, shots))]
+    header = ["agent", *shot_names, "improved", "norm. after 1"]
     lines = ["  ".join(f"{h:>16}" for h in header)]
-    for score in scores:
-        cells = [f"{m:.1f} ± {c:.1f}" for m, c in zip(score.mean(), score.ci95(), strict=True)]
+    for score, row in zip(scores, _measure_rows(scores, MEASURES[0]), strict=True):
         improved = f"{score.improved_fraction(1):.0%}"
         normalised = normalised_after_one(score, scores)
         norm = "-" if normalised is None else f"{normalised:.0%}"
-        lines.append("  ".join(f"{c:>16}" for c in [score.label, *cells, improved, norm]))
+        lines.append("  ".join(f"{c:>16}" for c in [*row, improved, norm]))
+    for measure in MEASURES[1:]:
+        lines += ["", f"{measure.title} ({measure.unit}), mean ± 95 % interval"]
+        lines.append("  ".join(f"{h:>16}" for h in ["agent", *shot_names]))
+        lines += ["  ".join(f"{c:>16}" for c in row) for row in _measure_rows(scores, measure)]
     return "\n".join(lines)
 
 
 def write_csv(scores: list[AdaptationScores], path: Path) -> None:
-    """One row per (agent, shot): mean, 95 % half-width, runs."""
+    """One row per (agent, shot): mean return and its 95 % half-width, the same for each physical measure
+    (``nan`` where the env measured none), runs."""
     from agents.atomic import atomic_write
+    from agents.evaluation import PHYSICAL_KEYS
 
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["agent", "shot", "mean_return", "ci95", "runs"])
+    writer.writerow(
+        ["agent", "shot", "mean_return", "ci95", *(f"{k}{s}" for k in PHYSICAL_KEYS for s in ("", "_ci95")), "runs"]
+    )
     for score in scores:
-        for shot, (mean, ci) in enumerate(zip(score.mean(), score.ci95(), strict=True)):
-            writer.writerow([score.label, shot, f"{mean:.4f}", f"{ci:.4f}", score.per_run().shape[0]])
+        columns = [score.mean(), score.ci95()]
+        columns += [values for key in PHYSICAL_KEYS for values in (score.mean(key), score.ci95(key))]
+        for shot in range(score.returns.shape[-1]):
+            cells = [f"{column[shot]:.4f}" for column in columns]
+            writer.writerow([score.label, shot, *cells, score.per_run().shape[0]])
     atomic_write(path, lambda f: f.write(text.getvalue().encode()))
 
 
 def write_plot(scores: list[AdaptationScores], path: Path, title: str) -> None:
-    """Return versus shots with error bars, through pyqtgraph's image exporter (offscreen Qt)."""
+    """Each measure versus shots with error bars, one panel each, through pyqtgraph's image exporter (offscreen)."""
     import os
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import numpy as np
     import pyqtgraph as pg
     from pyqtgraph.exporters import ImageExporter
     from PySide6.QtWidgets import QApplication
 
+    from agents.evaluation import MEASURES
+
     app = QApplication.instance() or QApplication([])  # the exporter needs one
-    plot = pg.PlotWidget(background="w")
-    plot.resize(800, 500)
-    plot.setTitle(title, color="k")
-    plot.addLegend(offset=(-10, 10), labelTextColor="k")
-    for side, label in (("bottom", "episode (0: before adaptation, k: after k updates)"), ("left", "return")):
+    layout = pg.GraphicsLayoutWidget()
+    layout.setBackground("w")
+    layout.resize(1200, 800)
+    layout.addLabel(title, color="k", size="13pt", colspan=2)
+    for index, measure in enumerate(MEASURES):
+        if index % 2 == 0:
+            layout.nextRow()
+        _draw_measure(layout.addPlot(), scores, measure, legend=index == 0)
+    layout.show()  # lay the title and axes out before exporting, or the exporter crops the title
+    app.processEvents()
+    exporter = ImageExporter(layout.scene())
+    exporter.parameters()["width"] = 1200
+    partial = path.with_name(f".{path.name}.partial.png")
+    exporter.export(str(partial))
+    os.replace(partial, path)
+
+
+def _draw_measure(plot: Any, scores: list[AdaptationScores], measure: Measure, *, legend: bool) -> None:
+    """One panel: ``measure`` per shot, one line with 95 % error bars per agent (unmeasured points left out)."""
+    import numpy as np
+    import pyqtgraph as pg
+
+    if legend:
+        plot.addLegend(offset=(-10, 10), labelTextColor="k")
+    unit = f" ({measure.unit})" if measure.unit else ""
+    for side, label in (
+        ("bottom", "episode (0: before adaptation, k: after k updates)"),
+        ("left", measure.title + unit),
+    ):
         axis = plot.getAxis(side)
         axis.setPen("k")
         axis.setTextPen("k")
@@ -143,30 +207,41 @@ def write_plot(scores: list[AdaptationScores], path: Path, title: str) -> None:
     shots = scores[0].returns.shape[-1]
     plot.getAxis("bottom").setTicks([[(k, str(k)) for k in range(shots)]])
     for index, score in enumerate(scores):
-        x = np.arange(score.returns.shape[-1], dtype=float) + 0.04 * index  # spread overlapping bars
+        mean, ci = score.mean(measure.key), np.nan_to_num(score.ci95(measure.key))
+        x = np.arange(shots, dtype=float) + 0.04 * index  # spread overlapping bars
+        shown = ~np.isnan(mean)
+        if not shown.any():
+            continue
         colour = pg.intColor(index, hues=max(len(scores), 3))
-        plot.plot(x, score.mean(), pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour, name=score.label)
-        plot.addItem(pg.ErrorBarItem(x=x, y=score.mean(), height=2 * score.ci95(), pen=pg.mkPen(colour), beam=0.05))
-    plot.show()  # lay the title and axes out before exporting, or the exporter crops the title
-    app.processEvents()
-    exporter = ImageExporter(plot.plotItem)
-    exporter.parameters()["width"] = 800
-    partial = path.with_name(f".{path.name}.partial.png")
-    exporter.export(str(partial))
-    os.replace(partial, path)
+        pen = pg.mkPen(colour, width=2)
+        plot.plot(x[shown], mean[shown], pen=pen, symbol="o", symbolBrush=colour, name=score.label)
+        bars = pg.ErrorBarItem(x=x[shown], y=mean[shown], height=2 * ci[shown], pen=pg.mkPen(colour), beam=0.05)
+        plot.addItem(bars)
 
 
 def run_bench_adapt(args: argparse.Namespace) -> int:
-    """Score every agent, print the table, write the CSV and the plot."""
+    """Score every agent, print the tables, write the CSV and the plot."""
+    from sim.envs.locomotion import EnvConfig
+
     if args.seeds < 2 or args.shots < 2:
         raise ValueError(f"--seeds {args.seeds} / --shots {args.shots} are not allowed: both must be >= 2")
+    env_config = EnvConfig()  # the configuration agents are evaluated in (TrainedAgent.make_env)
+    steps = episode_length_steps(args, env_config.control_dt)
+    limit = env_config.max_episode_steps
+    if steps > limit:
+        flag = f"--steps {args.steps}" if args.steps is not None else f"--seconds {args.seconds}"
+        raise ValueError(
+            f"{flag} is not allowed: episodes end at the env's limit of {limit} steps "
+            f"({limit * env_config.control_dt:g} s)"
+        )
     start = time.perf_counter()
     family = load_family(args.family).name  # a name or a JSON file: files are named after the family
-    scores = _score_all(args)
+    print(f"{family}: {steps} steps ({steps * env_config.control_dt:g} s) per episode", flush=True)
+    scores = _score_all(args, steps)
     print(format_table(scores))
     args.out.mkdir(parents=True, exist_ok=True)
     csv_path, png_path = args.out / f"adapt-{family}.csv", args.out / f"adapt-{family}.png"
     write_csv(scores, csv_path)
-    write_plot(scores, png_path, f"{family}: held-out return vs. episodes of adaptation")
+    write_plot(scores, png_path, f"{family}: held-out tasks vs. episodes of adaptation ({steps} steps per episode)")
     print(f"wrote {csv_path} and {png_path} in {time.perf_counter() - start:.0f} s")
     return 0
