@@ -3,8 +3,10 @@
 ``assets/agents/FAMILY-ALGO.pt`` is a normal checkpoint (it loads, adapts and exports like any
 other) and ``FAMILY-ALGO.json`` says how it was made and how well it adapts: the command that
 retrains it, seed, code version, wall-clock, env steps, machine, and its held-out scores per shot
-(from :func:`agents.evaluation.evaluate_adaptation`, the benchmark's own measure). PEARL's replay
-buffers are left out of the bundle (they are only needed to resume training, and are large).
+(from :func:`agents.evaluation.evaluate_adaptation`, the benchmark's own measure): the return and,
+in physical units, the velocity-tracking error, the share of falls and the distance, over 10 s of
+simulated time. PEARL's replay buffers are left out of the bundle (they are only needed to resume
+training, and are large).
 """
 
 from __future__ import annotations
@@ -21,13 +23,20 @@ from agents.adaptation import AdaptConfig, AdaptResult, adapt
 from agents.algorithms import get_algorithm
 from agents.atomic import atomic_write
 from agents.checkpoint import save_checkpoint
-from agents.evaluation import AdaptationScores, evaluate_adaptation
+from agents.evaluation import AdaptationScores, eval_episode_steps, evaluate_adaptation
 from agents.runs import RunDir, code_version
 from agents.train import TrainSettings, load_trained
+from sim.envs.locomotion import EnvConfig
 from sim.tasks import AGENTS_DIR, family_names
 
 EVAL_SEEDS = (0, 1, 2)
 EVAL_SHOTS = 4
+HELD_OUT_NOTE = (
+    "per shot k (0: before adaptation), mean over held-out tasks x seeds and its Student-t 95 % half-width: "
+    "mean/ci95 the return; tracking_error_mps mean |v - v*| of the torso along the target heading after the "
+    "first second; fall_share the episodes that ended in a fall; distance_m the torso's displacement along the "
+    "target heading; null where the env measures no torso"
+)
 CHECK_TOLERANCE = 1.0
 """largest return difference, per episode, at which a replayed reference adaptation still matches its sidecar
 (the replay is deterministic; this absorbs float differences between machines and library versions)"""
@@ -95,6 +104,42 @@ def held_out_scores(checkpoint: Path, *, max_steps: int, seeds: tuple[int, ...] 
     )
 
 
+def held_out_record(checkpoint: Path, *, max_steps: int | None = None) -> dict[str, Any]:
+    """A sidecar's ``held_out`` entry: :func:`held_out_scores` with how they were measured.
+
+    Episodes last ``max_steps`` (default: 10 s of simulated time, :func:`~agents.evaluation.eval_episode_steps`).
+    """
+    max_steps = eval_episode_steps() if max_steps is None else max_steps
+    trained = load_trained(checkpoint, device=torch.device("cpu"))
+    scores = held_out_scores(checkpoint, max_steps=max_steps)
+    record = {
+        **scores.to_dict(),
+        "shots": EVAL_SHOTS,
+        "seeds": list(EVAL_SEEDS),
+        "max_steps": max_steps,
+        "tasks": len(trained.family.test_tasks()),
+        "note": HELD_OUT_NOTE,
+    }
+    if trained.settings.env == "locomotion":  # the toy point mass has a control period of its own
+        record["seconds"] = round(max_steps * EnvConfig().control_dt, 6)
+    return record
+
+
+def refresh_held_out(checkpoint: Path, *, max_steps: int | None = None) -> dict[str, Any]:
+    """Measure a bundled agent's held-out record again and write it into its sidecar; returns the sidecar.
+
+    For sidecars written before the physical metrics (or at another episode length): the checkpoint
+    is read, never rewritten, and every other entry of the sidecar (the replay ``check`` included)
+    stays as it was.
+    """
+    sidecar_path = checkpoint.with_suffix(".json")
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["held_out"] = held_out_record(checkpoint, max_steps=max_steps)
+    text = json.dumps(sidecar, indent=2).encode()
+    atomic_write(sidecar_path, lambda f: f.write(text))
+    return dict(sidecar)
+
+
 def check_returns(checkpoint: Path, check: dict[str, Any]) -> tuple[float, ...]:
     """The episode returns of the sidecar's reference adaptation (held-out task, seed, shots), replayed now."""
     trained = load_trained(checkpoint, device=torch.device("cpu"))
@@ -108,16 +153,17 @@ def check_returns(checkpoint: Path, check: dict[str, Any]) -> tuple[float, ...]:
 def bundle_run(run_path: Path, out_path: Path, *, max_steps: int | None = None) -> dict[str, Any]:
     """Pack ``run_path``'s checkpoint as ``out_path`` (+ ``.json`` sidecar); returns the sidecar.
 
-    Held-out episodes last ``max_steps`` (default: the training horizon). Both files are written
+    Held-out episodes, and the replayed reference adaptation, last ``max_steps`` (default: 10 s of
+    simulated time, what a person watches, whatever the training horizon). Both files are written
     atomically, the sidecar last, so a sidecar always describes its checkpoint.
     """
     run = RunDir.open(run_path)
     settings = TrainSettings.from_dict(run.settings)
-    max_steps = max_steps or int(settings.config.horizon)
+    max_steps = eval_episode_steps() if max_steps is None else max_steps
     state = _without_replay(run.load_checkpoint())
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out_path, state)
-    scores = held_out_scores(out_path, max_steps=max_steps)
+    held_out = held_out_record(out_path, max_steps=max_steps)
     metrics = run.metrics()
     check: dict[str, Any] = {"task_index": 0, "seed": 0, "shots": 2, "max_steps": max_steps}
     check["episode_returns"] = list(check_returns(out_path, check))
@@ -132,14 +178,7 @@ def bundle_run(run_path: Path, out_path: Path, *, max_steps: int | None = None) 
         "wall_clock_s": round(sum(sum(v for k, v in row.items() if k.endswith("_s")) for row in metrics), 1),
         "env_steps": sum(int(row["env_steps"]) for row in metrics),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "device": settings.device},
-        "held_out": {
-            **scores.to_dict(),
-            "shots": EVAL_SHOTS,
-            "seeds": list(EVAL_SEEDS),
-            "max_steps": max_steps,
-            "tasks": len(run.family.test_tasks()),
-            "note": "mean return of episode k (0: before adaptation) over held-out tasks x seeds; ci95: Student-t",
-        },
+        "held_out": held_out,
         "check": check,
     }
     text = json.dumps(sidecar, indent=2).encode()
