@@ -62,6 +62,7 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 def _train_main(run_path: str, resume: bool, device: str | None, events: Any, stop: Event) -> None:
     """The child's body: train until done or asked to stop, reporting every iteration."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    from agents.device import resolve_device
     from agents.runs import RunDir
     from agents.train import run_training
 
@@ -69,7 +70,10 @@ def _train_main(run_path: str, resume: bool, device: str | None, events: Any, st
     try:
         run = RunDir.open(run_path, require_checkpoint=resume)
         total = int(run.settings["iterations"])
-        training = run_training(run, device=device, resume=resume, notes=lambda text: events.put(TrainingNote(text)))
+        torch_device = resolve_device(device or str(run.settings["device"]))  # the child is this run's entry point
+        training = run_training(
+            run, device=torch_device, resume=resume, notes=lambda text: events.put(TrainingNote(text))
+        )
         try:
             for stats in training:
                 done = stats.iteration + 1

@@ -20,7 +20,6 @@ import torch
 from agents.adaptation import AdaptiveAgent
 from agents.algorithms import ALGORITHMS, AlgorithmConfig, get_algorithm
 from agents.checkpoint import CheckpointError, load_checkpoint
-from agents.device import resolve_device
 from agents.finetune_agent import ScratchBaseline
 from agents.learner import AgentSource, IterationStats, Learner
 from agents.maml_learner import MAMLConfig
@@ -34,6 +33,7 @@ from sim.sampler import EnvFactory, VectorSampler
 from sim.tasks import TaskDistribution
 
 ENV_KINDS = ("locomotion", "point_mass")
+CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,16 +122,22 @@ def build_learner(settings: TrainSettings, family: TaskDistribution, device: tor
 
 
 def run_training(
-    run: RunDir, *, device: str | None = None, resume: bool = False, notes: Callable[[str], None] | None = None
+    run: RunDir,
+    *,
+    device: torch.device = CPU,
+    resume: bool = False,
+    notes: Callable[[str], None] | None = None,
 ) -> Generator[IterationStats, None, None]:
     """Train ``run`` up to its ``iterations``, yielding each iteration's stats once it is saved.
 
+    ``device`` is resolved by the entry point (the CLI, the training child: :func:`agents.device.resolve_device`),
+    from the run's ``device`` setting unless the user chose otherwise.
     With ``resume``, training continues from the checkpoint, and the iterations that follow equal
     those of an uninterrupted run with the same seed. ``notes`` receives remarks worth telling the
     user (e.g. a resumed learner that starts with empty replay buffers).
     """
     settings = TrainSettings.from_dict(run.settings)
-    torch_device = resolve_device(device or settings.device)
+    torch_device = device
     learner = build_learner(settings, run.family, torch_device)
     if resume:
         state = run.load_checkpoint()

@@ -22,12 +22,28 @@ if TYPE_CHECKING:
     from agents.algorithms import Algorithm
 
 
+class AlgorithmHelpFormatter(argparse.HelpFormatter):
+    """Fills ``{algorithms}`` in a help text with the registry's names, only when help is printed.
+
+    The names come from :data:`agents.algorithms.ALGORITHMS`, so a new algorithm appears in ``--help``
+    with no edit here; importing the registry loads torch (~2 s), which ``sim2adapt task`` should not pay.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is None or "{algorithms}" not in text:
+            return text
+        from agents.algorithms import ALGORITHMS
+
+        return text.replace("{algorithms}", ", ".join(ALGORITHMS))
+
+
 def add_train_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """``train``: meta-train on a family, or resume a run."""
     train: argparse.ArgumentParser = commands.add_parser(
-        "train", help="meta-train an agent on a task family (or --resume a run)"
+        "train", help="meta-train an agent on a task family (or --resume a run)", formatter_class=AlgorithmHelpFormatter
     )
-    train.add_argument("--algo", help="maml (default), pearl or multitask (the PPO baseline)")
+    train.add_argument("--algo", help="one of {algorithms} (default: maml)")
     train.add_argument("--family", help="a bundled family name (see assets/families) or a family JSON file")
     train.add_argument("--run-dir", type=Path, help="where the run is written (default: runs/FAMILY-ALGO-seedN)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
@@ -48,14 +64,18 @@ def add_train_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """``adapt``: adapt a trained agent to one task and print the returns per episode."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "adapt", help="adapt a trained agent to a task; prints returns per episode"
+        "adapt",
+        help="adapt a trained agent to a task; prints returns per episode",
+        formatter_class=AlgorithmHelpFormatter,
     )
     parser.add_argument(
         "checkpoint",
         help="a checkpoint file, a run directory, a family name (its bundled agent; --algo picks which), "
         "or 'scratch' (PPO from scratch, with --family)",
     )
-    parser.add_argument("--algo", help="with a family name: the bundled agent's algorithm (default: maml)")
+    parser.add_argument(
+        "--algo", help="with a family name: the bundled agent's algorithm, one of {algorithms} (default: maml)"
+    )
     parser.add_argument("--family", help="with 'scratch': the family whose robot and held-out tasks to use")
     parser.add_argument("--env", default="locomotion", help="with 'scratch': locomotion or point_mass")
     parser.add_argument("--test-task", type=int, metavar="I", help="use the family's held-out task I")
@@ -72,9 +92,11 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 def add_bench_train_parser(benchmarks: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """``bench train``: where one meta-iteration's time goes, per device."""
     parser: argparse.ArgumentParser = benchmarks.add_parser(
-        "train", help="time of training iterations split into sampling and update phases, per device"
+        "train",
+        help="time of training iterations split into sampling and update phases, per device",
+        formatter_class=AlgorithmHelpFormatter,
     )
-    parser.add_argument("--algo", default="maml", help="maml, pearl or multitask")
+    parser.add_argument("--algo", default="maml", help="one of {algorithms} (default: maml)")
     parser.add_argument("--family", default="cheetah-velocity")
     parser.add_argument("--preset", choices=["paper", "quick"], default="paper")
     parser.add_argument("--iterations", type=int, default=2, help="iterations timed per device (default: 2)")
@@ -113,6 +135,7 @@ def run_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from agents.algorithms import get_algorithm
+    from agents.device import resolve_device
     from agents.runs import RunDir
     from agents.train import TrainSettings, run_training, start_run
 
@@ -142,7 +165,7 @@ def run_train(args: argparse.Namespace) -> int:
     done = len(run.metrics()) if resume else 0
     print(f"run: {run.path}", file=sys.stderr)
     with tqdm(total=total, initial=done, unit="it", file=sys.stderr, dynamic_ncols=True) as bar:
-        device = args.device if args.resume is None else None
+        device = resolve_device(args.device if args.resume is None else str(run.settings["device"]))
         for stats in run_training(run, device=device, resume=resume, notes=lambda note: bar.write(f"note: {note}")):
             post = {} if stats.post_return is None else {"post": f"{stats.post_return:.1f}"}
             bar.set_postfix(pre=f"{stats.pre_return:.1f}", **post, steps=stats.env_steps)
@@ -199,6 +222,7 @@ def run_bench_train(args: argparse.Namespace) -> int:
     import torch
 
     from agents.algorithms import get_algorithm
+    from agents.device import resolve_device
     from agents.train import TrainSettings, run_training, start_run
 
     family = load_family(args.family)
@@ -210,7 +234,8 @@ def run_bench_train(args: argparse.Namespace) -> int:
             algorithm=args.algo, iterations=args.iterations, device=device, num_workers=args.workers, config=config
         )
         with tempfile.TemporaryDirectory() as tmp:
-            for stats in run_training(start_run(tmp, settings=settings, family=family)):
+            run = start_run(tmp, settings=settings, family=family)
+            for stats in run_training(run, device=resolve_device(device)):
                 phases = list(stats.seconds)
                 if not header_printed:
                     rate = ["updates/s"] if "gradient_updates" in stats.extra else []

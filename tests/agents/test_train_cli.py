@@ -226,11 +226,12 @@ def test_bench_adapt_prints_the_tables_and_writes_csv_and_png_with_physical_meas
     assert all(math.isfinite(float(row[key])) for row in rows for key in row if key != "agent")
     png = (tmp_path / "bench" / "adapt-cheetah-tiny.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
-    for flag, value in (("--seconds", "-3"), ("--seconds", "20"), ("--steps", "0")):
-        assert main([*argv, flag, value]) == 2
+    bad = [["--seconds", "-3"], ["--seconds", "20"], ["--steps", "0"], ["--tasks", "0"]]
+    bad += [["--tasks", "1", "--seeds", "1"]]  # one run: no interval
+    for extra in bad:
+        assert main([*argv, *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(f"sim2adapt: error: {flag} {value}"), err
-        assert "is not allowed" in err[0]
+        assert len(err) == 1 and err[0].startswith(f"sim2adapt: error: {' '.join(extra[-2:])} is not allowed"), err
 
 
 def test_the_normalised_score_takes_the_better_task_aware_reference_as_100_percent() -> None:
@@ -274,3 +275,15 @@ def test_resume_with_more_iterations_equals_a_longer_run(tmp_path: Path, capsys)
     assert [start["iteration"] for start in starts] == [0, 2]  # each start says which code trained from where
     assert main(["train", "--resume", str(shorter.path), "--iterations", "1"]) == 2
     assert "iterations = 1 is not allowed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["train"], ["adapt"], ["bench", "train"]])
+def test_algorithm_help_lists_every_registered_algorithm(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agents.algorithms import ALGORITHMS
+
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in ALGORITHMS) and "{algorithms}" not in text
