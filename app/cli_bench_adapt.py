@@ -34,9 +34,12 @@ def add_bench_adapt_parser(benchmarks: argparse._SubParsersAction) -> argparse.A
         help="return, tracking error (m/s), falls and distance before and after 1, 2, 3 shots on held-out tasks, "
         "per agent, with 95%% intervals",
     )
-    parser.add_argument("--family", default="cheetah-velocity")
+    parser.add_argument(
+        "--family", default="cheetah-velocity", help="a family name or JSON file (default: cheetah-velocity)"
+    )
     parser.add_argument("--agents", nargs="+", type=Path, help="checkpoints (default: the family's bundled agents)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per held-out task (default: 3)")
+    parser.add_argument("--tasks", type=int, help="only the family's first N held-out tasks (default: all)")
     parser.add_argument("--shots", type=int, default=4, help="episodes per run, the first before adaptation")
     add_episode_length_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for the CSV and PNG (default: bench)")
@@ -65,12 +68,13 @@ def _score_all(args: argparse.Namespace, steps: int) -> list[AdaptationScores]:
     sources += [("scratch", scratch.new_agent, scratch.make_env)]
     sources += [("random", lambda: RandomAgent(action_dim), scratch.make_env)]
     seeds = tuple(range(args.seeds))
+    tasks = family.test_tasks(args.tasks)
     results = []
     for label, make_agent, make_env in sources:
         start = time.perf_counter()
         results.append(
             evaluate_adaptation(
-                make_agent, make_env, family.test_tasks(), label=label, shots=args.shots, max_steps=steps, seeds=seeds
+                make_agent, make_env, tasks, label=label, shots=args.shots, max_steps=steps, seeds=seeds
             )
         )
         print(f"  {label}: {time.perf_counter() - start:.0f} s", flush=True)
@@ -223,13 +227,21 @@ def run_bench_adapt(args: argparse.Namespace) -> int:
     """Score every agent, print the tables, write the CSV and the plot."""
     from sim.envs.locomotion import EnvConfig
 
-    if args.seeds < 2 or args.shots < 2:
-        raise ValueError(f"--seeds {args.seeds} / --shots {args.shots} are not allowed: both must be >= 2")
+    if args.shots < 2:
+        raise ValueError(f"--shots {args.shots} is not allowed: at least 2 (before and after adaptation)")
+    if args.tasks is not None and args.tasks < 1:
+        raise ValueError(f"--tasks {args.tasks} is not allowed: at least 1")
+    tasks = len(load_family(args.family).test_tasks(args.tasks))
+    if args.seeds < 1 or tasks * args.seeds < 2:
+        raise ValueError(
+            f"--seeds {args.seeds} is not allowed with {tasks} held-out task(s): "
+            "at least 1, and at least 2 runs (tasks x seeds) for an interval"
+        )
     env_config = EnvConfig()  # the configuration agents are evaluated in (TrainedAgent.make_env)
     steps = episode_length_steps(args, env_config.control_dt)
     limit = env_config.max_episode_steps
     if steps > limit:
-        flag = f"--steps {args.steps}" if args.steps is not None else f"--seconds {args.seconds}"
+        flag = f"--steps {args.steps}" if args.steps is not None else f"--seconds {args.seconds:g}"
         raise ValueError(
             f"{flag} is not allowed: episodes end at the env's limit of {limit} steps "
             f"({limit * env_config.control_dt:g} s)"

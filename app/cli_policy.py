@@ -57,7 +57,7 @@ def episode_length_steps(args: argparse.Namespace, control_dt: float) -> int:
             raise ValueError(f"--steps {args.steps} is not allowed: at least 1")
         return int(args.steps)
     if not (math.isfinite(args.seconds) and args.seconds > 0):
-        raise ValueError(f"--seconds {args.seconds} is not allowed: a number of seconds > 0")
+        raise ValueError(f"--seconds {args.seconds:g} is not allowed: a number of seconds > 0")
     return episode_steps(args.seconds, control_dt)
 
 
