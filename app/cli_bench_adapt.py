@@ -210,6 +210,8 @@ def _draw_measure(plot: Any, scores: list[AdaptationScores], measure: Measure, *
         axis.setLabel(label, color="k")
     shots = scores[0].returns.shape[-1]
     plot.getAxis("bottom").setTicks([[(k, str(k)) for k in range(shots)]])
+    if measure.key == "fall_share":  # a share: the whole 0-1 scale, not a zoom on 0 % rescaled by pyqtgraph
+        plot.setYRange(0.0, 1.0)
     for index, score in enumerate(scores):
         mean, ci = score.mean(measure.key), np.nan_to_num(score.ci95(measure.key))
         x = np.arange(shots, dtype=float) + 0.04 * index  # spread overlapping bars
