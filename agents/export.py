@@ -1,8 +1,10 @@
 """Export an (adapted) policy to TorchScript and ONNX, verified against the live policy before it lands.
 
-The exported module is deterministic and self-contained: raw observation in, action to apply out.
-Normalisation (``clip((obs - mean) / sqrt(var + eps), ±10)``) and the final clip to ``[-1, 1]`` are
-inside the graph; the JSON sidecar says so, and records the caller's metadata, the statistics, the
+The exported module is a pure function and self-contained: raw observation and action noise in,
+action to apply out. The caller draws the noise (standard normal to act as the agent acted in the
+app, zeros for the mean action), so the graph itself holds no random state; a policy with memory
+adds its memory as further inputs (:mod:`agents.exportable`). Normalisation
+(``clip((obs - mean) / sqrt(var + eps), ±10)``) and the final clip to ``[-1, 1]`` are inside the graph; the JSON sidecar says so, and records the caller's metadata, the statistics, the
 file hashes, the parity check and library versions.
 
 Order of work, so that a failed export never damages an earlier one: write ``.pt`` and ``.onnx`` to
@@ -16,7 +18,7 @@ deprecated but need nothing beyond torch; the ``torch.export``-based ONNX export
 ``onnxscript``. Their deprecation warnings are silenced only around these calls.
 """
 
-# No `from __future__ import annotations` here: TorchScript must see DeterministicPolicy's class-level
+# No `from __future__ import annotations` here: TorchScript must see ExportedGaussianPolicy's class-level
 # annotations as real types, and cannot resolve them from strings.
 
 import contextlib
@@ -38,7 +40,15 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from agents.atomic import commit, discard, write_temp
-from agents.exportable import PARITY_SAMPLES, ExportablePolicy, ExportInput, ExportPlan, spread_obs
+from agents.exportable import (
+    PARITY_SAMPLES,
+    ExportablePolicy,
+    ExportInput,
+    ExportPlan,
+    action_noise_input,
+    parity_noise,
+    spread_obs,
+)
 from agents.policies import OBS_EPS, GaussianMLPPolicy
 
 ONNX_OPSET = 17
@@ -90,37 +100,44 @@ class ExportResult:
     """the JSON sidecar as written"""
 
 
-class DeterministicPolicy(nn.Module):
-    """What gets exported: raw observation in, clipped mean action out, no training machinery."""
+class ExportedGaussianPolicy(nn.Module):
+    """What gets exported of a Gaussian policy: raw observation and action noise in, action out.
+
+    ``clip(mean(obs) + std * noise, -1, 1)``: standard normal noise acts as the agent acted while
+    adapting, zeros give the mean action. No training machinery; normalisation inside.
+    """
 
     clip: float
     obs_mean: Tensor
     obs_std: Tensor
+    action_std: Tensor
 
-    def __init__(self, *, net: nn.Sequential, obs_mean: Tensor, obs_var: Tensor, clip: float) -> None:
-        """Hold a copy of the mean network and the normalisation statistics as constants.
+    def __init__(self, *, net: nn.Sequential, obs_mean: Tensor, obs_var: Tensor, clip: float, log_std: Tensor) -> None:
+        """Hold a copy of the mean network, the normalisation statistics and the action std as constants.
 
         Args:
             net: The policy's mean network (already holding the weights to export).
             obs_mean: Running observation mean.
             obs_var: Running observation variance.
             clip: Bound on normalised observations.
+            log_std: The policy's (adapted) log standard deviation per action dimension.
         """
         super().__init__()
         self.net = net
         self.register_buffer("obs_mean", obs_mean.clone())
         # Precomputed exactly as ObsNormalizer computes it, so the two agree to the last bit.
         self.register_buffer("obs_std", torch.sqrt(obs_var + OBS_EPS))
+        self.register_buffer("action_std", log_std.exp())
         self.clip = clip
 
-    def forward(self, obs: Tensor) -> Tensor:
-        """The action for raw ``obs`` ``[N, obs_dim]``, clipped to ``[-1, 1]``."""
+    def forward(self, obs: Tensor, noise: Tensor) -> Tensor:
+        """The action for raw ``obs`` ``[N, obs_dim]`` and ``noise`` ``[N, action_dim]``, clipped to ``[-1, 1]``."""
         normalised = ((obs - self.obs_mean) / self.obs_std).clamp(-self.clip, self.clip)
-        action: Tensor = self.net(normalised)
+        action: Tensor = self.net(normalised) + self.action_std * noise
         return action.clamp(-1.0, 1.0)
 
 
-def to_deterministic(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] | None = None) -> DeterministicPolicy:
+def to_exported(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] | None = None) -> ExportedGaussianPolicy:
     """A CPU, float32, eval-mode, gradient-free copy of ``policy`` under ``fast_params`` (if given).
 
     Raises:
@@ -134,11 +151,12 @@ def to_deterministic(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor
     state.update({k: v.detach() for k, v in (fast_params or {}).items()})
     net = copy.deepcopy(policy.mean_net).to(device="cpu", dtype=torch.float32)
     net.load_state_dict({k.removeprefix("mean_net."): v for k, v in state.items() if k.startswith("mean_net.")})
-    module = DeterministicPolicy(
+    module = ExportedGaussianPolicy(
         net=net,
         obs_mean=state["obs_normalizer.mean"].to("cpu", torch.float32),
         obs_var=state["obs_normalizer.var"].to("cpu", torch.float32),
         clip=policy.obs_normalizer.clip,
+        log_std=state["log_std"].to("cpu", torch.float32),
     )
     return module.eval().requires_grad_(False)
 
@@ -241,8 +259,10 @@ def _gaussian_plan(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] 
     mean, var = norm.mean.detach().cpu(), norm.var.detach().cpu()
     device = next(policy.parameters()).device
 
-    def live(obs: Tensor) -> Tensor:
-        return policy.act(obs.to(device), deterministic=True, params=fast_params).clamp(-1.0, 1.0).cpu()
+    def live(obs: Tensor, noise: Tensor) -> Tensor:
+        with torch.no_grad():
+            dist = policy.distribution(obs.to(device), fast_params)
+            return (dist.mean + dist.stddev * noise.to(device)).clamp(-1.0, 1.0).cpu()
 
     doc = {
         "observation": {
@@ -253,15 +273,15 @@ def _gaussian_plan(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] 
             "eps": OBS_EPS,
             "clip": norm.clip,
         },
-        "action": {"low": -1.0, "high": 1.0, "post_processing": "clip(mean, -1, 1) is inside the graph"},
+        "action": {"low": -1.0, "high": 1.0, "post_processing": "clip(mean + std * noise, -1, 1) is inside the graph"},
         "fast_weights": fast_params is not None,
     }
     return ExportPlan(
-        module=to_deterministic(policy, fast_params),
-        inputs=(ExportInput("obs", (policy.obs_dim,), "raw observation"),),
+        module=to_exported(policy, fast_params),
+        inputs=(ExportInput("obs", (policy.obs_dim,), "raw observation"), action_noise_input(policy.action_dim)),
         action_dim=policy.action_dim,
         live_actions=live,
-        parity_inputs=(spread_obs(mean, torch.sqrt(var + OBS_EPS)),),
+        parity_inputs=(spread_obs(mean, torch.sqrt(var + OBS_EPS)), parity_noise(policy.action_dim)),
         doc=doc,
     )
 

@@ -68,6 +68,21 @@ def spread_obs(mean: Tensor, std: Tensor) -> Tensor:
     return mean + std * spread * torch.randn(PARITY_SAMPLES, mean.shape[0], generator=gen)
 
 
+def action_noise_input(action_dim: int) -> ExportInput:
+    """The ``noise`` input of a stochastic policy's graph: the caller draws it, so the graph stays a pure function."""
+    return ExportInput(
+        "noise",
+        (action_dim,),
+        "standard normal noise per action dimension: N(0, 1) draws act as the agent acted in the app, "
+        "zeros give the mean action",
+    )
+
+
+def parity_noise(action_dim: int) -> Tensor:
+    """Standard normal noise for the parity check, one row per parity observation."""
+    return torch.randn(PARITY_SAMPLES, action_dim, generator=torch.Generator().manual_seed(1))
+
+
 @runtime_checkable
 class ExportablePolicy(Protocol):
     """A policy that knows how it is exported (PEARL's with its latent fixed, an online agent's with its memory)."""

@@ -92,7 +92,7 @@ class PEARLAgent(BetweenEpisodesAgent):
         return UpdateInfo(loss=0.0, kl=float(self.posterior.kl_to_prior()[0]), step_size=0.0)
 
     def mean_action(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Deterministic actions ``[N, action_dim]`` with ``z`` at the posterior mean (what the export does)."""
+        """Mean actions ``[N, action_dim]`` with ``z`` at the posterior mean (what the export does with zero noise)."""
         obs = np.asarray(obs, np.float32).reshape(-1, self.policy.obs_dim)
         latents = np.repeat(self.posterior.mean.numpy(), len(obs), axis=0)
         return PEARLSnapshot(self.policy, latents, deterministic=True)(obs, np.random.default_rng(0))

@@ -5,7 +5,7 @@
   correction (SAC, appendix C).
 * :class:`TwinQ`: two independent Q functions of ``concat(obs, action, z)``; the minimum of the two
   fights over-estimation (TD3 / SAC v2).
-* :class:`PEARLExportPolicy`: what leaves the project: observation in, deterministic action out,
+* :class:`PEARLExportPolicy`: what leaves the project: observation and action noise in, action out,
   with ``z`` fixed inside as a buffer.
 """
 
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from agents.context import relu_mlp
-from agents.exportable import ExportInput, ExportPlan, spread_obs
+from agents.exportable import ExportInput, ExportPlan, action_noise_input, parity_noise, spread_obs
 
 LOG_STD_MIN = -20.0
 LOG_STD_MAX = 2.0
@@ -85,7 +85,12 @@ class TwinQ(nn.Module):
 
 
 class PEARLExportPolicy(nn.Module):
-    """The adapted PEARL policy as a plain module: ``tanh`` of the Gaussian mean given a fixed ``z``.
+    """The adapted PEARL policy as a plain module: ``tanh(mean + std * noise)`` given a fixed ``z``.
+
+    The caller feeds the noise: standard normal draws act as the agent acted while adapting (SAC's
+    sampled actions), zeros give the mean action. The two can differ in kind, not only in degree:
+    the bundled A1 agent walked 10 s with sampled actions and fell within 2 s with its mean action,
+    which is why an export that only offered the mean did not do what the app showed.
 
     CPU, float32, eval mode, no gradients; scriptable with ``torch.jit.script`` and traceable for ONNX.
     ``z`` is a buffer (it travels in ``state_dict`` and the exported graph); ``context_transitions``
@@ -95,31 +100,36 @@ class PEARLExportPolicy(nn.Module):
     obs_dim: int
     action_dim: int
     context_transitions: int
+    log_std_min: float
+    log_std_max: float
     z: Tensor
 
     def __init__(self, *, policy: TanhGaussianPolicy, z: Tensor, context_transitions: int) -> None:
-        """Copy the policy's trunk and mean head, and fix ``z`` (``[latent_dim]``)."""
+        """Copy the policy's trunk and both heads, and fix ``z`` (``[latent_dim]``)."""
         super().__init__()
         self.obs_dim, self.action_dim = policy.obs_dim, policy.action_dim
         self.context_transitions = context_transitions
         self.trunk = copy.deepcopy(policy.trunk).to(device="cpu", dtype=torch.float32)
         self.mean_head = copy.deepcopy(policy.mean_head).to(device="cpu", dtype=torch.float32)
+        self.log_std_head = copy.deepcopy(policy.log_std_head).to(device="cpu", dtype=torch.float32)
+        self.log_std_min, self.log_std_max = LOG_STD_MIN, LOG_STD_MAX  # attributes: TorchScript reads no globals
         self.register_buffer("z", z.detach().to(device="cpu", dtype=torch.float32).reshape(1, -1).clone())
         self.eval().requires_grad_(False)
 
-    def forward(self, obs: Tensor) -> Tensor:
-        """The deterministic action in ``[-1, 1]`` for each row of ``obs`` ``[N, obs_dim]``."""
+    def forward(self, obs: Tensor, noise: Tensor) -> Tensor:
+        """The action in ``[-1, 1]`` for each row of ``obs`` ``[N, obs_dim]`` and ``noise`` ``[N, action_dim]``."""
         latent = self.z.expand(obs.shape[0], self.z.shape[1])
         features = self.trunk(torch.cat([obs, latent], dim=-1))
-        return torch.tanh(self.mean_head(features))
+        log_std = self.log_std_head(features).clamp(self.log_std_min, self.log_std_max)
+        return torch.tanh(self.mean_head(features) + log_std.exp() * noise)
 
     @torch.jit.unused
     def export_plan(self) -> ExportPlan:
-        """Itself as the graph (one ``obs`` input); ``z`` and its context size go into the sidecar."""
+        """Itself as the graph (``obs`` and ``noise`` inputs); ``z`` and its context size go into the sidecar."""
 
-        def live(obs: Tensor) -> Tensor:
+        def live(obs: Tensor, noise: Tensor) -> Tensor:
             with torch.no_grad():
-                return self(obs).clamp(-1.0, 1.0)  # type: ignore[no-any-return]
+                return self(obs, noise).clamp(-1.0, 1.0)  # type: ignore[no-any-return]
 
         doc = {
             "observation": {"normalisation": "none outside the graph; feed raw obs"},
@@ -128,5 +138,5 @@ class PEARLExportPolicy(nn.Module):
             "latent": {"z": self.z.flatten().tolist(), "context_transitions": self.context_transitions},
         }
         obs = spread_obs(torch.zeros(self.obs_dim), torch.ones(self.obs_dim))
-        inputs = (ExportInput("obs", (self.obs_dim,), "raw observation"),)
-        return ExportPlan(copy.deepcopy(self), inputs, self.action_dim, live, (obs,), doc)
+        inputs = (ExportInput("obs", (self.obs_dim,), "raw observation"), action_noise_input(self.action_dim))
+        return ExportPlan(copy.deepcopy(self), inputs, self.action_dim, live, (obs, parity_noise(self.action_dim)), doc)

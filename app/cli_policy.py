@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ import numpy as np
 from app.task_args import add_task_arguments, task_from_args
 from sim.metrics import EVAL_SECONDS, EpisodeMeter, episode_steps
 from sim.params import TaskParams
+
+Actor = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+"""an exported policy as play runs it: one observation and the episode's generator in, one action out"""
 
 VIDEO_FPS = 30
 
@@ -72,9 +76,34 @@ def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
     parser.add_argument("--episodes", type=int, default=1)
     add_episode_length_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--mean-action",
+        action="store_true",
+        help="feed zero action noise: the policy's mean action "
+        "(default: sampled actions, as the agent acted in the app)",
+    )
     parser.add_argument("--video", type=Path, metavar="FILE", help="also render the episodes to FILE (.mp4 or .gif)")
     add_task_arguments(parser)
     return parser
+
+
+def exported_actor(run: Callable[..., np.ndarray], sidecar: dict[str, Any], *, mean_action: bool) -> Actor:
+    """``(obs, rng) -> action`` for an exported policy, feeding the inputs its sidecar lists besides ``obs``.
+
+    A stochastic policy's graph takes ``noise``: standard normal draws from ``rng`` act as the agent
+    did in the app (the bundled A1 agent walks that way and falls with its mean action); zeros give
+    the mean action. Memory inputs (a history, a recurrent state) are refused by name until play keeps them.
+    """
+    names = [entry["name"] for entry in sidecar.get("inputs", [{"name": "obs"}])]
+    unsupported = [name for name in names[1:] if name != "noise"]
+    if unsupported:
+        raise ValueError(f"the exported policy needs the inputs {', '.join(unsupported)}, which play cannot feed yet")
+    if "noise" not in names:
+        return lambda obs, rng: run(obs)
+    action_dim = int(sidecar["action_dim"])
+    if mean_action:
+        return lambda obs, rng: run(obs, np.zeros(action_dim, np.float32))
+    return lambda obs, rng: run(obs, rng.standard_normal(action_dim).astype(np.float32))
 
 
 def export_adapted(result: Any, out_dir: Path, *, algorithm: str, source: str) -> None:
@@ -153,9 +182,9 @@ def run_play(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
     steps = episode_length_steps(args, EnvConfig().control_dt)
-    act = load_exported(args.policy)
     sidecar_path = args.policy.with_suffix(".json")
     sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else {}
+    act = exported_actor(load_exported(args.policy), sidecar, mean_action=args.mean_action)
     task = task_from_args(args)
     if task == TaskParams() and "task" in sidecar:  # no task given: replay the one it was adapted on
         task = TaskParams.from_dict(sidecar["task"])
@@ -173,11 +202,12 @@ def run_play(args: argparse.Namespace) -> int:
         every = max(1, round(1.0 / (VIDEO_FPS * env.config.control_dt)))  # frames at about real time
         for episode in range(args.episodes):
             obs, reset_info = env.reset(seed=args.seed + episode)
+            rng = np.random.default_rng(args.seed + episode)
             meter = EpisodeMeter.from_reset_info(reset_info)
             assert meter is not None  # the locomotion env describes every episode
             total, step = 0.0, 0
             for step in range(1, steps + 1):
-                obs, reward, terminated, truncated, info = env.step(act(obs))
+                obs, reward, terminated, truncated, info = env.step(act(obs, rng))
                 total += float(reward)
                 meter.add(info)
                 if video is not None and step % every == 0:

@@ -73,11 +73,15 @@ def test_train_load_adapt_export_for_every_algorithm(name: str, tmp_path: Path) 
     observes_task = get_algorithm(name).observes_task
     assert sidecar["obs_dim"] == (4 + 1 if observes_task else 4)  # a task-aware reference also sees the target speed
     obs = np.random.default_rng(0).normal(size=(32, sidecar["obs_dim"])).astype(np.float32)
+    noise = np.zeros((32, sidecar["action_dim"]), np.float32)  # the mean action
     policy, obs_t = result.policy, torch.as_tensor(obs)
     with torch.no_grad():
-        live = policy.act(obs_t, deterministic=True) if isinstance(policy, GaussianMLPPolicy) else policy(obs_t)
+        if isinstance(policy, GaussianMLPPolicy):
+            live = policy.act(obs_t, deterministic=True)
+        else:
+            live = policy(obs_t, torch.as_tensor(noise))
     for path in (exported.torchscript_path, exported.onnx_path):
-        assert np.abs(load_exported(path)(obs) - live.clamp(-1.0, 1.0).numpy()).max() < 1e-5
+        assert np.abs(load_exported(path)(obs, noise) - live.clamp(-1.0, 1.0).numpy()).max() < 1e-5
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.func import functional_call
 
 import agents.export
-from agents.export import INSTALL_HINT, DeterministicPolicy, ExportError, export_policy, load_exported
+from agents.export import INSTALL_HINT, ExportedGaussianPolicy, ExportError, export_policy, load_exported
 from agents.maml import Batch, inner_adapt, pg_loss
 from agents.policies import GaussianMLPPolicy
 from sim.params import TaskParams
@@ -45,10 +45,20 @@ def _adapted(policy: GaussianMLPPolicy) -> dict[str, Tensor]:
     return {k: v.detach() for k, v in fast.items()}
 
 
-def _live(policy: GaussianMLPPolicy, fast: dict[str, Tensor] | None, obs: np.ndarray) -> np.ndarray:
+def _live(
+    policy: GaussianMLPPolicy, fast: dict[str, Tensor] | None, obs: np.ndarray, noise: np.ndarray | None = None
+) -> np.ndarray:
+    """The live policy's action: its mean under ``fast``, plus its std times ``noise`` when given."""
     with torch.no_grad():
         mean = functional_call(policy, fast or {}, (torch.as_tensor(obs, dtype=torch.float32),))
-    return mean.clamp(-1.0, 1.0).numpy()
+        log_std = (fast or {}).get("log_std", policy.log_std)
+        action = mean if noise is None else mean + log_std.exp() * torch.as_tensor(noise)
+    return action.clamp(-1.0, 1.0).numpy()
+
+
+def _zeros(obs: np.ndarray) -> np.ndarray:
+    """Zero action noise for ``obs`` (one row or a batch): the mean action."""
+    return np.zeros((*obs.shape[:-1], ACT_DIM), np.float32)
 
 
 def test_exported_files_match_the_adapted_policy_and_the_sidecar_round_trips(tmp_path: Path) -> None:
@@ -61,10 +71,14 @@ def test_exported_files_match_the_adapted_policy_and_the_sidecar_round_trips(tmp
     want = _live(policy, fast, obs)
     assert np.abs(want - _live(policy, None, obs)).max() > 1e-3  # the fast weights really matter
     assert np.abs(want).max() == 1.0  # some actions were clipped
+    noise = np.random.default_rng(6).standard_normal((64, ACT_DIM)).astype(np.float32)
+    sampled = _live(policy, fast, obs, noise)
+    assert np.abs(sampled - want).max() > 1e-2  # the noise input really acts
     for path in (result.torchscript_path, result.onnx_path):
         run = load_exported(path)
-        np.testing.assert_allclose(run(obs), want, atol=1e-5, rtol=0)
-        np.testing.assert_allclose(run(obs[0]), want[0], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(run(obs, _zeros(obs)), want, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(run(obs[0], _zeros(obs[0])), want[0], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(run(obs, noise), sampled, atol=1e-5, rtol=0)
     sidecar = json.loads(result.sidecar_path.read_text())
     assert sidecar == result.sidecar
     assert TaskParams.from_dict(sidecar["task"]) == TaskParams() and sidecar["algorithm"] == "maml"
@@ -81,14 +95,14 @@ def test_a_parity_failure_keeps_the_old_export_byte_identical(tmp_path: Path, mo
     first = export_policy(policy, out_dir=tmp_path, sidecar={"run": 1})
     paths = (first.torchscript_path, first.onnx_path, first.sidecar_path)
     old = {p: p.read_bytes() for p in paths}
-    real = agents.export.to_deterministic
+    real = agents.export.to_exported
 
-    def drifted(*args: object, **kwargs: object) -> DeterministicPolicy:
+    def drifted(*args: object, **kwargs: object) -> ExportedGaussianPolicy:
         module = real(*args, **kwargs)  # type: ignore[arg-type]
         module.net[-1].bias.add_(1e-3)
         return module
 
-    monkeypatch.setattr(agents.export, "to_deterministic", drifted)
+    monkeypatch.setattr(agents.export, "to_exported", drifted)
     with torch.no_grad():
         policy.mean_net[-1].weight.mul_(0.01)  # the new export would differ from the old one
     with pytest.raises(ExportError, match=r"does not match the live policy \(torchscript max abs diff .*onnx"):
@@ -151,8 +165,8 @@ def test_exported_policy_acts_like_the_live_one_on_a_real_locomotion_env(tmp_pat
         for _ in range(5):
             want = _live(policy, None, obs[None])[0]
             for run in runners:
-                np.testing.assert_allclose(run(obs), want, atol=1e-5, rtol=0)
-            obs = env.step(runners[0](obs))[0]
+                np.testing.assert_allclose(run(obs, np.zeros(act_dim, np.float32)), want, atol=1e-5, rtol=0)
+            obs = env.step(runners[0](obs, np.zeros(act_dim, np.float32)))[0]
     finally:
         env.close()
 

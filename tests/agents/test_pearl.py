@@ -18,7 +18,7 @@ from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.export import export_policy, load_exported
 from agents.learner import IterationStats, Learner
 from agents.pearl import PEARLConfig, PEARLLearner
-from agents.pearl_agent import PEARLAgent
+from agents.pearl_agent import PEARLAgent, PEARLSnapshot
 from sim.envs.point_mass import PointMassEnv
 from sim.params import TaskParams, with_values
 from sim.sampler import VectorSampler
@@ -122,17 +122,24 @@ def test_the_export_acts_like_the_agent_under_the_posterior_mean(trained: PEARLL
     assert all(not p.requires_grad for p in module.parameters())
 
     obs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    zeros = np.zeros((32, 2), np.float32)
     expected = agent.mean_action(obs)
     with torch.no_grad():
-        actions = module(torch.as_tensor(obs)).numpy()
-        scripted = torch.jit.script(module)(torch.as_tensor(obs)).numpy()
+        actions = module(torch.as_tensor(obs), torch.as_tensor(zeros)).numpy()
+        scripted = torch.jit.script(module)(torch.as_tensor(obs), torch.as_tensor(zeros)).numpy()
     np.testing.assert_allclose(actions, expected, atol=1e-6)
     np.testing.assert_allclose(scripted, expected, atol=1e-6)
     assert np.abs(actions).max() <= 1.0
+    # Fed the draws the agent's own sampler makes, the export takes the agent's sampled actions.
+    latents = np.repeat(agent.posterior.mean.numpy(), len(obs), axis=0)
+    sampled = PEARLSnapshot(agent.policy, latents)(obs, np.random.default_rng(3))
+    noise = np.random.default_rng(3).standard_normal((32, 2)).astype(np.float32)
     exported = export_policy(module, out_dir=tmp_path, name="pearl", sidecar={"algorithm": "pearl"})
     assert exported.sidecar["latent"] == {"z": meta["latent_mean"], "context_transitions": H}
+    assert [i["name"] for i in exported.sidecar["inputs"]] == ["obs", "noise"]
     for path in (exported.torchscript_path, exported.onnx_path):
-        np.testing.assert_allclose(load_exported(path)(obs), expected, atol=1e-5)
+        np.testing.assert_allclose(load_exported(path)(obs, zeros), expected, atol=1e-5)
+        np.testing.assert_allclose(load_exported(path)(obs, noise), sampled, atol=1e-5)
 
 
 def run_episode(agent: PEARLAgent, task: TaskParams) -> EpisodeRecord:

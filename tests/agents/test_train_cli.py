@@ -9,6 +9,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -151,7 +152,7 @@ def test_export_command_writes_the_trained_policy_that_play_and_onnx_reproduce(t
     obs = torch.randn(16, 4)
     expected = live.act(obs, deterministic=True).clamp(-1.0, 1.0).numpy()
     for suffix in (".pt", ".onnx"):
-        got = load_exported(tmp_path / "out" / f"init{suffix}")(obs.numpy())
+        got = load_exported(tmp_path / "out" / f"init{suffix}")(obs.numpy(), np.zeros((16, 2), np.float32))
         assert abs(got - expected).max() < 1e-5
 
 
@@ -287,3 +288,20 @@ def test_algorithm_help_lists_every_registered_algorithm(
         main([*command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(name in text for name in ALGORITHMS) and "{algorithms}" not in text
+
+
+def test_play_feeds_sampled_noise_by_default_zeros_for_the_mean_action_and_refuses_memory_it_cannot_keep() -> None:
+    from app.cli_policy import exported_actor
+
+    def graph(obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        return noise.copy()  # the action is the noise fed: what play feeds is what it applies
+
+    sidecar = {"action_dim": 3, "inputs": [{"name": "obs"}, {"name": "noise"}]}
+    obs = np.zeros(4, np.float32)
+    sampled = exported_actor(graph, sidecar, mean_action=False)
+    expected = np.random.default_rng(5).standard_normal(3).astype(np.float32)
+    assert np.array_equal(sampled(obs, np.random.default_rng(5)), expected)
+    assert np.array_equal(exported_actor(graph, sidecar, mean_action=True)(obs, np.random.default_rng(5)), np.zeros(3))
+    history = {"action_dim": 3, "inputs": [{"name": "obs"}, {"name": "history"}]}
+    with pytest.raises(ValueError, match="needs the inputs history"):
+        exported_actor(graph, history, mean_action=False)
