@@ -58,7 +58,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path, help="folder for the PNG files (created)")
     parser.add_argument("--shots", type=int, default=4, help="episodes of the adaptation (3 or 4 read well)")
-    parser.add_argument("--steps", type=int, default=100, help="steps per episode (the bundled agent trained on 100)")
+    parser.add_argument("--steps", type=int, default=600, help="steps per episode (600: 10 s, what a person watches)")
     parser.add_argument("--agent", default="cheetah-velocity-pearl", help="bundled agent (assets/agents/NAME.pt)")
     parser.add_argument("--test-task", type=int, default=0, help="which held-out task of the agent's family")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for each moment")

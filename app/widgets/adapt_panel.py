@@ -34,6 +34,7 @@ from app.jobs import AdaptWorker, JobRunner
 from app.task_files import find_checkpoints
 from app.widgets.adapt_plot import PLOTS, AdaptPlotWidget
 from app.workers import WorkerThread
+from sim.envs.locomotion import EnvConfig
 from sim.params import TaskParams
 from sim.render import Camera
 from sim.tasks import AGENTS_DIR
@@ -41,6 +42,10 @@ from sim.tasks import AGENTS_DIR
 FRAME_EVERY = 3
 """Steps between adaptation frames: 20 frames per simulated second (env steps are 1/60 s)."""
 DEVICES = ("auto", "cpu", "cuda")
+CONTROL_DT_S = EnvConfig().control_dt
+"""seconds of simulated time per env step (the agents' envs keep the default control rate)"""
+DEFAULT_EPISODE_S = 10.0
+"""what a person watches: agents are judged over 10 s of simulated time (600 steps at 60 Hz)"""
 
 
 def describe_task(task: TaskParams) -> str:
@@ -114,7 +119,10 @@ class AdaptPanel(QWidget):
 
     def _build_budget_form(self) -> QFormLayout:
         self.shots = self._spin(1, 100, 3, "episodes on the task")
-        self.steps = self._spin(1, 5000, 200, "steps per episode at most")
+        default_steps = round(DEFAULT_EPISODE_S / CONTROL_DT_S)
+        self.steps = self._spin(1, 6000, default_steps, "steps per episode at most")
+        self.steps.setSuffix(f" steps = {DEFAULT_EPISODE_S:g} s")
+        self.steps.valueChanged.connect(lambda steps: self.steps.setSuffix(f" steps = {steps * CONTROL_DT_S:.3g} s"))
         self.updates = self._spin(0, 99, 2, "adaptation updates, one after each of the first episodes (< shots)")
         self.shots.valueChanged.connect(lambda shots: self.updates.setMaximum(shots - 1))
         self.updates.setMaximum(self.shots.value() - 1)
