@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.cli_policy import add_episode_length_arguments
 from app.task_args import add_task_arguments, task_from_args
 from sim.params import TaskParams
 from sim.tasks import load_family
 
 if TYPE_CHECKING:
+    from agents.adaptation import EpisodeEvent
     from agents.algorithms import Algorithm
 
 
@@ -80,7 +82,7 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--env", default="locomotion", help="with 'scratch': locomotion or point_mass")
     parser.add_argument("--test-task", type=int, metavar="I", help="use the family's held-out task I")
     parser.add_argument("--shots", type=int, default=3, help="episodes on the task")
-    parser.add_argument("--steps", type=int, default=200, help="steps per episode at most")
+    add_episode_length_arguments(parser)
     parser.add_argument("--updates", type=int, default=2, help="adaptation updates (one after each early episode)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -183,13 +185,22 @@ def _adapt_task(args: argparse.Namespace, trained_family_tasks: list[TaskParams]
     return trained_family_tasks[index]
 
 
+def _physical(event: EpisodeEvent) -> str:
+    """Tracking error, fall and distance columns of ``adapt``'s table ('-' where the env measures none)."""
+    m = event.metrics
+    if m is None:
+        return f"{'-':>9}  {'-':>4}  {'-':>6}"
+    return f"{m.tracking_error_mps:>9.3f}  {'yes' if m.fell else 'no':>4}  {m.distance_m:>6.2f}"
+
+
 def run_adapt(args: argparse.Namespace) -> int:
     """Adapt the checkpoint's agent to the task and print one line per episode."""
     from agents.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, UpdateEvent, adapt
     from agents.bundle import resolve_agent
     from agents.device import resolve_device
     from agents.train import load_trained, scratch_agent_source
-    from app.cli_policy import export_adapted
+    from app.cli_policy import episode_length_steps, export_adapted
+    from sim.envs.locomotion import EnvConfig
 
     if str(args.checkpoint) == "scratch":
         if not args.family:
@@ -200,11 +211,14 @@ def run_adapt(args: argparse.Namespace) -> int:
         trained = load_trained(checkpoint, device=resolve_device(args.device))
     task = _adapt_task(args, trained.family.test_tasks())
     trained.check_task(task)
-    config = AdaptConfig(shots=args.shots, max_steps=args.steps, updates=args.updates, seed=args.seed)
-    print(f"{'episode':>7}  {'phase':<16}  {'return':>9}  {'steps':>5}")
+    steps = episode_length_steps(args, EnvConfig().control_dt)
+    config = AdaptConfig(shots=args.shots, max_steps=steps, updates=args.updates, seed=args.seed)
+    print(f"{'episode':>7}  {'phase':<16}  {'return':>9}  {'steps':>5}  {'error m/s':>9}  {'fell':>4}  {'dist m':>6}")
     for event in adapt(trained.new_agent, trained.make_env, task, config):
         if isinstance(event, EpisodeEvent):
-            print(f"{event.episode:>7}  {event.phase:<16}  {event.episode_return:>9.2f}  {event.length:>5}")
+            print(
+                f"{event.episode:>7}  {event.phase:<16}  {event.episode_return:>9.2f}  {event.length:>5}  {_physical(event)}"
+            )
         elif isinstance(event, UpdateEvent):
             print(f"{'':>7}  update {event.update}: loss {event.loss:.3f}, KL {event.kl:.4f}", file=sys.stderr)
         elif isinstance(event, AdaptResult):

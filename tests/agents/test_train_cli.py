@@ -49,8 +49,9 @@ def test_train_then_adapt_from_the_command_line(tmp_path: Path, capsys) -> None:
 
     assert main(["adapt", str(run_dir), "--test-task", "1", "--shots", "2", "--steps", "5", "--updates", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["episode", "phase", "return", "steps"]
+    assert out[0].split() == ["episode", "phase", "return", "steps", "error", "m/s", "fell", "dist", "m"]
     assert [line.split()[0] for line in out[1:3]] == ["0", "1"]
+    assert out[1].split()[-3:] == ["-", "-", "-"]  # the toy env has no torso to measure
     assert "pre-adaptation" in out[1] and "after update 1" in out[2]
 
 
