@@ -43,7 +43,8 @@ class EpisodeMetrics:
     """mean |v - v*| of the torso along the target heading, m/s, over the steps after the first second
     (over all steps if the episode lasted 1 s or less)"""
     fell: bool
-    """the episode ended with a fall"""
+    """the episode ended with a fall, or on its back (a robot that cannot fall, the planar cheetah, can flip
+    and lie there: a person sees a fall)"""
     distance_m: float
     """displacement of the torso along the target heading since the episode started, m"""
     steps: int
@@ -101,7 +102,8 @@ class EpisodeMeter:
         )
 
     def add(self, info: Mapping[str, Any]) -> None:
-        """One env step's info: ``velocity_along_heading_mps``, ``position_along_heading_m``, ``fallen``."""
+        """One env step's info: ``velocity_along_heading_mps``, ``position_along_heading_m``, ``fallen``,
+        ``upside_down``."""
         velocity = info.get("velocity_along_heading_mps")
         if velocity is not None:
             error = abs(float(velocity) - self.target_velocity_mps)
@@ -112,7 +114,8 @@ class EpisodeMeter:
                 self._samples_settled += 1
             self._position_m = float(info["position_along_heading_m"])
         self._steps += 1
-        self._fell = bool(info.get("fallen", False))  # only the last step's says how the episode ended
+        # Only the last step's says how the episode ended.
+        self._fell = bool(info.get("fallen", False) or info.get("upside_down", False))
 
     def result(self) -> EpisodeMetrics:
         """The metrics of the steps added so far (NaN error before any velocity sample)."""

@@ -389,6 +389,7 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         info = {
             "reward_terms": terms,
             "fallen": fallen,
+            "upside_down": torso.up_z < 0.0,  # a robot that cannot fall (the planar cheetah) can still flip
             "physics_blowup": False,
             "torso_height_m": torso.height,
             "x_position_m": torso.position[0],

@@ -99,3 +99,17 @@ def test_the_env_reports_what_the_meter_needs_along_the_target_heading(robot: st
         end = float(np.dot(info["xy_position_m"], unit))
         assert meter.result().distance_m == pytest.approx(end - start)
         assert meter.result().tracking_error_mps == pytest.approx(np.mean(errors))
+
+
+def test_a_cheetah_that_ends_on_its_back_counts_as_a_fall() -> None:
+    """The planar cheetah cannot fall (its episodes never terminate), but lying on its back is what a person sees."""
+    meter = run([1.0] * 6)
+    meter.add({**step_info(0.0, 3.5), "upside_down": True})
+    assert meter.result().fell
+    env = LocomotionEnv(with_values(TaskParams(), {"robot.name": "half_cheetah"}))
+    try:
+        env.reset(seed=0)
+        _, _, terminated, _, info = env.step(np.zeros(6, np.float32))
+        assert info["upside_down"] is False and not terminated
+    finally:
+        env.close()
