@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 import torch
 
-from agents.learner import Learner
-from agents.maml_learner import MAMLConfig, build_maml_learner
-from agents.multitask import MultiTaskPPOLearner
-from agents.pearl import PEARLConfig, PEARLLearner
-from agents.ppo import PPOConfig
+from agents.core.learner import Learner
+from agents.maml.learner import MAMLConfig, build_maml_learner
+from agents.pearl.learner import PEARLConfig, PEARLLearner
+from agents.ppo.multitask import MultiTaskPPOLearner
+from agents.ppo.update import PPOConfig
 from sim.tasks import TaskDistribution
 
 

@@ -6,7 +6,7 @@
 Needs, on Debian/Ubuntu: ``apt-get install -y xvfb libxcb-icccm4 libxcb-keysyms1 imagemagick``
 (Xvfb and xvfb-run; the two xcb libraries Qt's X11 plugin loads; ImageMagick's ``import``).
 
-It opens :class:`app.main_window.MainWindow` on a held-out task of a bundled agent's family
+It opens :class:`app.window.main_window.MainWindow` on a held-out task of a bundled agent's family
 (``--agent``, ``--test-task``; by default the agent a first launch preselects), selects that agent
 in the Adapt tab, runs an adaptation with frames, and saves the screen at
 these moments:
@@ -153,7 +153,7 @@ class Director:
 
 def build_moments(window: object, bundled: Path, family_name: str, shots: int, steps: int) -> list[Moment]:
     """The script: preview, adaptation (mid and after), the Meta-train tab and the family editor."""
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
 
     assert isinstance(window, MainWindow)
     panel, plot, viewport = window.adapt_panel, window.adapt_panel.plot, window.viewport
@@ -204,7 +204,7 @@ def run_inside(args: argparse.Namespace) -> int:
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
     from sim.tasks import AGENTS_DIR, load_family
 
     bundled = AGENTS_DIR / f"{args.agent}.pt"

@@ -6,7 +6,7 @@ No ``from __future__ import annotations``: TorchScript must see the class's anno
 import torch
 from torch import Tensor, nn
 
-from agents.exportable import ExportInput, ExportPlan, spread_obs
+from agents.core.exportable import ExportInput, ExportPlan, spread_obs
 
 
 class HistoryPolicy(nn.Module):

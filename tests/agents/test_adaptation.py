@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.adaptation import (
+from agents.core.adaptation import (
     AdaptConfig,
     AdaptResult,
     BetweenEpisodesAgent,
@@ -23,8 +23,8 @@ from agents.adaptation import (
     UpdateInfo,
     adapt,
 )
-from agents.maml_agent import MAMLAgent
-from agents.policies import GaussianMLPPolicy
+from agents.core.policies import GaussianMLPPolicy
+from agents.maml.agent import MAMLAgent
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.envs.point_mass import PointMassEnv
 from sim.params import TaskParams, with_values
@@ -56,7 +56,7 @@ def test_events_cover_every_step_episode_and_update_then_one_result() -> None:
 
 
 def _an_episode(agent: MAMLAgent) -> Any:
-    from agents.adaptation import EpisodeRecord
+    from agents.core.adaptation import EpisodeRecord
 
     rng = np.random.default_rng(0)
     env = PointMassEnv(TASK)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from agents.adaptation import AdaptConfig, AdaptResult, adapt
 from agents.algorithms import ALGORITHMS, get_algorithm
-from agents.export import load_exported
-from agents.export_adapted import export_adapted
-from agents.pearl import PEARLLearner
-from agents.policies import GaussianMLPPolicy
-from agents.train import TrainSettings, build_learner, load_trained, run_training, start_run
+from agents.core.adaptation import AdaptConfig, AdaptResult, adapt
+from agents.core.policies import GaussianMLPPolicy
+from agents.pearl.learner import PEARLLearner
+from agents.storage.export import load_exported
+from agents.storage.export_adapted import export_adapted
+from agents.training.train import TrainSettings, build_learner, load_trained, run_training, start_run
 from sim.params import TaskParams, with_values
 from sim.tasks import TaskDistribution, UniformRange
 

@@ -6,10 +6,10 @@ import dataclasses
 import time
 from pathlib import Path
 
-from agents.background import TrainingEnded, TrainingFailed, TrainingProcess
-from agents.learner import IterationStats
-from agents.runs import RunDir
-from agents.train import TrainSettings, run_training, start_run
+from agents.core.learner import IterationStats
+from agents.storage.runs import RunDir
+from agents.training.background import TrainingEnded, TrainingFailed, TrainingProcess
+from agents.training.train import TrainSettings, run_training, start_run
 from sim.params import TaskParams, with_values
 from sim.tasks import TaskDistribution, UniformRange
 from tests.processes import children_of

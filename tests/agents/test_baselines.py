@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from agents.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, UpdateEvent, adapt
 from agents.algorithms import get_algorithm
-from agents.finetune_agent import scratch_agent
-from agents.multitask import MultiTaskPPOLearner
-from agents.policies import GaussianMLPPolicy
-from agents.ppo import PPOConfig
-from agents.runs import RunDir
-from agents.train import TrainSettings, load_trained, run_training, start_run
+from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, UpdateEvent, adapt
+from agents.core.policies import GaussianMLPPolicy
+from agents.ppo.finetune import scratch_agent
+from agents.ppo.multitask import MultiTaskPPOLearner
+from agents.ppo.update import PPOConfig
+from agents.storage.runs import RunDir
+from agents.training.train import TrainSettings, load_trained, run_training, start_run
 from sim.envs.point_mass import PointMassEnv
 from sim.params import TaskParams, with_values
 from sim.sampler import VectorSampler

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.bundle import bundle_run, check_returns, refresh_held_out, resolve_agent, retrain_command
-from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.runs import code_version
-from agents.train import TrainSettings, build_learner, run_training, start_run
+from agents.storage.bundle import bundle_run, check_returns, refresh_held_out, resolve_agent, retrain_command
+from agents.storage.checkpoint import load_checkpoint, save_checkpoint
+from agents.storage.runs import code_version
+from agents.training.train import TrainSettings, build_learner, run_training, start_run
 from sim.params import TaskParams, with_values
 from sim.tasks import AGENTS_DIR, TaskDistribution, UniformRange, load_family
 

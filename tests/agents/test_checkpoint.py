@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from agents.storage.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
 class Opaque:

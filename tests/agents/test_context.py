@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from agents.context import ContextEncoder, Posterior, product_of_gaussians, unit_prior
+from agents.pearl.encoder import ContextEncoder, Posterior, product_of_gaussians, unit_prior
 
 
 def test_product_of_two_gaussians_matches_the_closed_form() -> None:

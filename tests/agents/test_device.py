@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.device import resolve_device
+from agents.core.device import resolve_device
 
 
 def _no_cuda(monkeypatch: pytest.MonkeyPatch) -> None:

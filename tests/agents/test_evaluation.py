@@ -12,10 +12,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, adapt
-from agents.evaluation import AdaptationScores, RandomAgent, eval_episode_steps, evaluate_adaptation, t95
-from agents.finetune_agent import scratch_agent
-from agents.ppo import PPOConfig
+from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, adapt
+from agents.core.evaluation import AdaptationScores, RandomAgent, eval_episode_steps, evaluate_adaptation, t95
+from agents.ppo.finetune import scratch_agent
+from agents.ppo.update import PPOConfig
 from sim.envs.locomotion import LocomotionEnv
 from sim.envs.point_mass import PointMassEnv
 from sim.metrics import EpisodeMeter

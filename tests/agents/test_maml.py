@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from agents.maml import Batch, MetaSGDLearningRates, inner_adapt, pg_loss
-from agents.policies import GaussianMLPPolicy
+from agents.core.policies import GaussianMLPPolicy
+from agents.maml.inner import Batch, MetaSGDLearningRates, inner_adapt, pg_loss
 
 OBS_DIM, ACT_DIM = 4, 2
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.learner import IterationStats
-from agents.maml_learner import MAMLConfig, MAMLLearner
-from agents.policies import GaussianMLPPolicy
-from agents.rollout import collect_tasks
+from agents.core.learner import IterationStats
+from agents.core.policies import GaussianMLPPolicy
+from agents.core.rollout import collect_tasks
+from agents.maml.learner import MAMLConfig, MAMLLearner
+from agents.storage.checkpoint import load_checkpoint, save_checkpoint
 from sim.envs.point_mass import PointMassEnv
 from sim.params import TaskParams, with_values
 from sim.sampler import VectorSampler

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from agents.adaptation import AdaptConfig, AdaptResult, EpisodeRecord, adapt
-from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.export import export_policy, load_exported
-from agents.learner import IterationStats, Learner
-from agents.pearl import PEARLConfig, PEARLLearner
-from agents.pearl_agent import PEARLAgent, PEARLSnapshot
+from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeRecord, adapt
+from agents.core.learner import IterationStats, Learner
+from agents.pearl.agent import PEARLAgent, PEARLSnapshot
+from agents.pearl.learner import PEARLConfig, PEARLLearner
+from agents.storage.checkpoint import load_checkpoint, save_checkpoint
+from agents.storage.export import export_policy, load_exported
 from sim.envs.point_mass import PointMassEnv
 from sim.params import TaskParams, with_values
 from sim.sampler import VectorSampler

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from agents.policies import OBS_CLIP, GaussianMLPPolicy, LinearFeatureBaseline, ObsNormalizer, ValueMLP
+from agents.core.policies import OBS_CLIP, GaussianMLPPolicy, LinearFeatureBaseline, ObsNormalizer, ValueMLP
 
 
 def _policy(seed: int = 0) -> GaussianMLPPolicy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.returns import discounted_returns, gae_advantages
+from agents.core.returns import discounted_returns, gae_advantages
 
 LENGTHS = (7, 3, 1, 7)
 GAMMA, LAM = 0.97, 0.9

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents.runs import RunDir
-from agents.train import TrainSettings, run_training, start_run
-from app.cli import main
+from agents.storage.runs import RunDir
+from agents.training.train import TrainSettings, run_training, start_run
+from app.cli.main import main
 from sim.params import TaskParams, with_values
 from sim.tasks import TaskDistribution, UniformRange
 
@@ -94,8 +94,8 @@ def test_a_run_directory_is_never_overwritten(tmp_path: Path) -> None:
 
 
 def test_adapt_exports_and_play_runs_an_exported_policy_with_only_the_file(tmp_path: Path, capsys) -> None:
-    from agents.export import export_policy
-    from agents.policies import GaussianMLPPolicy
+    from agents.core.policies import GaussianMLPPolicy
+    from agents.storage.export import export_policy
     from sim.envs.locomotion import LocomotionEnv
 
     run = start_run(tmp_path / "run", settings=tiny_settings(1), family=FAMILY)
@@ -140,8 +140,8 @@ def test_bench_train_prints_the_time_split_of_each_iteration(capsys) -> None:
 
 
 def test_export_command_writes_the_trained_policy_that_play_and_onnx_reproduce(tmp_path: Path, capsys) -> None:
-    from agents.export import load_exported
-    from agents.train import load_trained
+    from agents.storage.export import load_exported
+    from agents.training.train import load_trained
 
     run = start_run(tmp_path / "run", settings=tiny_settings(1), family=FAMILY)
     list(run_training(run))
@@ -158,8 +158,8 @@ def test_export_command_writes_the_trained_policy_that_play_and_onnx_reproduce(t
 
 
 def test_play_renders_a_video_file_and_refuses_other_formats(tmp_path: Path, capsys) -> None:
-    from agents.export import export_policy
-    from agents.policies import GaussianMLPPolicy
+    from agents.core.policies import GaussianMLPPolicy
+    from agents.storage.export import export_policy
     from sim.envs.locomotion import LocomotionEnv
 
     task = with_values(TaskParams(), {"robot.name": "half_cheetah"})
@@ -239,8 +239,8 @@ def test_bench_adapt_prints_the_tables_and_writes_csv_and_png_with_physical_meas
 def test_the_normalised_score_takes_the_better_task_aware_reference_as_100_percent() -> None:
     import numpy as np
 
-    from agents.evaluation import AdaptationScores
-    from app.cli_bench_adapt import normalised_after_one, reference_label
+    from agents.core.evaluation import AdaptationScores
+    from app.cli.bench_adapt import normalised_after_one, reference_label
 
     def row(label: str, before: float, after: float) -> AdaptationScores:
         return AdaptationScores(label, np.array([[[before, after]]]))
@@ -292,7 +292,7 @@ def test_algorithm_help_lists_every_registered_algorithm(
 
 
 def test_play_feeds_sampled_noise_by_default_zeros_for_the_mean_action_and_refuses_memory_it_cannot_keep() -> None:
-    from app.cli_policy import exported_actor
+    from app.cli.policy import exported_actor
 
     def graph(obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
         return noise.copy()  # the action is the noise fed: what play feeds is what it applies

@@ -103,7 +103,7 @@ def write_untrained_checkpoint(folder: Path, *, env: str, family: TaskDistributi
     """
     import torch
 
-    from agents.train import TrainSettings, agent_state, build_learner, start_run
+    from agents.training.train import TrainSettings, agent_state, build_learner, start_run
 
     config = dataclasses.replace(TrainSettings().config, **TINY_MAML)
     settings = TrainSettings(seed=1, iterations=1, num_workers=1, env=env, device="cpu", config=config)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from app.dialogs import FileDialogs
-from app.jobs import AdaptWorker
-from app.widgets.adapt_panel import AdaptPanel
+from app.window.dialogs import FileDialogs
+from app.window.jobs import AdaptWorker
+from app.window.widgets.adapt_panel import AdaptPanel
 from sim.params import TaskParams, with_values
 
 TIMEOUT_MS = 30_000
@@ -151,8 +151,8 @@ def test_another_robot_than_the_agents_is_refused_naming_the_field(qtbot, make_p
 
 def test_frames_of_the_adapting_episode_and_an_export_that_reloads(qtbot, make_panel, hexapod_checkpoint) -> None:
     """One PyBullet run: frames come while it adapts; the exported files act like the adapted policy."""
-    from agents.export import load_exported
-    from agents.rollout import sample_action
+    from agents.core.rollout import sample_action
+    from agents.storage.export import load_exported
 
     panel = make_panel(with_values(TaskParams(), {"robot.name": "hexapod"}))
     panel.add_checkpoint(hexapod_checkpoint)

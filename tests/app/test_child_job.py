@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.child_job import ChildJob, ChildJobDied, JobControl, LocalJob
+from app.runtime.child_job import ChildJob, ChildJobDied, JobControl, LocalJob
 
 
 def count_job(control: JobControl, n: int) -> Iterator[tuple[int, Any, int]]:

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-import app.main
-from app.cli import main
-from app.task_args import flag_name
+import app.window.main
+from app.cli.main import main
+from app.cli.task_args import flag_name
 from sim.params import TaskParams, with_values
 
 
@@ -83,7 +83,7 @@ def test_every_schema_field_has_a_flag(capsys) -> None:
 
 def test_gui_resolves_the_task_before_qt(capsys, monkeypatch) -> None:
     opened: list[TaskParams] = []
-    monkeypatch.setattr(app.main, "run_gui", lambda task: opened.append(task) or 0)
+    monkeypatch.setattr(app.window.main, "run_gui", lambda task: opened.append(task) or 0)
     assert main(["gui", "--set", "robot.payload_kg=99"]) == 2
     assert opened == []
     assert main(["gui", "--robot.name", "hexapod"]) == 0
@@ -114,7 +114,7 @@ def test_bench_needs_a_benchmark_name(capsys) -> None:
 
 def test_task_command_never_loads_qt() -> None:
     code = (
-        "import sys; from app.cli import main; status = main(['task']); "
+        "import sys; from app.cli.main import main; status = main(['task']); "
         "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))); "
         "sys.exit(f'Qt loaded: {qt}' if qt else status)"
     )

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QDialog
 
-from app.dialogs import FileDialogs
-from app.task_files import user_families_dir, write_family_file
-from app.widgets.family_editor import FamilyEditor
-from app.widgets.train_panel import TrainPanel
+from app.runtime.task_files import user_families_dir, write_family_file
+from app.window.dialogs import FileDialogs
+from app.window.widgets.family_editor import FamilyEditor
+from app.window.widgets.train_panel import TrainPanel
 from sim.params import TaskParams, get_value, with_values
 from sim.tasks import ChoiceSet, TaskDistribution, UniformRange, load_family
 

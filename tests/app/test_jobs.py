@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from app.jobs import JobRunner
+from app.window.jobs import JobRunner
 
 TIMEOUT_MS = 5000
 

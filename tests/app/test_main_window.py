@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QDoubleSpinBox
 
-from app.dialogs import FileDialogs
-from app.main_window import MainWindow
-from app.task_files import HOME_ENV
+from app.runtime.task_files import HOME_ENV
+from app.window.dialogs import FileDialogs
+from app.window.main_window import MainWindow
 from sim.params import TaskParams, with_values
 
 TIMEOUT_MS = 10_000

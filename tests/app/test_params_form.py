@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
 
-from app.dialogs import FileDialogs
-from app.widgets.params_form import ParamsForm, float_step_and_decimals
+from app.window.dialogs import FileDialogs
+from app.window.widgets.params_form import ParamsForm, float_step_and_decimals
 from sim.params import TaskParams, get_value, task_fields, with_values
 
 A_TASK = with_values(

@@ -13,8 +13,8 @@ import sys
 
 from PySide6.QtWidgets import QApplication
 
-from app.preview import StepStat
-from app.widgets.reward_plot import RewardPlotWidget
+from app.runtime.preview import StepStat
+from app.window.widgets.reward_plot import RewardPlotWidget
 
 REPAINTS = 300
 

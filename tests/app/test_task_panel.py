@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from app.dialogs import FileDialogs
-from app.task_files import HOME_ENV, user_home, user_presets_dir, write_task_file
-from app.widgets.task_panel import TaskPanel
+from app.runtime.task_files import HOME_ENV, user_home, user_presets_dir, write_task_file
+from app.window.dialogs import FileDialogs
+from app.window.widgets.task_panel import TaskPanel
 from sim.params import TaskParams, with_values
 from sim.tasks import family_names, load_family
 
@@ -143,7 +143,7 @@ def test_randomise_draws_from_the_chosen_family(qtbot, panel: TaskPanel) -> None
 
 
 def test_the_window_opens_on_a_task_the_bundled_agent_can_adapt_to(tmp_path) -> None:
-    from app.task_files import first_launch_task
+    from app.runtime.task_files import first_launch_task
     from sim.params import TaskParams
     from sim.tasks import load_family
 
@@ -154,7 +154,7 @@ def test_the_window_opens_on_a_task_the_bundled_agent_can_adapt_to(tmp_path) -> 
 
 
 def test_the_default_bundled_agent_comes_first(tmp_path) -> None:
-    from app.task_files import DEFAULT_AGENT, find_checkpoints
+    from app.runtime.task_files import DEFAULT_AGENT, find_checkpoints
 
     names = ["ant-dynamics-maml.pt", DEFAULT_AGENT, "cheetah-velocity-maml.pt"]
     for name in names:

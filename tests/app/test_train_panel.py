@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLineEdit, QSpinBox
 
-from app.widgets.train_panel import TrainPanel, format_eta
+from app.window.widgets.train_panel import TrainPanel, format_eta
 from tests.processes import children_of
 
 TINY = {"meta_batch_size": 2, "episodes_per_task": 2, "horizon": 5, "outer_epochs": 1}

@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 
-from app.preview import Frame
-from app.widgets.viewport import DEGREES_PER_PIXEL, ZOOM_PER_NOTCH, ViewportWidget
+from app.runtime.preview import Frame
+from app.window.widgets.viewport import DEGREES_PER_PIXEL, ZOOM_PER_NOTCH, ViewportWidget
 from sim.render import Camera
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QObject, Slot
 
-from app.preview import Frame, StepStat, sinusoid_action
-from app.workers import PreviewWorker, WorkerThread
+from app.runtime.preview import Frame, StepStat, sinusoid_action
+from app.window.workers import PreviewWorker, WorkerThread
 from sim.params import TaskParams, with_values
 from sim.render import Camera
 

@@ -1,0 +1,268 @@
+"""Live adaptation to one task: the generator the GUI, the CLI and the tests all iterate.
+
+:func:`adapt` runs ``shots`` episodes on a task in its own env, lets the agent learn between them,
+and yields frozen events of plain Python / numpy values as it goes: every step, every finished
+episode, every update, optionally rendered frames, and finally an :class:`AdaptResult`. It is
+algorithm-agnostic: anything implementing :class:`AdaptiveAgent` (MAML's gradient steps, a
+context encoder's posterior, a fine-tuned baseline) is driven the same way.
+
+The env and the agent's working copy are built *inside* the generator, i.e. in the thread that
+iterates it (STYLE.md: factories and frozen params cross threads, never live objects). Closing
+the generator early (``gen.close()``, or dropping it) runs its ``finally`` and closes the env.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.metrics import EpisodeMeter, EpisodeMetrics
+from sim.params import TaskParams
+
+if TYPE_CHECKING:  # torch-side types; this module itself runs without importing torch
+    from agents.core.exportable import ExportablePolicy
+    from agents.core.policies import GaussianMLPPolicy
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One env step of the current episode."""
+
+    episode: int
+    step: int
+    reward: float
+    done: bool
+
+
+@dataclass(frozen=True)
+class EpisodeEvent:
+    """A finished episode; ``updates_before`` is how many updates the acting policy had (0 = not adapted)."""
+
+    episode: int
+    episode_return: float
+    length: int
+    updates_before: int
+    metrics: EpisodeMetrics | None = None
+    """tracking error, fall and distance in physical units; None for an env that reports no torso (the toy)"""
+
+    @property
+    def phase(self) -> str:
+        """Human label of the acting policy: ``pre-adaptation`` or ``after update k``."""
+        return "pre-adaptation" if self.updates_before == 0 else f"after update {self.updates_before}"
+
+
+@dataclass(frozen=True)
+class UpdateEvent:
+    """One adaptation update between episodes."""
+
+    update: int
+    loss: float
+    kl: float
+    """mean KL(old policy || new policy) on the episodes it learned from"""
+    step_size: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FrameEvent:
+    """A rendered RGB frame (``[H, W, 3]`` uint8) for the viewport."""
+
+    episode: int
+    step: int
+    rgb: NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class AdaptResult:
+    """The end of an adaptation: the returns per episode and the adapted agent's exportable policy."""
+
+    task: TaskParams
+    episode_returns: tuple[float, ...]
+    updates: int
+    policy: ExportablePolicy | GaussianMLPPolicy | None
+    """the agent's :meth:`AdaptiveAgent.adapted_policy`: a CPU object, not shared with the caller's agent"""
+
+
+AdaptEvent = StepEvent | EpisodeEvent | UpdateEvent | FrameEvent | AdaptResult
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    """What the agent learns from after an episode (numpy, as collected)."""
+
+    obs: NDArray[np.float32]
+    actions: NDArray[np.float32]
+    rewards: NDArray[np.float64]
+    next_obs: NDArray[np.float32]
+    """what followed each action (context-based agents learn from whole transitions)"""
+    terminated: bool
+
+
+@dataclass(frozen=True)
+class StepFeedback:
+    """What followed one action: the per-step feedback an agent that adapts online learns from."""
+
+    obs: NDArray[np.float32]
+    """the observation the action was chosen for"""
+    action: NDArray[np.float32]
+    reward: float
+    next_obs: NDArray[np.float32]
+    terminated: bool
+    """the episode ended by failure (a fall)"""
+    truncated: bool
+    """the episode ended by its time limit"""
+
+
+@dataclass(frozen=True)
+class UpdateInfo:
+    """An agent's report of one update (the generator times it)."""
+
+    loss: float
+    kl: float
+    step_size: float
+
+
+class AdaptiveAgent(Protocol):
+    """What :func:`adapt` needs from an algorithm's agent.
+
+    The acting side sees everything a real controller sees: the start of each episode, every
+    observation, and what followed each action (reward, next observation, termination). An agent
+    that adapts between episodes only (MAML's gradient steps, PEARL's episode-level posterior)
+    inherits the no-op hooks of :class:`BetweenEpisodesAgent`; one that adapts within the episode
+    (a history encoder, a recurrent core, a per-step posterior) keeps its state in them.
+    """
+
+    def start_episode(self) -> None:
+        """A new episode on the same task begins: reset per-episode state (history, recurrent core)."""
+        ...
+
+    def act(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+        """An action for one observation under the current (adapted) policy."""
+        ...
+
+    def observe(self, feedback: StepFeedback) -> None:
+        """What followed the last action; an online agent updates its estimate of the task here."""
+        ...
+
+    def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
+        """Adapt on every episode of this task so far."""
+        ...
+
+    def adapted_policy(self) -> ExportablePolicy | GaussianMLPPolicy | None:
+        """An exportable CPU copy of the current policy (None: nothing worth exporting)."""
+        ...
+
+
+class BetweenEpisodesAgent:
+    """Base of agents that adapt only between episodes: the per-step hooks have nothing to do."""
+
+    def start_episode(self) -> None:
+        """Nothing carries over from step to step."""
+
+    def observe(self, feedback: StepFeedback) -> None:
+        """Steps are learned from in :meth:`learn`, from whole episodes."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptConfig:
+    """The budget of one adaptation."""
+
+    shots: int = 3
+    """episodes on the task"""
+    max_steps: int = 200
+    """steps per episode at most"""
+    updates: int = 2
+    """adaptation updates, one after each of the first ``updates`` episodes"""
+    seed: int = 0
+    frame_every: int = 0
+    """yield a FrameEvent every this many steps (0: no frames; rendering costs ~20 ms a frame)"""
+
+    def __post_init__(self) -> None:
+        if self.shots < 1 or self.max_steps < 1 or not 0 <= self.updates < self.shots or self.frame_every < 0:
+            raise ValueError(
+                f"AdaptConfig(shots={self.shots}, max_steps={self.max_steps}, updates={self.updates}, "
+                f"frame_every={self.frame_every}) is not allowed: shots >= 1, max_steps >= 1, "
+                "0 <= updates < shots (an update needs an episode after it), frame_every >= 0"
+            )
+
+
+def _run_episode(
+    env: gym.Env[Any, Any], agent: AdaptiveAgent, cfg: AdaptConfig, episode: int, rng: np.random.Generator
+) -> Iterator[StepEvent | FrameEvent | EpisodeMetrics | EpisodeRecord]:
+    obs, reset_info = env.reset(seed=cfg.seed + episode)
+    meter = EpisodeMeter.from_reset_info(reset_info)
+    agent.start_episode()
+    observations, actions, rewards, next_observations, terminated = [], [], [], [], False
+    for step in range(cfg.max_steps):
+        action = agent.act(np.asarray(obs, dtype=np.float32), rng)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        if meter is not None:
+            meter.add(info)
+        agent.observe(StepFeedback(obs, action, float(reward), next_obs, bool(terminated), bool(truncated)))
+        observations.append(obs)
+        actions.append(action)
+        rewards.append(float(reward))
+        next_observations.append(next_obs)
+        done = bool(terminated or truncated) or step == cfg.max_steps - 1
+        yield StepEvent(episode=episode, step=step, reward=float(reward), done=done)
+        if cfg.frame_every and step % cfg.frame_every == 0:
+            frame = env.render()
+            if frame is not None:
+                yield FrameEvent(episode=episode, step=step, rgb=np.asarray(frame, dtype=np.uint8))
+        obs = next_obs
+        if done:
+            break
+    if meter is not None:
+        yield meter.result()
+    yield EpisodeRecord(
+        np.asarray(observations, np.float32),
+        np.asarray(actions, np.float32),
+        np.asarray(rewards),
+        np.asarray(next_observations, np.float32),
+        bool(terminated),
+    )
+
+
+def adapt(
+    make_agent: Callable[[], AdaptiveAgent],
+    make_env: Callable[[TaskParams], gym.Env[Any, Any]],
+    task: TaskParams,
+    config: AdaptConfig,
+) -> Generator[AdaptEvent, None, None]:
+    """Run ``config.shots`` episodes on ``task``, adapting after each of the first ``config.updates``.
+
+    Yields step, frame, episode and update events, then one :class:`AdaptResult`. Cancel by
+    closing the generator; the env is closed either way.
+    """
+    agent = make_agent()
+    env = make_env(task)
+    rng = np.random.default_rng(config.seed)
+    try:
+        episodes: list[EpisodeRecord] = []
+        returns: list[float] = []
+        for episode in range(config.shots):
+            metrics: EpisodeMetrics | None = None
+            for event in _run_episode(env, agent, config, episode, rng):
+                if isinstance(event, EpisodeRecord):
+                    episodes.append(event)
+                elif isinstance(event, EpisodeMetrics):
+                    metrics = event
+                else:
+                    yield event
+            returns.append(float(episodes[-1].rewards.sum()))
+            updates_so_far = min(episode, config.updates)
+            yield EpisodeEvent(episode, returns[-1], len(episodes[-1].rewards), updates_so_far, metrics)
+            if episode < config.updates:
+                start = time.perf_counter()
+                info = agent.learn(episodes)
+                seconds = time.perf_counter() - start
+                yield UpdateEvent(episode + 1, info.loss, info.kl, info.step_size, seconds)
+        yield AdaptResult(task, tuple(returns), config.updates, agent.adapted_policy())
+    finally:
+        env.close()

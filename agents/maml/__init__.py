@@ -1,0 +1,1 @@
+"""MAML: the functional inner step, the acting agent and the meta-learner."""

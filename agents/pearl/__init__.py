@@ -1,0 +1,1 @@
+"""PEARL: the context encoder, SAC networks, per-task replay, the acting agent and the learner."""

@@ -1,0 +1,418 @@
+"""PEARL (Rakelly et al. 2019): off-policy meta-RL with a probabilistic task latent ``z`` and SAC.
+
+One iteration, as in the paper's ``PEARLSoftActorCritic``:
+
+1. (first iteration, or whenever the buffers are empty) every training task runs
+   ``initial_episodes`` episodes with ``z`` from the prior;
+2. ``tasks_per_iteration`` training tasks are drawn; each task's *context* buffer is emptied, then
+   collection runs in rounds, all tasks side by side in each round: ``prior_episodes`` with ``z``
+   from the prior; ``posterior_episodes`` rounds of one episode each, ``z`` sampled from the
+   posterior given everything the task collected so far this iteration; ``extra_rl_episodes`` more
+   with posterior ``z`` whose transitions go to the replay buffer only;
+3. ``gradient_steps`` SAC steps, each on a fresh meta-batch of tasks: the critic's loss plus
+   ``kl_lambda * KL(posterior || prior)`` trains the encoder (z carries the critic's gradient); the
+   policy and the temperature see ``z`` detached.
+
+Simplifications, stated: twin Q functions with target copies (SAC v2) instead of the paper's V
+network; the context buffer keeps only the latest iteration's prior and posterior episodes of a
+task (the paper's encoder buffer, cleared the same way), sampled uniformly; no policy mean/std
+regulariser.
+
+Determinism: every random draw of an iteration (tasks, env seeds, latent samples, minibatches,
+policy noise) derives from ``(seed, iteration)``, so a resumed run with its replay buffers repeats an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+from torch.nn import functional as F
+
+from agents.core.learner import IterationStats
+from agents.core.rollout import first_episode_mask
+from agents.core.seeding import seeded_torch
+from agents.pearl.agent import PEARLAgent, PEARLSnapshot
+from agents.pearl.encoder import ContextEncoder, unit_prior
+from agents.pearl.replay import TaskReplay, TransitionLayout
+from agents.pearl.sac import TanhGaussianPolicy, TwinQ, squashed_sample
+from sim.sampler import EpisodeJob, Trajectories, VectorSampler
+from sim.tasks import TaskDistribution
+
+
+@dataclass(frozen=True, kw_only=True)
+class PEARLConfig:
+    """PEARL settings; the defaults follow the paper's locomotion experiments (half-cheetah velocity, ant direction)."""
+
+    horizon: int = 200
+    """steps per episode"""
+    num_train_tasks: int = 100
+    """fixed training tasks, drawn once from the family with the run's seed"""
+    tasks_per_iteration: int = 5
+    """training tasks that collect new episodes each iteration"""
+    initial_episodes: int = 10
+    """episodes with prior z per training task before the first update (paper: 2000 steps)"""
+    prior_episodes: int = 2
+    """episodes per sampled task with z from the prior (they fill the context buffer)"""
+    posterior_episodes: int = 1
+    """rounds of one episode per sampled task with z from the posterior of the task's context so far"""
+    extra_rl_episodes: int = 2
+    """further posterior-z episodes per sampled task for the replay buffer only (not the context)"""
+    gradient_steps: int = 2000
+    """SAC gradient steps per iteration"""
+    meta_batch_size: int = 16
+    """tasks per gradient step"""
+    batch_size: int = 256
+    """transitions per task per gradient step (the RL batch)"""
+    embedding_batch_size: int = 100
+    """context transitions per task the encoder sees per gradient step"""
+    latent_dim: int = 5
+    """size of the task latent z"""
+    hidden_sizes: tuple[int, ...] = (300, 300, 300)
+    """hidden layers of the policy and of each Q network"""
+    encoder_hidden_sizes: tuple[int, ...] = (200, 200, 200)
+    """hidden layers of the context encoder"""
+    lr: float = 3e-4
+    """Adam step size of the policy, the critics, the encoder and the temperature"""
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 0.005
+    """Polyak rate of the target critics"""
+    reward_scale: float = 5.0
+    """rewards are multiplied by this in the critic target (sets the entropy trade-off's scale)"""
+    kl_lambda: float = 0.1
+    """weight of KL(posterior || prior), summed over the meta-batch's tasks, in the encoder loss"""
+    init_alpha: float = 1.0
+    """initial entropy temperature (tuned automatically towards entropy -action_dim)"""
+    replay_capacity: int = 1_000_000
+    """most transitions kept per training task"""
+    checkpoint_replay: bool = True
+    """keep replay buffers in checkpoints; resuming without them starts with empty buffers"""
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_sizes", "encoder_hidden_sizes"):
+            value = tuple(getattr(self, name))
+            object.__setattr__(self, name, value)  # a list from JSON becomes the declared tuple
+            if not all(isinstance(size, int) and size > 0 for size in value) or (name == "hidden_sizes" and not value):
+                self._reject(name, "positive whole numbers (hidden_sizes needs at least one)")
+        positive = ("horizon", "num_train_tasks", "tasks_per_iteration", "prior_episodes", "gradient_steps")
+        sizes = ("meta_batch_size", "batch_size", "embedding_batch_size", "latent_dim", "replay_capacity")
+        for name in (*positive, *sizes, "lr", "reward_scale", "init_alpha"):
+            if not getattr(self, name) > 0:
+                self._reject(name, "must be > 0")
+        for name in ("initial_episodes", "posterior_episodes", "extra_rl_episodes", "kl_lambda"):
+            if not getattr(self, name) >= 0:
+                self._reject(name, "must be >= 0")
+        for name in ("gamma", "tau"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                self._reject(name, "must be in (0, 1]")
+        if self.tasks_per_iteration > self.num_train_tasks:
+            self._reject("tasks_per_iteration", f"must be <= num_train_tasks = {self.num_train_tasks}")
+
+    def _reject(self, name: str, allowed: str) -> None:
+        raise ValueError(f"PEARLConfig.{name} = {getattr(self, name)!r} is not allowed: {allowed}")
+
+    @classmethod
+    def quick(cls) -> PEARLConfig:
+        """Small enough to show learning within minutes on 2 CPU cores."""
+        return cls(
+            horizon=100,
+            num_train_tasks=20,
+            tasks_per_iteration=4,
+            initial_episodes=2,
+            prior_episodes=1,
+            posterior_episodes=1,
+            extra_rl_episodes=1,
+            gradient_steps=200,
+            meta_batch_size=8,
+            batch_size=128,
+            embedding_batch_size=64,
+            hidden_sizes=(128, 128),
+            encoder_hidden_sizes=(64, 64),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (for run directories and export sidecars)."""
+        return asdict(self)
+
+
+def trajectory_rows(trajectories: Trajectories, device: torch.device) -> list[tuple[Tensor, float]]:
+    """Each env column's first episode as buffer rows ``[n, width]`` on ``device``, with its return."""
+    mask = first_episode_mask(trajectories.terminated.T, trajectories.truncated.T)
+    parts = (
+        trajectories.obs,
+        trajectories.actions,
+        trajectories.rewards[..., None],
+        trajectories.next_obs,
+        trajectories.terminated[..., None],
+    )
+    rows = np.swapaxes(np.concatenate([np.asarray(p, np.float32) for p in parts], axis=-1), 0, 1)
+    lengths = mask.sum(1).astype(int)
+    returns = (trajectories.rewards.T * mask).sum(1)
+    tensor = torch.as_tensor(np.ascontiguousarray(rows), device=device)
+    return [(tensor[i, :n], float(ret)) for i, (n, ret) in enumerate(zip(lengths, returns, strict=True))]
+
+
+@dataclass(frozen=True)
+class _Episode:
+    task: int
+    """index into the learner's training tasks"""
+    rows: Tensor
+    episode_return: float
+
+
+# --------------------------------------------------------------------- the learner
+class PEARLLearner:
+    """Meta-trains a context encoder and a latent-conditioned SAC agent over a family's training tasks."""
+
+    def __init__(
+        self,
+        *,
+        obs_dim: int,
+        action_dim: int,
+        family: TaskDistribution,
+        config: PEARLConfig,
+        seed: int,
+        device: torch.device,
+    ) -> None:
+        """Draw the training tasks and build the networks (seeded by ``seed``, torch's global RNG untouched)."""
+        self.config, self.seed, self.family = config, seed, family
+        self.layout = TransitionLayout(obs_dim, action_dim)
+        self.train_tasks = family.sample_tasks(config.num_train_tasks, np.random.default_rng(seed))
+        sizes = {"obs_dim": obs_dim, "latent_dim": config.latent_dim, "action_dim": action_dim}
+        with seeded_torch(seed):
+            self.encoder = ContextEncoder(
+                context_dim=self.layout.context_dim,
+                latent_dim=config.latent_dim,
+                hidden_sizes=config.encoder_hidden_sizes,
+            ).to(device)
+            self.policy = TanhGaussianPolicy(**sizes, hidden_sizes=config.hidden_sizes).to(device)
+            self.critic = TwinQ(**sizes, hidden_sizes=config.hidden_sizes).to(device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = torch.tensor(math.log(config.init_alpha), device=device, requires_grad=True)
+        self.target_entropy = -float(action_dim)
+        critic_params = [*self.critic.parameters(), *self.encoder.parameters()]
+        self.critic_optimizer = torch.optim.Adam(critic_params, lr=config.lr)
+        self.policy_optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.lr)
+        self.replay, self.context = self._empty_buffer(device), self._empty_buffer(device)
+        self.iteration = 0
+        self.resume_note: str | None = None
+
+    def _empty_buffer(self, device: torch.device) -> TaskReplay:
+        cfg = self.config
+        return TaskReplay(
+            num_tasks=cfg.num_train_tasks, width=self.layout.width, capacity=cfg.replay_capacity, device=device
+        )
+
+    @property
+    def device(self) -> torch.device:
+        """Where the networks and buffers live (inferred from the parameters)."""
+        return next(self.policy.parameters()).device
+
+    def train_iteration(self, sampler: VectorSampler) -> IterationStats:
+        """Collect on a few training tasks, then ``gradient_steps`` SAC steps; deterministic in (seed, iteration)."""
+        cfg, rng = self.config, np.random.default_rng([self.seed, self.iteration])
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(int(rng.integers(2**62)))
+        seeds = itertools.count(int(rng.integers(2**31)))
+        start = time.perf_counter()
+        env_steps = self._initial_collection(sampler, seeds, generator) if len(self.replay) == 0 else 0
+        tasks = [int(t) for t in rng.choice(cfg.num_train_tasks, cfg.tasks_per_iteration, replace=False)]
+        prior, posterior = self._collect(sampler, tasks, seeds, generator)
+        sampling_s = time.perf_counter() - start
+        start = time.perf_counter()
+        losses = self._update(generator)
+        update_s = time.perf_counter() - start
+        stats = IterationStats(
+            iteration=self.iteration,
+            pre_return=float(np.mean([e.episode_return for e in prior])),
+            post_return=float(np.mean([e.episode_return for e in posterior])) if posterior else None,
+            loss=losses["q_loss"],
+            env_steps=env_steps + sum(len(e.rows) for e in prior + posterior),
+            seconds={"sampling": sampling_s, "update": update_s},
+            extra={**losses, "gradient_updates": float(cfg.gradient_steps)},
+        )
+        self.iteration += 1
+        return stats
+
+    # ----------------------------------------------------------------- collection
+    def _initial_collection(self, sampler: VectorSampler, seeds: itertools.count[int], gen: torch.Generator) -> int:
+        """Prior-z episodes on every training task, so the first meta-batches can draw from all of them."""
+        tasks = [t for t in range(self.config.num_train_tasks) for _ in range(self.config.initial_episodes)]
+        episodes = self._run_round(sampler, tasks, self._prior_latents(len(tasks), gen), seeds)
+        self._store(episodes, context=True)
+        return sum(len(e.rows) for e in episodes)
+
+    def _collect(
+        self, sampler: VectorSampler, tasks: list[int], seeds: itertools.count[int], gen: torch.Generator
+    ) -> tuple[list[_Episode], list[_Episode]]:
+        """This iteration's rounds on ``tasks``: prior episodes, posterior rounds, extra RL episodes."""
+        cfg = self.config
+        for task in tasks:
+            self.context.clear(task)
+        prior_tasks = [t for t in tasks for _ in range(cfg.prior_episodes)]
+        prior = self._run_round(sampler, prior_tasks, self._prior_latents(len(prior_tasks), gen), seeds)
+        self._store(prior, context=True)
+        posterior: list[_Episode] = []
+        for _ in range(cfg.posterior_episodes):
+            episodes = self._run_round(sampler, tasks, self._posterior_latents(tasks, gen), seeds)
+            self._store(episodes, context=True)
+            posterior += episodes
+        extra_tasks = [t for t in tasks for _ in range(cfg.extra_rl_episodes)]
+        if extra_tasks:
+            episodes = self._run_round(sampler, extra_tasks, self._posterior_latents(extra_tasks, gen), seeds)
+            self._store(episodes, context=False)
+            posterior += episodes
+        return prior, posterior
+
+    def _prior_latents(self, count: int, gen: torch.Generator) -> Tensor:
+        return unit_prior(count, self.config.latent_dim, device=self.device).rsample(gen)
+
+    @torch.no_grad()
+    def _posterior_latents(self, tasks: list[int], gen: torch.Generator) -> Tensor:
+        """One ``z`` per entry of ``tasks``, sampled from the posterior of all that task's context."""
+        latents = [
+            self.encoder(self.context.rows(task)[None, :, : self.layout.context_dim]).rsample(gen) for task in tasks
+        ]
+        return torch.cat(latents)
+
+    def _run_round(
+        self, sampler: VectorSampler, tasks: list[int], latents: Tensor, seeds: itertools.count[int]
+    ) -> list[_Episode]:
+        """One episode per entry of ``tasks`` under the matching row of ``latents``, packed into jobs."""
+        latents_np: NDArray[np.float32] = latents.detach().cpu().numpy()
+        per_job = sampler.envs_per_worker
+        jobs = [
+            EpisodeJob(
+                PEARLSnapshot(self.policy, latents_np[start : start + per_job]),
+                tuple(self.train_tasks[t] for t in tasks[start : start + per_job]),
+                tuple(next(seeds) for _ in tasks[start : start + per_job]),
+            )
+            for start in range(0, len(tasks), per_job)
+        ]
+        columns = [c for t in sampler.run_episodes(jobs, self.config.horizon) for c in trajectory_rows(t, self.device)]
+        return [_Episode(task, rows, ret) for task, (rows, ret) in zip(tasks, columns, strict=True)]
+
+    def _store(self, episodes: list[_Episode], *, context: bool) -> None:
+        for episode in episodes:
+            self.replay.add(episode.task, episode.rows)
+            if context:
+                self.context.add(episode.task, episode.rows)
+
+    # ----------------------------------------------------------------- the update step
+    def _update(self, gen: torch.Generator) -> dict[str, float]:
+        """``gradient_steps`` SAC steps; returns their mean losses (one device sync at the end)."""
+        ready = [t for t in range(self.config.num_train_tasks) if self.replay.size(t) and self.context.size(t)]
+        available = torch.tensor(ready, dtype=torch.int64, device=self.device)
+        totals: dict[str, Tensor] = {}
+        for _ in range(self.config.gradient_steps):
+            for name, value in self._gradient_step(available, gen).items():
+                totals[name] = totals.get(name, torch.zeros((), device=self.device)) + value
+        return {name: float(total) / self.config.gradient_steps for name, total in totals.items()}
+
+    def _meta_batch(self, available: Tensor, gen: torch.Generator) -> Tensor:
+        size = self.config.meta_batch_size
+        if len(available) >= size:
+            return available[torch.randperm(len(available), generator=gen, device=self.device)[:size]]
+        return available[torch.randint(len(available), (size,), generator=gen, device=self.device)]
+
+    def _gradient_step(self, available: Tensor, gen: torch.Generator) -> dict[str, Tensor]:
+        """One SAC step on a meta-batch of tasks, all tasks in one batch.
+
+        45 lines, kept whole on purpose: one update step read top to bottom (CleanRL's shape).
+        """
+        cfg = self.config
+        tasks = self._meta_batch(available, gen)
+        batch = self.replay.sample(tasks, cfg.batch_size, gen)  # [M, B, width]
+        context = self.context.sample(tasks, cfg.embedding_batch_size, gen)[..., : self.layout.context_dim]
+        obs, actions, rewards, next_obs, terminated = (p.flatten(0, 1) for p in self.layout.split(batch))
+
+        # TASK INFERENCE: one posterior per task; z carries the critic's gradient into the encoder
+        posterior = self.encoder(context)
+        kl = posterior.kl_to_prior()  # [M]
+        z = posterior.rsample(gen).repeat_interleave(cfg.batch_size, dim=0)  # [M * B, latent_dim]
+        alpha = self.log_alpha.detach().exp()
+
+        # CRITIC AND ENCODER: soft Bellman target from the target critics, min of two
+        with torch.no_grad():
+            next_action, next_log_prob = self._sample_action(next_obs, z, gen)
+            next_q = torch.min(*self.critic_target(next_obs, next_action, z)) - alpha * next_log_prob
+            target = cfg.reward_scale * rewards + cfg.gamma * (1.0 - terminated) * next_q
+        q1, q2 = self.critic(obs, actions, z)
+        q_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        self.critic_optimizer.zero_grad()
+        (q_loss + cfg.kl_lambda * kl.sum()).backward()
+        self.critic_optimizer.step()
+
+        # POLICY: z detached, as in the paper (the encoder learns from the critic only)
+        z = z.detach()
+        action, log_prob = self._sample_action(obs, z, gen)
+        policy_loss = (alpha * log_prob - torch.min(*self.critic(obs, action, z))).mean()
+        self.policy_optimizer.zero_grad()
+        policy_loss.backward()
+        self.policy_optimizer.step()
+
+        # TEMPERATURE: towards entropy -action_dim
+        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+        self.alpha_optimizer.zero_grad()
+        alpha_loss.backward()  # type: ignore[no-untyped-call]
+        self.alpha_optimizer.step()
+
+        # TARGETS: Polyak averaging
+        with torch.no_grad():
+            for target_param, param in zip(self.critic_target.parameters(), self.critic.parameters(), strict=True):
+                target_param.lerp_(param, cfg.tau)
+        detached = {"q_loss": q_loss, "policy_loss": policy_loss, "kl": kl.mean(), "alpha": alpha}
+        return {name: value.detach() for name, value in detached.items()}
+
+    def _sample_action(self, obs: Tensor, z: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        mean, log_std = self.policy(obs, z)
+        noise = torch.randn(mean.shape, generator=gen, device=mean.device)
+        return squashed_sample(mean, log_std, noise)
+
+    # ----------------------------------------------------------------- checkpoint state and agents
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, optimisers, temperature, iteration and (if ``checkpoint_replay``) the buffers."""
+        modules = ("encoder", "policy", "critic", "critic_target", "critic_optimizer", "policy_optimizer")
+        state: dict[str, Any] = {name: getattr(self, name).state_dict() for name in (*modules, "alpha_optimizer")}
+        keep = self.config.checkpoint_replay
+        state.update(
+            iteration=self.iteration,
+            log_alpha=self.log_alpha.detach().cpu().clone(),
+            replay=self.replay.state_dict() if keep else None,
+            context=self.context.state_dict() if keep else None,
+        )
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved; sets :attr:`resume_note` when the buffers were left out."""
+        modules = ("encoder", "policy", "critic", "critic_target", "critic_optimizer", "policy_optimizer")
+        for name in (*modules, "alpha_optimizer"):
+            getattr(self, name).load_state_dict(state[name])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.iteration = int(state["iteration"])
+        self.replay, self.context = self._empty_buffer(self.device), self._empty_buffer(self.device)
+        if state["replay"] is None or state["context"] is None:
+            self.resume_note = (
+                "The replay buffers were not in the checkpoint (checkpoint_replay = False): they start empty and "
+                f"are refilled with {self.config.initial_episodes} prior episodes per training task."
+            )
+            return
+        self.replay.load_state_dict(state["replay"])
+        self.context.load_state_dict(state["context"])
+        self.resume_note = None
+
+    def new_agent(self) -> PEARLAgent:
+        """An adapting agent on private CPU copies of the policy and the encoder."""
+        return PEARLAgent(policy=self.policy, encoder=self.encoder)

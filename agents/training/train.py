@@ -1,0 +1,251 @@
+"""Meta-training driver shared by the CLI, the GUI and the tests: a generator of iteration stats.
+
+:func:`start_run` writes a new run directory; :func:`run_training` trains it (fresh or resumed) and
+yields one :class:`~agents.core.learner.IterationStats` per iteration, after the metrics line and the
+checkpoint of that iteration are on disk. Everything it builds (sampler processes, envs, torch
+modules) is built inside the generator and released when it ends or is closed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from agents.algorithms import ALGORITHMS, AlgorithmConfig, get_algorithm
+from agents.core.adaptation import AdaptiveAgent
+from agents.core.learner import AgentSource, IterationStats, Learner
+from agents.maml.learner import MAMLConfig
+from agents.ppo.finetune import ScratchBaseline
+from agents.ppo.update import PPOConfig
+from agents.storage.checkpoint import CheckpointError, load_checkpoint
+from agents.storage.runs import CHECKPOINT_FILE, RunDir, ScalarLog, checkpoint_algorithm
+from sim.envs.locomotion import EnvConfig, LocomotionEnv
+from sim.envs.point_mass import PointMassEnv
+from sim.envs.task_aware import TaskAwareObservation, task_aware_env
+from sim.params import TaskParams
+from sim.sampler import EnvFactory, VectorSampler
+from sim.tasks import TaskDistribution
+
+ENV_KINDS = ("locomotion", "point_mass")
+CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    """Everything that defines a run besides its family; stored as ``run.json``."""
+
+    algorithm: str = "maml"
+    """one of :data:`agents.algorithms.ALGORITHMS`"""
+    seed: int = 0
+    iterations: int = 100
+    device: str = "auto"
+    num_workers: int = 2
+    env: str = "locomotion"
+    """``locomotion`` (PyBullet) or ``point_mass`` (the PyBullet-free toy, for smoke runs)"""
+    config: AlgorithmConfig = field(default_factory=MAMLConfig)
+    """the algorithm's typed settings (an instance of its ``config_type``)"""
+
+    def __post_init__(self) -> None:
+        if self.env not in ENV_KINDS:
+            raise ValueError(f"env = {self.env!r} is not allowed: one of {', '.join(ENV_KINDS)}")
+        if self.iterations < 1 or self.num_workers < 1:
+            raise ValueError(f"iterations = {self.iterations}, num_workers = {self.num_workers}: both must be >= 1")
+        algorithm = get_algorithm(self.algorithm)
+        if not isinstance(self.config, algorithm.config_type):
+            raise ValueError(
+                f"config of type {type(self.config).__name__} is not allowed for {self.algorithm}: "
+                f"a {algorithm.config_type.__name__}"
+            )
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> TrainSettings:
+        """Back from :meth:`to_dict` (``run.json``, a checkpoint): the settings are validated once, here."""
+        algorithm = str(row.get("algorithm", "maml"))
+        return cls(**{**row, "config": get_algorithm(algorithm).config(row.get("config", {}))})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the settings as a plain mapping)."""
+        row = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {**row, "config": self.config.to_dict()}
+
+
+def env_factory(settings: TrainSettings, family: TaskDistribution) -> EnvFactory:
+    """A picklable factory of the run's envs (episodes last the config's horizon).
+
+    A task-aware algorithm's envs also observe the family's task features.
+    """
+    horizon = settings.config.horizon
+    base: EnvFactory
+    if settings.env == "point_mass":
+        base = functools.partial(PointMassEnv, max_episode_steps=horizon)
+    else:
+        base = functools.partial(LocomotionEnv, config=EnvConfig(max_episode_steps=horizon))
+    if get_algorithm(settings.algorithm).observes_task:
+        return functools.partial(task_aware_env, make_env=base, family=family)
+    return base
+
+
+def env_spaces(settings: TrainSettings, family: TaskDistribution) -> tuple[int, int]:
+    """Observation and action sizes of the family's robot (one probe env is built and closed)."""
+    probe: gym.Env[Any, Any] = env_factory(settings, family)(family.base)
+    try:
+        obs_shape, action_shape = probe.observation_space.shape, probe.action_space.shape
+    finally:
+        probe.close()
+    assert obs_shape is not None and action_shape is not None
+    return obs_shape[0], action_shape[0]
+
+
+def start_run(path: str | Path, *, settings: TrainSettings, family: TaskDistribution) -> RunDir:
+    """Create the run directory (refusing one that already holds a run)."""
+    return RunDir.create(path, settings=settings.to_dict(), family=family)
+
+
+def build_learner(settings: TrainSettings, family: TaskDistribution, device: torch.device) -> Learner:
+    """The run's learner at its initial weights (seeded), on ``device``."""
+    obs_dim, action_dim = env_spaces(settings, family)
+    algorithm = get_algorithm(settings.algorithm)
+    return algorithm.build(
+        obs_dim=obs_dim,
+        action_dim=action_dim,
+        family=family,
+        config=settings.config,
+        seed=settings.seed,
+        device=device,
+    )
+
+
+def run_training(
+    run: RunDir,
+    *,
+    device: torch.device = CPU,
+    resume: bool = False,
+    notes: Callable[[str], None] | None = None,
+) -> Generator[IterationStats, None, None]:
+    """Train ``run`` up to its ``iterations``, yielding each iteration's stats once it is saved.
+
+    ``device`` is resolved by the entry point (the CLI, the training child: :func:`agents.core.device.resolve_device`),
+    from the run's ``device`` setting unless the user chose otherwise.
+    With ``resume``, training continues from the checkpoint, and the iterations that follow equal
+    those of an uninterrupted run with the same seed. ``notes`` receives remarks worth telling the
+    user (e.g. a resumed learner that starts with empty replay buffers).
+    """
+    settings = TrainSettings.from_dict(run.settings)
+    torch_device = device
+    learner = build_learner(settings, run.family, torch_device)
+    if resume:
+        state = run.load_checkpoint()
+        algorithm = checkpoint_algorithm(state, run.path / CHECKPOINT_FILE)
+        if algorithm != settings.algorithm:
+            raise CheckpointError(f"{run.path / CHECKPOINT_FILE} holds a {algorithm} agent, not {settings.algorithm}")
+        learner.load_state_dict(state["learner"])
+        if learner.resume_note and notes is not None:
+            notes(learner.resume_note)
+        run.truncate_metrics(learner.iteration)
+    run.record_start(learner.iteration)
+    # Each worker holds a few envs: episodes of a task run in jobs of that size, one batched
+    # policy forward per step, and jobs go to whichever worker is free.
+    per_worker = get_algorithm(settings.algorithm).envs_per_worker(settings.config)
+    num_envs = per_worker * settings.num_workers
+    scalars = ScalarLog.open(run.path)
+    threads = torch.get_num_threads()
+    if torch_device.type == "cpu":
+        # The sampler's processes need the cores; small-batch updates gain little from a second
+        # thread and lose much when it competes with them (MEASURED.md: PPO 1.2x faster with 1).
+        torch.set_num_threads(1)
+    try:
+        tasks, factory = [run.family.base] * num_envs, env_factory(settings, run.family)
+        with VectorSampler(tasks, num_workers=settings.num_workers, env_factory=factory) as sampler:
+            while learner.iteration < settings.iterations:
+                stats = learner.train_iteration(sampler)
+                run.append_metrics(stats.to_dict())  # before the checkpoint: a kill in between is undone on resume
+                run.save_checkpoint(agent_state(learner, settings, run.family))
+                scalars.write(stats.to_dict(), step=stats.iteration)
+                yield stats
+    finally:
+        torch.set_num_threads(threads)
+        scalars.close()
+
+
+def agent_state(learner: Learner, settings: TrainSettings, family: TaskDistribution) -> dict[str, Any]:
+    """A checkpoint that also rebuilds the agent for adaptation with nothing else at hand."""
+    return {
+        "algorithm": settings.algorithm,
+        "settings": settings.to_dict(),
+        "family": family.to_dict(),
+        "learner": learner.state_dict(),
+    }
+
+
+@dataclass(frozen=True)
+class TrainedAgent:
+    """A trained agent loaded from a checkpoint, ready to adapt to new tasks."""
+
+    learner: AgentSource
+    settings: TrainSettings
+    family: TaskDistribution
+    algorithm: str
+    """the algorithm that trained it (``scratch`` for the untrained PPO baseline)"""
+
+    @property
+    def iteration(self) -> int:
+        """Training iterations behind it."""
+        return self.learner.iteration
+
+    def new_agent(self) -> AdaptiveAgent:
+        """A fresh adapting agent on a private copy of the weights (safe to hand to another thread)."""
+        return self.learner.new_agent()
+
+    def check_task(self, task: TaskParams) -> None:
+        """Refuse a task whose robot is not the one the agent was trained on (its observation and action sizes).
+
+        Raises:
+            ValueError: naming ``robot.name``, so callers report the field instead of failing in a forward pass.
+        """
+        trained_robot = self.family.base.robot.name
+        if self.settings.env == "locomotion" and task.robot.name != trained_robot:
+            raise ValueError(
+                f"robot.name = {task.robot.name!r} is not allowed: this agent was trained on {trained_robot!r}"
+            )
+
+    def make_env(self, task: TaskParams, *, render_mode: str | None = None) -> gym.Env[Any, Any]:
+        """An env for ``task`` with the settings the agent was trained with."""
+        env: gym.Env[Any, Any]
+        if self.settings.env == "point_mass":
+            env = PointMassEnv(task, max_episode_steps=self.settings.config.horizon)
+        else:
+            env = LocomotionEnv(task, config=EnvConfig(), render_mode=render_mode)
+        if get_algorithm(self.settings.algorithm).observes_task:
+            return TaskAwareObservation(env, self.family)
+        return env
+
+
+def load_trained(path: str | Path, *, device: torch.device) -> TrainedAgent:
+    """The agent in a checkpoint file (or a run directory holding one)."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / CHECKPOINT_FILE
+    state = load_checkpoint(file, map_location=device)
+    algorithm = checkpoint_algorithm(state, file)
+    if algorithm not in ALGORITHMS:
+        raise CheckpointError(f"{file} holds a {algorithm} agent; this version adapts {', '.join(ALGORITHMS)}")
+    settings = TrainSettings.from_dict(state["settings"])
+    family = TaskDistribution.from_dict(state["family"])
+    learner = build_learner(settings, family, device)
+    learner.load_state_dict(state["learner"])
+    return TrainedAgent(learner, settings, family, algorithm)
+
+
+def scratch_agent_source(family: TaskDistribution, *, env: str = "locomotion", seed: int = 0) -> TrainedAgent:
+    """PPO from scratch on the family's robot, through the same interface as a trained agent."""
+    config = PPOConfig()
+    settings = TrainSettings(algorithm="multitask", env=env, config=config, seed=seed)
+    obs_dim, action_dim = env_spaces(settings, family)
+    source = ScratchBaseline(obs_dim=obs_dim, action_dim=action_dim, config=config, seed=seed)
+    return TrainedAgent(source, settings, family, "scratch")

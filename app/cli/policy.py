@@ -1,0 +1,236 @@
+"""``sim2adapt export`` and ``sim2adapt play``: policies leaving the app, and exported ones coming back.
+
+``export`` writes a trained agent's policy (before any adaptation) to TorchScript, ONNX and a
+sidecar; ``adapt --export`` does the same after adaptation, through :func:`export_adapted`.
+``play`` needs nothing but an exported file and the sim, so it proves the export stands alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.cli.task_args import add_task_arguments, task_from_args
+from sim.metrics import EVAL_SECONDS, EpisodeMeter, episode_steps
+from sim.params import TaskParams
+
+Actor = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+"""an exported policy as play runs it: one observation and the episode's generator in, one action out"""
+
+VIDEO_FPS = 30
+
+
+def add_export_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """``export``: a checkpoint's policy, as trained, to TorchScript / ONNX with a sidecar."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "export", help="export a checkpoint's policy (before adaptation) to .pt, .onnx and a .json sidecar"
+    )
+    parser.add_argument("checkpoint", type=Path, help="a checkpoint file or a run directory")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the exported files")
+    parser.add_argument("--name", default="policy", help="file stem of the three files (default: policy)")
+    return parser
+
+
+def add_episode_length_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--seconds`` (simulated time, default 10 s: what a person watches) or ``--steps`` (an exact count)."""
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument(
+        "--seconds",
+        type=float,
+        default=EVAL_SECONDS,
+        help=f"simulated seconds per episode at most (default: {EVAL_SECONDS:g}, 600 steps at 60 Hz)",
+    )
+    length.add_argument("--steps", type=int, help="env steps per episode at most (instead of --seconds)")
+
+
+def episode_length_steps(args: argparse.Namespace, control_dt: float) -> int:
+    """Steps per episode from ``--steps``, else ``--seconds`` at the env's control period.
+
+    Raises:
+        ValueError: naming the flag, its value and what is allowed.
+    """
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError(f"--steps {args.steps} is not allowed: at least 1")
+        return int(args.steps)
+    if not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise ValueError(f"--seconds {args.seconds:g} is not allowed: a number of seconds > 0")
+    return episode_steps(args.seconds, control_dt)
+
+
+def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """``play``: run an exported policy in the sim, with nothing but the exported file."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "play",
+        help="run an exported policy (.pt or .onnx) on a task; prints per episode the return, "
+        "the velocity-tracking error (m/s), whether it fell and the distance (m)",
+    )
+    parser.add_argument("policy", type=Path, help="an exported .pt or .onnx file (its .json sidecar beside it)")
+    parser.add_argument("--episodes", type=int, default=1)
+    add_episode_length_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--mean-action",
+        action="store_true",
+        help="feed zero action noise: the policy's mean action "
+        "(default: sampled actions, as the agent acted in the app)",
+    )
+    parser.add_argument("--video", type=Path, metavar="FILE", help="also render the episodes to FILE (.mp4 or .gif)")
+    add_task_arguments(parser)
+    return parser
+
+
+def exported_actor(run: Callable[..., np.ndarray], sidecar: dict[str, Any], *, mean_action: bool) -> Actor:
+    """``(obs, rng) -> action`` for an exported policy, feeding the inputs its sidecar lists besides ``obs``.
+
+    A stochastic policy's graph takes ``noise``: standard normal draws from ``rng`` act as the agent
+    did in the app (the bundled A1 agent walks that way and falls with its mean action); zeros give
+    the mean action. Memory inputs (a history, a recurrent state) are refused by name until play keeps them.
+    """
+    names = [entry["name"] for entry in sidecar.get("inputs", [{"name": "obs"}])]
+    unsupported = [name for name in names[1:] if name != "noise"]
+    if unsupported:
+        raise ValueError(f"the exported policy needs the inputs {', '.join(unsupported)}, which play cannot feed yet")
+    if "noise" not in names:
+        return lambda obs, rng: run(obs)
+    action_dim = int(sidecar["action_dim"])
+    if mean_action:
+        return lambda obs, rng: run(obs, np.zeros(action_dim, np.float32))
+    return lambda obs, rng: run(obs, rng.standard_normal(action_dim).astype(np.float32))
+
+
+def export_adapted(result: Any, out_dir: Path, *, algorithm: str, source: str) -> None:
+    """Export an :class:`~agents.core.adaptation.AdaptResult`'s policy with the task and adaptation history."""
+    from agents.storage.export_adapted import adapted_sidecar
+
+    sidecar = adapted_sidecar(result, algorithm=algorithm, checkpoint=source)
+    _export(result.policy, out_dir, name="policy", sidecar=sidecar)
+
+
+def _export(policy: Any, out_dir: Path, *, name: str, sidecar: dict[str, Any]) -> None:
+    from agents.storage.export import export_policy
+
+    exported = export_policy(policy, out_dir=out_dir, name=name, sidecar=sidecar)
+    worst = max(exported.torchscript_max_abs_diff, exported.onnx_max_abs_diff)
+    print(
+        f"exported {exported.torchscript_path} and {exported.onnx_path} "
+        f"(max action difference {worst:.1e}), sidecar {exported.sidecar_path}"
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export the checkpoint's policy as trained (MAML: the initialisation; PEARL: the prior's latent)."""
+    import torch
+
+    from agents.training.train import load_trained
+
+    trained = load_trained(args.checkpoint, device=torch.device("cpu"))
+    sidecar = {
+        "algorithm": trained.algorithm,
+        "checkpoint": str(args.checkpoint),
+        "training_iterations": trained.iteration,
+        "task": trained.family.base.to_dict(),
+        "family": trained.family.name,
+        "adaptation": None,
+    }
+    _export(trained.new_agent().adapted_policy(), args.out, name=args.name, sidecar=sidecar)
+    return 0
+
+
+class _VideoFile:
+    """Frames to an .mp4 (ffmpeg from ``imageio-ffmpeg``) or .gif via imageio, written beside FILE and renamed
+    into place only when complete, so an interrupted run never leaves a half-written video at FILE."""
+
+    def __init__(self, path: Path) -> None:
+        suffix = path.suffix.lower()
+        if suffix not in (".mp4", ".gif"):
+            raise ValueError(f"--video {path} is not allowed: the file must end in .mp4 or .gif")
+        try:
+            import imageio.v2 as imageio
+        except ImportError as err:
+            raise ValueError("--video needs imageio: pip install 'sim2adapt[video]'") from err
+        self.path = path
+        self._partial = path.with_name(f".{path.stem}.partial{suffix}")
+        options = {"fps": VIDEO_FPS, "macro_block_size": 1} if suffix == ".mp4" else {"duration": 1000 / VIDEO_FPS}
+        self._writer = imageio.get_writer(str(self._partial), **options)
+
+    def add(self, frame: np.ndarray) -> None:
+        """Append one RGB frame."""
+        self._writer.append_data(frame)
+
+    def finish(self, *, complete: bool) -> None:
+        """Close; move the file into place if ``complete``, else delete it."""
+        self._writer.close()
+        if complete:
+            os.replace(self._partial, self.path)
+        else:
+            self._partial.unlink(missing_ok=True)
+
+
+def run_play(args: argparse.Namespace) -> int:
+    """Run the exported policy on the task (the sidecar's, unless task flags are given)."""
+    from agents.storage.export import load_exported
+    from sim.envs.locomotion import EnvConfig, LocomotionEnv
+
+    if args.episodes < 1:
+        raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
+    steps = episode_length_steps(args, EnvConfig().control_dt)
+    sidecar_path = args.policy.with_suffix(".json")
+    sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else {}
+    act = exported_actor(load_exported(args.policy), sidecar, mean_action=args.mean_action)
+    task = task_from_args(args)
+    if task == TaskParams() and "task" in sidecar:  # no task given: replay the one it was adapted on
+        task = TaskParams.from_dict(sidecar["task"])
+    video = _VideoFile(args.video) if args.video else None
+    # The env's own time limit is the episode length, so --seconds beyond its default limit are honoured.
+    env = LocomotionEnv(task, config=EnvConfig(max_episode_steps=steps), render_mode="rgb_array" if video else None)
+    complete = False
+    try:
+        obs_dim = env.observation_space.shape[0] if env.observation_space.shape else 0
+        if sidecar.get("obs_dim", obs_dim) != obs_dim:
+            raise ValueError(
+                f"{args.policy} expects {sidecar['obs_dim']} observation values; "
+                f"robot.name = {task.robot.name!r} gives {obs_dim}: play it on the robot it was adapted for"
+            )
+        every = max(1, round(1.0 / (VIDEO_FPS * env.config.control_dt)))  # frames at about real time
+        for episode in range(args.episodes):
+            obs, reset_info = env.reset(seed=args.seed + episode)
+            rng = np.random.default_rng(args.seed + episode)
+            meter = EpisodeMeter.from_reset_info(reset_info)
+            assert meter is not None  # the locomotion env describes every episode
+            total, step = 0.0, 0
+            for step in range(1, steps + 1):
+                obs, reward, terminated, truncated, info = env.step(act(obs, rng))
+                total += float(reward)
+                meter.add(info)
+                if video is not None and step % every == 0:
+                    video.add(np.asarray(env.render(), dtype=np.uint8))
+                if terminated or truncated:
+                    break
+            print(f"episode {episode}: {_episode_line(total, meter)}")
+        complete = True
+    finally:
+        env.close()
+        if video is not None:
+            video.finish(complete=complete)
+    if video is not None:
+        print(f"video: {video.path}")
+    return 0
+
+
+def _episode_line(total: float, meter: EpisodeMeter) -> str:
+    """Return, length and the three physical figures of one episode, as ``play`` prints them."""
+    metrics = meter.result()
+    seconds = metrics.steps * meter.control_dt
+    return (
+        f"return {total:.2f} over {metrics.steps} steps ({seconds:.1f} s), "
+        f"tracking error {metrics.tracking_error_mps:.3f} m/s, fell {'yes' if metrics.fell else 'no'}, "
+        f"distance {metrics.distance_m:.2f} m"
+    )

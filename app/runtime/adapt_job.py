@@ -1,0 +1,116 @@
+"""One adaptation run as a job (:mod:`app.runtime.child_job`), Qt-free: the window runs it in a child process.
+
+:func:`adapt_job` loads a checkpoint, checks the task against the agent's robot, and re-yields the
+events of :func:`agents.core.adaptation.adapt`, with rendered frames as :class:`~app.runtime.preview.Frame` s
+and the end as an :class:`AdaptOutcome`. In a child process the env's C calls (the EGL plugin's load
+holds the GIL for 0.3-0.75 s) and torch's work cost the GUI thread nothing.
+
+torch and the agents package load inside the job, so importing this module (as the window does for
+the request types) stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+
+from app.runtime.child_job import JobControl
+from app.runtime.preview import Frame, apply_camera, renderer_of
+from sim.params import TaskParams
+from sim.render import Camera
+
+if TYPE_CHECKING:
+    from agents.core.adaptation import AdaptConfig, AdaptResult
+    from agents.training.train import TrainedAgent
+
+
+@dataclass(frozen=True)
+class AdaptRequest:
+    """Everything one adaptation run needs; built on the GUI thread, read where the job runs."""
+
+    checkpoint: Path
+    task: TaskParams
+    config: AdaptConfig
+    device: str = "auto"
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``, resolved where the job runs"""
+
+
+@dataclass(frozen=True)
+class AdaptStarted:
+    """The checkpoint is loaded and the first episode starts."""
+
+    algorithm: str
+    family: str
+    device: str
+    """the resolved torch device"""
+    iteration: int
+    """training iterations behind the agent"""
+
+
+@dataclass(frozen=True)
+class AdaptOutcome:
+    """A finished run. ``result.policy`` is the adapted policy, a CPU copy owned by nobody else: the
+    GUI holds it unopened and only hands it to an export job's thread."""
+
+    result: AdaptResult
+    algorithm: str
+    checkpoint: str
+
+
+class _FramelessEnv(gym.Wrapper[Any, Any, Any, Any]):
+    """An env that cannot draw (the toy point mass): ``render()`` gives None, so adapt() yields no frames."""
+
+    def render(self) -> None:
+        return None
+
+
+def adapt_job(control: JobControl, request: AdaptRequest, camera: Camera | None) -> Generator[Any, None, None]:
+    """Adapt the checkpoint's agent to the request's task, yielding the run's events (see the module doc).
+
+    Control key: ``"camera"`` (a :class:`Camera`, applied to the env from the next event on).
+    Raises ValueError naming the field when the task does not fit the agent's robot.
+    """
+    from agents.core.adaptation import AdaptResult, FrameEvent, adapt
+    from agents.core.device import resolve_device
+    from agents.training.train import load_trained
+
+    device = resolve_device(request.device)
+    trained = load_trained(request.checkpoint, device=device)
+    trained.check_task(request.task)
+    yield AdaptStarted(trained.algorithm, trained.family.name, str(device), trained.iteration)
+
+    envs: list[gym.Env[Any, Any]] = []
+
+    def make_env(task: TaskParams) -> gym.Env[Any, Any]:
+        env = _rendering_env(trained, task)
+        view = control.take("camera") or camera
+        if view is not None:
+            apply_camera(env, view)
+        envs.append(env)
+        return env
+
+    events = adapt(trained.new_agent, make_env, request.task, request.config)
+    try:
+        for event in events:
+            turned = control.take("camera")
+            if turned is not None and envs:
+                apply_camera(envs[-1], turned)
+            if isinstance(event, FrameEvent):
+                pixels = np.ascontiguousarray(np.asarray(event.rgb, dtype=np.uint8)[..., :3])
+                yield Frame(image=pixels, step=event.step, renderer=renderer_of(envs[-1]) if envs else "")
+            elif isinstance(event, AdaptResult):
+                yield AdaptOutcome(event, trained.algorithm, str(request.checkpoint))
+            else:
+                yield event
+    finally:
+        events.close()
+
+
+def _rendering_env(trained: TrainedAgent, task: TaskParams) -> gym.Env[Any, Any]:
+    env = trained.make_env(task, render_mode="rgb_array")
+    return env if env.render_mode == "rgb_array" else _FramelessEnv(env)

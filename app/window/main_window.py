@@ -1,0 +1,254 @@
+"""The main window: task editor on the left, the live viewport in the middle, job panels on the right.
+
+The right side is a tab widget (Adapt, Log; a meta-train panel slots in as another tab). The window
+owns the preview worker and coordinates it with the adaptation: the preview stops while a run
+renders (the EGL renderer serves one client per process, and both would share 2 cores) and comes
+back when the run ends. The status bar shows the current job, the torch device and the renderer;
+errors from any worker land in the status bar and the Log tab, and the window keeps working.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QPlainTextEdit, QSplitter, QTabWidget, QWidget
+
+from app.runtime.preview import EnvFactory, Frame, make_preview_env
+from app.runtime.task_files import user_home
+from app.window.dialogs import FileDialogs
+from app.window.jobs import JobRunner
+from app.window.widgets.adapt_panel import AdaptPanel
+from app.window.widgets.reward_plot import RewardPlotWidget
+from app.window.widgets.task_panel import TaskPanel
+from app.window.widgets.train_panel import TrainPanel
+from app.window.widgets.viewport import ViewportWidget
+from app.window.workers import PreviewWorker, WorkerThread
+from sim.params import TaskParams
+from sim.render import Camera
+from sim.tasks import AGENTS_DIR
+
+LOG_LINES = 2000
+
+
+def describe(task: TaskParams) -> str:
+    """A short name for a task, for the status bar."""
+    return f"{task.robot.name} on {task.terrain.kind} ground"
+
+
+def _resolve_default_device() -> str:
+    from agents.core.device import resolve_device
+
+    return str(resolve_device("auto"))
+
+
+class MainWindow(QMainWindow):
+    """Edits a task, previews it live, adapts agents to it; joins every worker thread on close."""
+
+    def __init__(
+        self,
+        task: TaskParams,
+        *,
+        env_factory: EnvFactory = make_preview_env,
+        fps: float = 25.0,
+        preview_in_child_process: bool = True,
+        dialogs: FileDialogs | None = None,
+        agents_dir: Path = AGENTS_DIR,
+        runs_root: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("sim2adapt")
+        self._env_factory = env_factory
+        self._fps = fps
+        self._preview_in_child = preview_in_child_process
+        self._preview: WorkerThread | None = None
+        self.jobs = JobRunner(self)
+        self.dialogs = dialogs or FileDialogs()
+
+        self.task_panel = TaskPanel(dialogs=self.dialogs, jobs=self.jobs)
+        self.task_panel.setMinimumWidth(340)
+        self.form = self.task_panel.form
+        self.form.set_task(task)
+        self.task_panel.task_changed.connect(self.on_params_changed)
+        self.task_panel.error_occurred.connect(self.on_error_occurred)
+        self.task_panel.notice.connect(self.on_notice)
+
+        self.viewport = ViewportWidget(Camera())
+        self.viewport.camera_changed.connect(self.on_camera_changed)
+        self.reward_plot = RewardPlotWidget()
+        self.adapt_panel = self._build_adapt_panel(agents_dir)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(LOG_LINES)
+        self.train_panel = TrainPanel(runs_root=runs_root or user_home() / "runs", dialogs=self.dialogs)
+        self.train_panel.status_changed.connect(self.on_training_status)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.adapt_panel, "Adapt")
+        self.tabs.addTab(self.train_panel, "Meta-train")
+        self.tabs.addTab(self.log, "Log")
+        self.setCentralWidget(self._build_layout())
+        self._build_status_bar()
+
+    def _build_adapt_panel(self, agents_dir: Path) -> AdaptPanel:
+        panel = AdaptPanel(self.task_panel.task, dialogs=self.dialogs, jobs=self.jobs, agents_dir=agents_dir)
+        panel.adaptation_starting.connect(self.on_adaptation_starting)
+        panel.adaptation_ended.connect(self.on_adaptation_ended)
+        panel.frame_rendered.connect(self.viewport.on_frame_rendered)
+        panel.frame_rendered.connect(self.on_frame_rendered)
+        panel.status_changed.connect(self.on_job_changed)
+        panel.error_occurred.connect(self.on_error_occurred)
+        panel.device_resolved.connect(self.on_device_resolved)
+        return panel
+
+    def _build_layout(self) -> QSplitter:
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.viewport)
+        centre.addWidget(self.reward_plot)
+        centre.setSizes([480, 200])
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(self.task_panel)
+        main.addWidget(centre)
+        main.addWidget(self.tabs)
+        main.setStretchFactor(1, 1)
+        main.setSizes([360, 660, 480])
+        return main
+
+    def _build_status_bar(self) -> None:
+        self.job_label = QLabel("idle")
+        self.device_label = QLabel("device: ...")
+        self.device_label.setToolTip("torch device of adaptation runs (auto: CUDA when present)")
+        self.renderer_label = QLabel("renderer: ...")
+        self.renderer_label.setToolTip("egl: OpenGL through EGL (Mesa llvmpipe without a GPU); tiny: TinyRenderer")
+        bar = self.statusBar()
+        for label in (self.job_label, self.device_label, self.renderer_label):
+            bar.addPermanentWidget(label)
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the preview and the background reads: presets, checkpoints, the default device."""
+        self.start_preview()
+        self.task_panel.reload_presets()
+        self.adapt_panel.scan_checkpoints()
+        self.jobs.call(_resolve_default_device, on_done=self.on_device_resolved, on_failed=self.on_error_occurred)
+
+    def is_previewing(self) -> bool:
+        """Whether a preview worker is running."""
+        return self._preview is not None and self._preview.is_running()
+
+    def start_preview(self) -> None:
+        """(Re)start the live preview on the form's task, in a worker thread."""
+        self.stop_preview()
+        task = self.form.task()
+        worker = PreviewWorker(
+            task,
+            env_factory=self._env_factory,
+            fps=self._fps,
+            camera=self.viewport.camera,
+            in_child_process=self._preview_in_child,
+        )
+        worker.frame_rendered.connect(self.viewport.on_frame_rendered)
+        worker.frame_rendered.connect(self.on_frame_rendered)
+        worker.step_done.connect(self.reward_plot.on_step_done)
+        worker.failed.connect(self.on_preview_failed)
+        self.reward_plot.clear()
+        self._preview = WorkerThread(worker)
+        self._preview.start()
+        self.on_job_changed(f"previewing {describe(task)}")
+
+    def stop_preview(self) -> None:
+        """Stop the preview and join its thread."""
+        preview, self._preview = self._preview, None
+        if preview is not None and not preview.stop():
+            self._preview = preview  # still running: keep the QThread alive rather than abort
+            self.on_error_occurred("the preview did not stop in time")
+
+    def shutdown(self) -> None:
+        """Stop every worker and join its thread (also run when Qt quits)."""
+        self.stop_preview()
+        self.adapt_panel.shutdown()
+        self.train_panel.shutdown()  # the child keeps its last checkpoint; Resume continues it next time
+        self.jobs.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    # --- slots --------------------------------------------------------------------------------------
+    @Slot(object)
+    def on_params_changed(self, task: TaskParams) -> None:
+        """Send a valid edit to the running preview, or restart a preview that ended (not during a run)."""
+        if self.adapt_panel.is_running():
+            return  # the preview comes back with the newest task when the run ends
+        if self._preview is not None and self._preview.is_running():
+            worker = self._preview.worker
+            assert isinstance(worker, PreviewWorker)
+            worker.set_task(task)
+            self.on_job_changed(f"previewing {describe(task)}")
+        else:
+            self.start_preview()
+
+    @Slot(object)
+    def on_camera_changed(self, camera: Camera) -> None:
+        """Pass the viewport's camera to whichever worker renders."""
+        if self._preview is not None:
+            worker = self._preview.worker
+            assert isinstance(worker, PreviewWorker)
+            worker.set_camera(camera)
+        self.adapt_panel.set_camera(camera)
+
+    @Slot(object)
+    def on_frame_rendered(self, frame: Frame) -> None:
+        """Name the renderer that drew the frames."""
+        text = f"renderer: {frame.renderer or '?'}"
+        if self.renderer_label.text() != text:
+            self.renderer_label.setText(text)
+
+    @Slot(str)
+    def on_preview_failed(self, message: str) -> None:
+        """Show why the preview ended; editing the task restarts it."""
+        self.on_error_occurred(f"preview stopped: {message}")
+        self.on_job_changed("idle")
+
+    @Slot()
+    def on_adaptation_starting(self) -> None:
+        """A run is about to render: the preview gives the renderer (and the CPU) up."""
+        self.stop_preview()
+        self.viewport.clear()
+
+    @Slot()
+    def on_adaptation_ended(self) -> None:
+        """The run's thread ended: back to the idle preview."""
+        self.start_preview()
+
+    @Slot(str)
+    def on_job_changed(self, text: str) -> None:
+        """The status bar's job field ("idle" when empty)."""
+        self.job_label.setText(text or (f"previewing {describe(self.form.task())}" if self.is_previewing() else "idle"))
+
+    @Slot(str)
+    def on_device_resolved(self, device: str) -> None:
+        """The status bar's device field."""
+        self.device_label.setText(f"device: {device}")
+
+    @Slot(str)
+    def on_error_occurred(self, message: str) -> None:
+        """Show an error in the status bar and append it to the Log tab."""
+        self.statusBar().showMessage(message)
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  error: {message}")
+
+    @Slot(str)
+    def on_training_status(self, message: str) -> None:
+        """The meta-train panel's news: errors as errors, the rest as notices."""
+        if message.startswith("error: "):
+            self.on_error_occurred(message.removeprefix("error: "))
+        else:
+            self.on_notice(message)
+
+    @Slot(str)
+    def on_notice(self, message: str) -> None:
+        """Show a success message for a few seconds and log it."""
+        self.statusBar().showMessage(message, 5000)
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {message}")

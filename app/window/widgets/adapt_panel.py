@@ -1,0 +1,397 @@
+"""The Adapt panel: choose a checkpoint, adapt it to the editor's task, compare runs, export.
+
+Run starts an :class:`~app.window.jobs.AdaptWorker` (which loads the checkpoint in its own thread); its
+events feed :class:`~app.window.widgets.adapt_plot.AdaptPlotWidget`, and its frames are passed on in
+``frame_rendered`` for the viewport. Stop asks the worker to close the generator (within one
+step). Export writes the last run's adapted policy in a job thread through
+:func:`agents.storage.export_adapted.export_adapted`; the plots export with pyqtgraph's exporters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.runtime.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted
+from app.runtime.task_files import find_checkpoints
+from app.window.dialogs import FileDialogs
+from app.window.jobs import AdaptWorker, JobRunner
+from app.window.widgets.adapt_plot import PLOTS, AdaptPlotWidget
+from app.window.workers import WorkerThread
+from sim.envs.locomotion import EnvConfig
+from sim.params import TaskParams
+from sim.render import Camera
+from sim.tasks import AGENTS_DIR
+
+FRAME_EVERY = 3
+"""Steps between adaptation frames: 20 frames per simulated second (env steps are 1/60 s)."""
+DEVICES = ("auto", "cpu", "cuda")
+CONTROL_DT_S = EnvConfig().control_dt
+"""seconds of simulated time per env step (the agents' envs keep the default control rate)"""
+DEFAULT_EPISODE_S = 10.0
+"""what a person watches: agents are judged over 10 s of simulated time (600 steps at 60 Hz)"""
+
+
+def describe_task(task: TaskParams) -> str:
+    """A short name of a task for legends: robot, ground and goal speed."""
+    return f"{task.robot.name} on {task.terrain.kind}, {task.goal.target_velocity_mps:.3g} m/s"
+
+
+class AdaptPanel(QWidget):
+    """Checkpoint, budget, Run / Stop / Clear / Export, and the adaptation plots."""
+
+    adaptation_starting = Signal()
+    """Run was pressed: the window frees the renderer (stops the preview) before the worker starts."""
+    adaptation_ended = Signal()
+    """The run's thread ended (completed, stopped or failed)."""
+    frame_rendered = Signal(object)
+    """A :class:`~app.window.workers.Frame` of the adapting episode."""
+    status_changed = Signal(str)
+    """A one-line description of the job, for the status bar."""
+    error_occurred = Signal(str)
+    """A failure to show (status bar and log)."""
+    device_resolved = Signal(str)
+    """The torch device a run uses."""
+    worker_created = Signal(object)
+    """A run's :class:`~app.window.jobs.AdaptWorker`, before its thread starts (for observers that must not miss
+    an event, such as tests connecting directly to its signals)."""
+
+    def __init__(
+        self,
+        task_source: Callable[[], TaskParams],
+        *,
+        dialogs: FileDialogs | None = None,
+        jobs: JobRunner | None = None,
+        agents_dir: Path = AGENTS_DIR,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._task_source = task_source
+        self.dialogs = dialogs or FileDialogs()
+        self.jobs = jobs or JobRunner(self)
+        self.agents_dir = agents_dir
+        self.camera: Camera | None = None
+        self._run: WorkerThread | None = None
+        self._run_index = -1
+        self._run_label = ""
+        self.last_outcome: AdaptOutcome | None = None
+
+        self.plot = AdaptPlotWidget()
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_checkpoint_row())
+        layout.addLayout(self._build_budget_form())
+        layout.addLayout(self._build_buttons())
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+        layout.addWidget(self.plot, 1)
+        self._update_buttons()
+
+    # --- building ---------------------------------------------------------------------------------------
+    def _build_checkpoint_row(self) -> QHBoxLayout:
+        self.checkpoints = QComboBox()
+        self.checkpoints.setMinimumContentsLength(24)
+        self.checkpoints.setToolTip(f"checkpoints found under {self.agents_dir}, or chosen with Browse...")
+        self.checkpoints.currentIndexChanged.connect(lambda _index: self._update_buttons())
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self.browse_checkpoint)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("checkpoint"))
+        row.addWidget(self.checkpoints, 1)
+        row.addWidget(browse)
+        return row
+
+    def _build_budget_form(self) -> QFormLayout:
+        self.shots = self._spin(1, 100, 3, "episodes on the task")
+        default_steps = round(DEFAULT_EPISODE_S / CONTROL_DT_S)
+        self.steps = self._spin(1, 6000, default_steps, "steps per episode at most")
+        self.steps.setSuffix(f" steps = {DEFAULT_EPISODE_S:g} s")
+        self.steps.valueChanged.connect(lambda steps: self.steps.setSuffix(f" steps = {steps * CONTROL_DT_S:.3g} s"))
+        self.updates = self._spin(0, 99, 2, "adaptation updates, one after each of the first episodes (< shots)")
+        self.shots.valueChanged.connect(lambda shots: self.updates.setMaximum(shots - 1))
+        self.updates.setMaximum(self.shots.value() - 1)
+        self.device = QComboBox()
+        self.device.addItems(list(DEVICES))
+        self.device.setToolTip("torch device of the adapting agent")
+        self.show_frames = QCheckBox("show the adapting episode in the viewport")
+        self.show_frames.setChecked(True)
+        form = QFormLayout()
+        form.addRow("shots", self.shots)
+        form.addRow("steps per episode", self.steps)
+        form.addRow("updates", self.updates)
+        form.addRow("device", self.device)
+        form.addRow(self.show_frames)
+        return form
+
+    @staticmethod
+    def _spin(low: int, high: int, value: int, help_text: str) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(low, high)
+        spin.setValue(value)
+        spin.setToolTip(help_text)
+        return spin
+
+    def _build_buttons(self) -> QHBoxLayout:
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(self.run)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.stop)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.clicked.connect(self.clear)
+        self.export_button = QPushButton("Export policy...")
+        self.export_button.setToolTip("write the last run's adapted policy as TorchScript, ONNX and a JSON sidecar")
+        self.export_button.clicked.connect(self.export_policy)
+        self.plots_button = QToolButton()
+        self.plots_button.setText("Save plots")
+        self.plots_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.plots_button)
+        for plot in PLOTS:
+            for suffix in ("png", "csv"):
+                action = menu.addAction(f"{plot} as {suffix.upper()}...")
+                action.triggered.connect(lambda _checked=False, p=plot, s=suffix: self.save_plot(p, s))
+        self.plots_button.setMenu(menu)
+        row = QHBoxLayout()
+        for button in (self.run_button, self.stop_button, self.clear_button, self.export_button, self.plots_button):
+            row.addWidget(button)
+        return row
+
+    # --- checkpoints --------------------------------------------------------------------------------------
+    def scan_checkpoints(self) -> None:
+        """List the checkpoints under :attr:`agents_dir` (read in a job thread)."""
+        folder = self.agents_dir
+        self.jobs.call(lambda: find_checkpoints(folder), on_done=self._on_checkpoints_found, on_failed=self._fail)
+
+    def _on_checkpoints_found(self, paths: list[Path]) -> None:
+        for path in paths:
+            self.add_checkpoint(path, select=self.checkpoint() is None)
+        if self.checkpoint() is None:
+            self.message.setText(
+                f"No checkpoints in {self.agents_dir} yet: train one (sim2adapt train) and copy it there, "
+                "or choose a checkpoint file with Browse..."
+            )
+
+    def add_checkpoint(self, path: Path, *, select: bool = True) -> None:
+        """Offer ``path`` in the chooser (once), and select it."""
+        index = self.checkpoints.findData(str(path))
+        if index < 0:
+            label = str(path.relative_to(self.agents_dir)) if path.is_relative_to(self.agents_dir) else str(path)
+            self.checkpoints.addItem(label, str(path))
+            index = self.checkpoints.count() - 1
+        if select:
+            self.checkpoints.setCurrentIndex(index)
+        self._update_buttons()
+
+    def checkpoint(self) -> Path | None:
+        """The chosen checkpoint."""
+        data = self.checkpoints.currentData()
+        return Path(data) if data else None
+
+    @Slot()
+    def browse_checkpoint(self) -> None:
+        """Ask for a checkpoint file."""
+        start = self.agents_dir if self.agents_dir.is_dir() else None
+        chosen = self.dialogs.open_file(self, "Choose a checkpoint", "Checkpoints (*.pt);;All (*)", start)
+        if chosen is not None:
+            self.add_checkpoint(chosen)
+            self.message.setText(f"checkpoint: {chosen}")
+
+    # --- running --------------------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        """Whether a run's thread is alive."""
+        return self._run is not None and self._run.is_running()
+
+    @Slot()
+    def run(self) -> None:
+        """Adapt the checkpoint's agent to the editor's task, in a new worker thread."""
+        from agents.core.adaptation import AdaptConfig  # torch-free module, but part of agents: load on first use
+
+        checkpoint = self.checkpoint()
+        if checkpoint is None or self.is_running():
+            return
+        try:
+            config = AdaptConfig(
+                shots=self.shots.value(),
+                max_steps=self.steps.value(),
+                updates=self.updates.value(),
+                frame_every=FRAME_EVERY if self.show_frames.isChecked() else 0,
+            )
+        except ValueError as err:
+            self._fail(str(err))
+            return
+        task = self._task_source()
+        self.adaptation_starting.emit()
+        request = AdaptRequest(checkpoint=checkpoint, task=task, config=config, device=self.device.currentText())
+        self._start_worker(request)
+
+    def _start_worker(self, request: AdaptRequest) -> None:
+        # "#2 · ant on rough, 1 m/s": the number tells apart runs on tasks that differ in a field not named.
+        self._run_label = f"#{self.plot.run_count() + 1} · {describe_task(request.task)}"
+        self._run_index = self.plot.start_run(f"{self._run_label} ({request.checkpoint.stem})")
+        worker = AdaptWorker(request, camera=self.camera)
+        worker.adaptation_started.connect(self.on_adaptation_started)
+        worker.step_done.connect(self.on_step_done)
+        worker.episode_done.connect(self.on_episode_done)
+        worker.frame_rendered.connect(self.frame_rendered)
+        worker.adaptation_finished.connect(self.on_adaptation_finished)
+        worker.failed.connect(self._fail)
+        worker.finished.connect(self.on_finished)
+        self._run = WorkerThread(worker)
+        self.worker_created.emit(worker)
+        self._run.start()
+        self._status(f"adapting: loading {request.checkpoint.name}")
+        self._update_buttons()
+
+    @Slot()
+    def stop(self) -> None:
+        """Ask the run to end; it closes its generator before the next step."""
+        if self._run is not None:
+            self._run.worker.stop()
+            self._status("adapting: stopping")
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Stop the run and join its thread (the window is closing)."""
+        run, self._run = self._run, None
+        if run is not None and not run.stop(timeout_ms):
+            self._run = run  # keep the QThread referenced rather than destroy it running
+            return False
+        return True
+
+    def set_camera(self, camera: Camera) -> None:
+        """The viewport's camera: used by the next run, and passed to the running one."""
+        self.camera = camera
+        if self._run is not None:
+            worker = self._run.worker
+            assert isinstance(worker, AdaptWorker)
+            worker.set_camera(camera)
+
+    @Slot(object)
+    def on_adaptation_started(self, started: AdaptStarted) -> None:
+        """The checkpoint loaded: name the run by its algorithm."""
+        number, _, task = self._run_label.partition(" · ")
+        self.plot.rename_run(self._run_index, f"{number} {started.algorithm} · {task}")
+        self.device_resolved.emit(started.device)
+        self._status(f"adapting ({started.algorithm}, {started.device}): episode 1 of {self.shots.value()}")
+
+    @Slot(object)
+    def on_step_done(self, event: Any) -> None:
+        """One step: into the reward curve."""
+        self.plot.add_step(self._run_index, event.episode, event.step, event.reward)
+
+    @Slot(object)
+    def on_episode_done(self, event: Any) -> None:
+        """One episode: into the return curve."""
+        self.plot.add_episode(self._run_index, event.episode, event.episode_return)
+        if event.episode + 1 < self.shots.value():
+            self._status(f"adapting: episode {event.episode + 2} of {self.shots.value()}")
+
+    @Slot(object)
+    def on_adaptation_finished(self, outcome: AdaptOutcome) -> None:
+        """Keep the adapted policy for Export and say how the return moved."""
+        self.last_outcome = outcome
+        returns = outcome.result.episode_returns
+        self.message.setText(
+            f"done: return {returns[0]:.2f} before adapting, {returns[-1]:.2f} after {outcome.result.updates} "
+            "update(s). Export policy... writes the adapted policy."
+        )
+
+    @Slot()
+    def on_finished(self) -> None:
+        """The run's thread is ending: join it and hand the renderer back."""
+        run, self._run = self._run, None
+        if run is not None:
+            run.thread.wait(5000)
+            if run.worker.stop_requested():
+                self.message.setText("stopped")
+        self._status("")
+        self._update_buttons()
+        self.adaptation_ended.emit()
+
+    @Slot()
+    def clear(self) -> None:
+        """Forget every drawn run (disabled while a run is going)."""
+        if not self.is_running():
+            self.plot.clear()
+            self.message.clear()
+
+    # --- exporting --------------------------------------------------------------------------------------------
+    @Slot()
+    def export_policy(self) -> None:
+        """Export the last run's adapted policy to a chosen folder, in a job thread."""
+        outcome = self.last_outcome
+        if outcome is None:
+            return
+        folder = self.dialogs.directory(self, "Export the adapted policy to")
+        if folder is None:
+            return
+        self.export_to(folder, outcome)
+
+    def export_to(self, folder: Path, outcome: AdaptOutcome) -> None:
+        """Write ``policy.pt``, ``policy.onnx`` and ``policy.json`` for ``outcome`` into ``folder``."""
+
+        def export() -> Any:
+            from agents.storage.export_adapted import export_adapted
+
+            return export_adapted(outcome.result, folder, algorithm=outcome.algorithm, checkpoint=outcome.checkpoint)
+
+        self.export_button.setEnabled(False)
+        self._status(f"exporting to {folder}")
+        self.jobs.call(export, on_done=self._on_exported, on_failed=self._on_export_failed)
+
+    def _on_exported(self, exported: Any) -> None:
+        worst = max(exported.torchscript_max_abs_diff, exported.onnx_max_abs_diff)
+        self.message.setText(
+            f"exported {exported.torchscript_path.name}, {exported.onnx_path.name} and {exported.sidecar_path.name} "
+            f"to {exported.sidecar_path.parent} (max action difference {worst:.1e})"
+        )
+        self._status("")
+        self._update_buttons()
+
+    def _on_export_failed(self, message: str) -> None:
+        self._status("")
+        self._fail(f"export failed: {message}")
+
+    def save_plot(self, plot: str, suffix: str) -> None:
+        """Ask for a file and write ``plot`` to it (PNG or CSV)."""
+        chosen = self.dialogs.save_file(self, f"Save the {plot} plot", f"{suffix.upper()} (*.{suffix})")
+        if chosen is None:
+            return
+        path = chosen if chosen.suffix.lower() == f".{suffix}" else chosen.with_name(chosen.name + f".{suffix}")
+        try:
+            self.plot.export(plot, path)
+        except (OSError, ValueError) as err:
+            self._fail(f"saving the plot failed: {err}")
+            return
+        self.message.setText(f"saved {path}")
+
+    # --- helpers ---------------------------------------------------------------------------------------------
+    def _update_buttons(self) -> None:
+        running = self.is_running()
+        self.run_button.setEnabled(not running and self.checkpoint() is not None)
+        self.stop_button.setEnabled(running)
+        self.clear_button.setEnabled(not running)
+        self.export_button.setEnabled(not running and self.last_outcome is not None)
+
+    def _status(self, text: str) -> None:
+        self.status_changed.emit(text)
+
+    @Slot(str)
+    def _fail(self, message: str) -> None:
+        self.message.setText(message)
+        self._update_buttons()
+        self.error_occurred.emit(message)
