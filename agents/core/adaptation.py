@@ -13,6 +13,7 @@ the generator early (``gen.close()``, or dropping it) runs its ``finally`` and c
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
+from sim.envs.locomotion import LocomotionEnv
 from sim.metrics import EpisodeMeter, EpisodeMetrics
 from sim.params import TaskParams
 
@@ -87,6 +89,9 @@ class AdaptResult:
     updates: int
     policy: ExportablePolicy | GaussianMLPPolicy | None
     """the agent's :meth:`AdaptiveAgent.adapted_policy`: a CPU object, not shared with the caller's agent"""
+    env_config: dict[str, Any] | None = None
+    """the simulation settings of the env it adapted in (None for envs other than the locomotion env):
+    an export records them, so that ``play`` simulates what the agent met"""
 
 
 AdaptEvent = StepEvent | EpisodeEvent | UpdateEvent | FrameEvent | AdaptResult
@@ -263,6 +268,8 @@ def adapt(
                 info = agent.learn(episodes)
                 seconds = time.perf_counter() - start
                 yield UpdateEvent(episode + 1, info.loss, info.kl, info.step_size, seconds)
-        yield AdaptResult(task, tuple(returns), config.updates, agent.adapted_policy())
+        base = env.unwrapped
+        env_config = dataclasses.asdict(base.config) if isinstance(base, LocomotionEnv) else None
+        yield AdaptResult(task, tuple(returns), config.updates, agent.adapted_policy(), env_config)
     finally:
         env.close()

@@ -11,6 +11,7 @@ training, and are large).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -69,16 +70,24 @@ def resolve_agent(name_or_path: str, *, algorithm: str | None = None, folder: Pa
 
 
 def retrain_command(settings: TrainSettings, family: str) -> str:
-    """The ``sim2adapt train`` line that repeats this run (settings that differ from the paper preset as --config)."""
-    paper = get_algorithm(settings.algorithm).config().to_dict()
+    """The ``sim2adapt train`` line that repeats this run (settings that differ from the defaults as flags)."""
     words = ["sim2adapt", "train", "--algo", settings.algorithm, "--family", family]
     words += ["--iterations", str(settings.iterations), "--seed", str(settings.seed)]
     words += ["--workers", str(settings.num_workers), "--env", settings.env]
-    for key, value in settings.config.to_dict().items():
-        if json.dumps(value) != json.dumps(paper[key]):  # JSON-equal: a tuple default equals a stored list
-            text = ",".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
-            words += ["--config", f"{key}={text}"]
+    paper = get_algorithm(settings.algorithm).config().to_dict()
+    words += _changed("--config", settings.config.to_dict(), paper)
+    words += _changed("--env-config", dataclasses.asdict(settings.env_config), dataclasses.asdict(EnvConfig()))
     return " ".join(words)
+
+
+def _changed(flag: str, values: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    """``flag KEY=VALUE`` words for each value that differs from its default."""
+    words = []
+    for key, value in values.items():
+        if json.dumps(value) != json.dumps(defaults[key]):  # JSON-equal: a tuple default equals a stored list
+            text = ",".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+            words += [flag, f"{key}={text}"]
+    return words
 
 
 def _without_replay(state: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +130,7 @@ def held_out_record(checkpoint: Path, *, max_steps: int | None = None) -> dict[s
         "note": HELD_OUT_NOTE,
     }
     if trained.settings.env == "locomotion":  # the toy point mass has a control period of its own
-        record["seconds"] = round(max_steps * EnvConfig().control_dt, 6)
+        record["seconds"] = round(max_steps * trained.settings.env_config.control_dt, 6)
     return record
 
 

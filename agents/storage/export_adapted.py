@@ -21,6 +21,7 @@ def adapted_sidecar(result: AdaptResult, *, algorithm: str, checkpoint: str) -> 
         "checkpoint": checkpoint,
         "task": result.task.to_dict(),
         "adaptation": {"episode_returns": list(result.episode_returns), "updates": result.updates},
+        "env_config": result.env_config,
     }
 
 

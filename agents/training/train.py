@@ -8,6 +8,7 @@ modules) is built inside the generator and released when it ends or is closed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from agents.storage.checkpoint import CheckpointError, load_checkpoint
 from agents.storage.runs import CHECKPOINT_FILE, RunDir, ScalarLog, checkpoint_algorithm
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.envs.point_mass import PointMassEnv
-from sim.envs.task_aware import TaskAwareObservation, task_aware_env
+from sim.envs.task_aware import TaskAwareObservation
 from sim.params import TaskParams
 from sim.sampler import EnvFactory, VectorSampler
 from sim.tasks import TaskDistribution
@@ -50,6 +51,10 @@ class TrainSettings:
     """``locomotion`` (PyBullet) or ``point_mass`` (the PyBullet-free toy, for smoke runs)"""
     config: AlgorithmConfig = field(default_factory=MAMLConfig)
     """the algorithm's typed settings (an instance of its ``config_type``)"""
+    env_config: EnvConfig = field(default_factory=EnvConfig)
+    """the run's simulation and reward settings (control rate, reward kernel, observed goal): training,
+    adaptation, benchmarks and exports all simulate with these; training episodes last the algorithm's
+    horizon, evaluated ones up to ``env_config.max_episode_steps``"""
 
     def __post_init__(self) -> None:
         if self.env not in ENV_KINDS:
@@ -67,28 +72,47 @@ class TrainSettings:
     def from_dict(cls, row: Mapping[str, Any]) -> TrainSettings:
         """Back from :meth:`to_dict` (``run.json``, a checkpoint): the settings are validated once, here."""
         algorithm = str(row.get("algorithm", "maml"))
-        return cls(**{**row, "config": get_algorithm(algorithm).config(row.get("config", {}))})
+        config = get_algorithm(algorithm).config(row.get("config", {}))
+        env_config = EnvConfig(**row.get("env_config", {}))  # runs from before env_config used the defaults
+        return cls(**{**row, "config": config, "env_config": env_config})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the settings as a plain mapping)."""
         row = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        return {**row, "config": self.config.to_dict()}
+        return {**row, "config": self.config.to_dict(), "env_config": dataclasses.asdict(self.env_config)}
+
+
+def make_run_env(
+    task: TaskParams,
+    *,
+    kind: str,
+    env_config: EnvConfig,
+    family: TaskDistribution | None,
+    render_mode: str | None = None,
+) -> gym.Env[Any, Any]:
+    """One env of a run: ``kind`` (locomotion or the toy), its config, observing the task if ``family`` is given.
+
+    Training's sampler workers and evaluation build their envs here, so the two cannot drift apart.
+    """
+    env: gym.Env[Any, Any]
+    if kind == "point_mass":
+        env = PointMassEnv(task, max_episode_steps=env_config.max_episode_steps)
+    else:
+        env = LocomotionEnv(task, config=env_config, render_mode=render_mode)
+    return TaskAwareObservation(env, family) if family is not None else env
 
 
 def env_factory(settings: TrainSettings, family: TaskDistribution) -> EnvFactory:
-    """A picklable factory of the run's envs (episodes last the config's horizon).
+    """A picklable factory of the run's training envs (episodes last the config's horizon).
 
     A task-aware algorithm's envs also observe the family's task features.
     """
-    horizon = settings.config.horizon
-    base: EnvFactory
-    if settings.env == "point_mass":
-        base = functools.partial(PointMassEnv, max_episode_steps=horizon)
-    else:
-        base = functools.partial(LocomotionEnv, config=EnvConfig(max_episode_steps=horizon))
-    if get_algorithm(settings.algorithm).observes_task:
-        return functools.partial(task_aware_env, make_env=base, family=family)
-    return base
+    return functools.partial(
+        make_run_env,
+        kind=settings.env,
+        env_config=dataclasses.replace(settings.env_config, max_episode_steps=settings.config.horizon),
+        family=family if get_algorithm(settings.algorithm).observes_task else None,
+    )
 
 
 def env_spaces(settings: TrainSettings, family: TaskDistribution) -> tuple[int, int]:
@@ -215,15 +239,18 @@ class TrainedAgent:
             )
 
     def make_env(self, task: TaskParams, *, render_mode: str | None = None) -> gym.Env[Any, Any]:
-        """An env for ``task`` with the settings the agent was trained with."""
-        env: gym.Env[Any, Any]
+        """An env for ``task`` with the settings the agent was trained with (toy episodes: its horizon)."""
+        env_config = self.settings.env_config
         if self.settings.env == "point_mass":
-            env = PointMassEnv(task, max_episode_steps=self.settings.config.horizon)
-        else:
-            env = LocomotionEnv(task, config=EnvConfig(), render_mode=render_mode)
-        if get_algorithm(self.settings.algorithm).observes_task:
-            return TaskAwareObservation(env, self.family)
-        return env
+            env_config = dataclasses.replace(env_config, max_episode_steps=self.settings.config.horizon)
+        observes = get_algorithm(self.settings.algorithm).observes_task
+        return make_run_env(
+            task,
+            kind=self.settings.env,
+            env_config=env_config,
+            family=self.family if observes else None,
+            render_mode=render_mode,
+        )
 
 
 def load_trained(path: str | Path, *, device: torch.device) -> TrainedAgent:

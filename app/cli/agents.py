@@ -54,6 +54,14 @@ def add_train_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
         "--config", action="append", default=[], metavar="KEY=VALUE", help="override one of the algorithm's settings"
     )
     train.add_argument(
+        "--env-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one of the envs' simulation and reward settings (sim.envs.locomotion.EnvConfig), "
+        "e.g. tracking_reward=exp or observe_goal=true; stored with the run and used wherever it is evaluated",
+    )
+    train.add_argument(
         "--iterations", type=int, help="iterations in all (default: 100); with --resume, raises the run's target"
     )
     train.add_argument("--seed", type=int, default=0)
@@ -106,7 +114,7 @@ def add_bench_train_parser(benchmarks: argparse._SubParsersAction) -> argparse.A
     return parser
 
 
-def _parse_setting(kind: str, key: str, raw: str) -> Any:
+def _parse_setting(flag: str, kind: str, key: str, raw: str) -> Any:
     """``raw`` as the settings field's type (annotations are strings: ``int``, ``float``, ``bool``, ``tuple[...]``)."""
     try:
         if kind == "bool":
@@ -117,19 +125,31 @@ def _parse_setting(kind: str, key: str, raw: str) -> Any:
             return tuple(int(v) for v in raw.split(","))
         return {"int": int, "float": float, "str": str}[kind](raw)
     except (ValueError, KeyError) as err:
-        raise ValueError(f"--config {key} = {raw!r} is not allowed: expected {kind}") from err
+        raise ValueError(f"{flag} {key} = {raw!r} is not allowed: expected {kind}") from err
 
 
-def config_overrides(algorithm: Algorithm, preset: str, assignments: list[str]) -> Any:
-    """The algorithm's preset settings with ``KEY=VALUE`` overrides, validated by its settings class."""
-    types = {f.name: str(f.type) for f in dataclasses.fields(algorithm.config_type)}
+def parse_assignments(flag: str, settings_type: type[Any], assignments: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` words as typed values of ``settings_type``'s fields (errors name ``flag``, key and value)."""
+    types = {f.name: str(f.type) for f in dataclasses.fields(settings_type)}
     values: dict[str, Any] = {}
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
         if not sep or key not in types:
-            raise ValueError(f"--config {assignment!r} is not allowed: KEY=VALUE with KEY one of {', '.join(types)}")
-        values[key] = _parse_setting(types[key], key, raw)
-    return algorithm.config(values, preset=preset)
+            raise ValueError(f"{flag} {assignment!r} is not allowed: KEY=VALUE with KEY one of {', '.join(types)}")
+        values[key] = _parse_setting(flag, types[key], key, raw)
+    return values
+
+
+def config_overrides(algorithm: Algorithm, preset: str, assignments: list[str]) -> Any:
+    """The algorithm's preset settings with ``KEY=VALUE`` overrides, validated by its settings class."""
+    return algorithm.config(parse_assignments("--config", algorithm.config_type, assignments), preset=preset)
+
+
+def env_config_overrides(assignments: list[str]) -> Any:
+    """The default env settings with ``KEY=VALUE`` overrides, validated by :class:`EnvConfig`."""
+    from sim.envs.locomotion import EnvConfig
+
+    return EnvConfig(**parse_assignments("--env-config", EnvConfig, assignments))
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -146,6 +166,8 @@ def run_train(args: argparse.Namespace) -> int:
         held = run.settings["algorithm"]
         if args.algo is not None and args.algo != held:
             raise ValueError(f"--algo {args.algo} is not allowed with --resume {args.resume}: it holds a {held} run")
+        if args.env_config:
+            raise ValueError(f"--env-config is not allowed with --resume {args.resume}: a run keeps its env settings")
         if args.iterations is not None:
             run.extend(args.iterations)
     else:
@@ -160,6 +182,7 @@ def run_train(args: argparse.Namespace) -> int:
             num_workers=args.workers,
             env=args.env,
             config=config_overrides(get_algorithm(args.algo or "maml"), args.preset, args.config),
+            env_config=env_config_overrides(args.env_config),
         )
         path = args.run_dir or Path("runs") / f"{family.name}-{settings.algorithm}-seed{args.seed}"
         run, resume = start_run(path, settings=settings, family=family), False
@@ -198,8 +221,9 @@ def run_adapt(args: argparse.Namespace) -> int:
     from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, UpdateEvent, adapt
     from agents.core.device import resolve_device
     from agents.storage.bundle import resolve_agent
+    from agents.storage.export_adapted import export_adapted
     from agents.training.train import load_trained, scratch_agent_source
-    from app.cli.policy import episode_length_steps, export_adapted
+    from app.cli.policy import episode_length_steps, print_export
     from sim.envs.locomotion import EnvConfig
 
     if str(args.checkpoint) == "scratch":
@@ -224,7 +248,10 @@ def run_adapt(args: argparse.Namespace) -> int:
             gain = event.episode_returns[-1] - event.episode_returns[0]
             print(f"last minus first episode return: {gain:+.2f}")
             if args.export is not None:
-                export_adapted(event, args.export, algorithm=trained.algorithm, source=str(args.checkpoint))
+                exported = export_adapted(
+                    event, args.export, algorithm=trained.algorithm, checkpoint=str(args.checkpoint)
+                )
+                print_export(exported)
     return 0
 
 

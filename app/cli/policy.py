@@ -8,18 +8,22 @@ sidecar; ``adapt --export`` does the same after adaptation, through :func:`expor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.cli.task_args import add_task_arguments, task_from_args
 from sim.metrics import EVAL_SECONDS, EpisodeMeter, episode_steps
 from sim.params import TaskParams
+
+if TYPE_CHECKING:
+    from agents.storage.export import ExportResult
 
 Actor = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 """an exported policy as play runs it: one observation and the episode's generator in, one action out"""
@@ -106,18 +110,8 @@ def exported_actor(run: Callable[..., np.ndarray], sidecar: dict[str, Any], *, m
     return lambda obs, rng: run(obs, rng.standard_normal(action_dim).astype(np.float32))
 
 
-def export_adapted(result: Any, out_dir: Path, *, algorithm: str, source: str) -> None:
-    """Export an :class:`~agents.core.adaptation.AdaptResult`'s policy with the task and adaptation history."""
-    from agents.storage.export_adapted import adapted_sidecar
-
-    sidecar = adapted_sidecar(result, algorithm=algorithm, checkpoint=source)
-    _export(result.policy, out_dir, name="policy", sidecar=sidecar)
-
-
-def _export(policy: Any, out_dir: Path, *, name: str, sidecar: dict[str, Any]) -> None:
-    from agents.storage.export import export_policy
-
-    exported = export_policy(policy, out_dir=out_dir, name=name, sidecar=sidecar)
+def print_export(exported: ExportResult) -> None:
+    """One line naming the written files and how closely they matched the live policy."""
     worst = max(exported.torchscript_max_abs_diff, exported.onnx_max_abs_diff)
     print(
         f"exported {exported.torchscript_path} and {exported.onnx_path} "
@@ -129,9 +123,13 @@ def run_export(args: argparse.Namespace) -> int:
     """Export the checkpoint's policy as trained (MAML: the initialisation; PEARL: the prior's latent)."""
     import torch
 
+    from agents.storage.export import export_policy
     from agents.training.train import load_trained
 
     trained = load_trained(args.checkpoint, device=torch.device("cpu"))
+    policy = trained.new_agent().adapted_policy()
+    if policy is None:
+        raise ValueError(f"{args.checkpoint} is not allowed: its {trained.algorithm} agent has no policy to export")
     sidecar = {
         "algorithm": trained.algorithm,
         "checkpoint": str(args.checkpoint),
@@ -139,8 +137,9 @@ def run_export(args: argparse.Namespace) -> int:
         "task": trained.family.base.to_dict(),
         "family": trained.family.name,
         "adaptation": None,
+        "env_config": dataclasses.asdict(trained.settings.env_config),
     }
-    _export(trained.new_agent().adapted_policy(), args.out, name=args.name, sidecar=sidecar)
+    print_export(export_policy(policy, out_dir=args.out, name=args.name, sidecar=sidecar))
     return 0
 
 
@@ -181,16 +180,19 @@ def run_play(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
-    steps = episode_length_steps(args, EnvConfig().control_dt)
     sidecar_path = args.policy.with_suffix(".json")
     sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else {}
+    # The env the agent met (control rate, observed goal, reward); exports before env_config: the defaults.
+    recorded = EnvConfig(**(sidecar.get("env_config") or {}))
+    steps = episode_length_steps(args, recorded.control_dt)
     act = exported_actor(load_exported(args.policy), sidecar, mean_action=args.mean_action)
     task = task_from_args(args)
     if task == TaskParams() and "task" in sidecar:  # no task given: replay the one it was adapted on
         task = TaskParams.from_dict(sidecar["task"])
     video = _VideoFile(args.video) if args.video else None
     # The env's own time limit is the episode length, so --seconds beyond its default limit are honoured.
-    env = LocomotionEnv(task, config=EnvConfig(max_episode_steps=steps), render_mode="rgb_array" if video else None)
+    env_config = dataclasses.replace(recorded, max_episode_steps=steps)
+    env = LocomotionEnv(task, config=env_config, render_mode="rgb_array" if video else None)
     complete = False
     try:
         obs_dim = env.observation_space.shape[0] if env.observation_space.shape else 0

@@ -30,6 +30,9 @@ from sim.terrain import TERRAIN_GEOMETRY_FIELDS, Terrain, apply_terrain_dynamics
 
 Obs = NDArray[np.float32]
 
+TRACKING_REWARDS = ("linear", "exp")
+"""the velocity-tracking reward kernels :class:`EnvConfig` offers"""
+
 CAMERA_REFERENCE_SIZE_M = 2.0
 """bounding-box diagonal of the robot that ``EnvConfig.camera_distance_m`` frames (the ant's is 2.5 m,
 the half_cheetah's 1.8, the hexapod's 0.9, the A1's 0.75)"""
@@ -55,6 +58,12 @@ class EnvConfig:
     """half-width of the uniform noise on joint angles at reset"""
     observe_goal: bool = False
     """append the goal (target speed, heading error) to the observation; meta-RL families hide it"""
+    tracking_reward: str = "linear"
+    """``linear``: -|v - v*| (the MAML and PEARL papers' velocity reward); ``exp``: exp(-|v - v*|^2 / sigma^2),
+    bounded in (0, 1] (legged_gym, walk-these-ways): every upright step then earns something, so ending
+    the episode by falling never pays, and the gradient is largest near the target"""
+    tracking_sigma_mps: float = 0.25
+    """width sigma of the ``exp`` tracking kernel, m/s (an error of sigma earns exp(-1) = 0.37 a step)"""
     max_speed_mps: float = 50.0
     """a torso faster than this is a physics blow-up: the episode ends with ``info['physics_blowup']``"""
     render_width: int = 640
@@ -83,6 +92,13 @@ class EnvConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"EnvConfig.{name} = {getattr(self, name)!r} is not allowed: must be > 0")
+        if self.tracking_reward not in TRACKING_REWARDS:
+            raise ValueError(
+                f"EnvConfig.tracking_reward = {self.tracking_reward!r} is not allowed: "
+                f"one of {', '.join(TRACKING_REWARDS)}"
+            )
+        if self.tracking_sigma_mps <= 0:
+            raise ValueError(f"EnvConfig.tracking_sigma_mps = {self.tracking_sigma_mps!r} is not allowed: must be > 0")
         if self.renderer not in BACKENDS:
             raise ValueError(f"EnvConfig.renderer = {self.renderer!r} is not allowed: one of {', '.join(BACKENDS)}")
         self.initial_camera()  # validates the camera fields
@@ -380,8 +396,13 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         cfg, robot = self.config, self._robot
         can_fall = robot.fall_height is not None
         fallen = can_fall and (torso.height < (robot.fall_height or 0.0) or torso.up_z < 0.0)
+        error = self._velocity_error(torso)
+        if cfg.tracking_reward == "exp":
+            tracking = math.exp(-((error / cfg.tracking_sigma_mps) ** 2))
+        else:
+            tracking = -error
         terms = {
-            "velocity_tracking": -self._velocity_error(torso),
+            "velocity_tracking": tracking,
             "control": -cfg.ctrl_cost_weight * float(act @ act) / len(act),
             "alive": cfg.alive_bonus if can_fall and not fallen else 0.0,
             "fall": -cfg.fall_penalty if fallen else 0.0,

@@ -7,7 +7,6 @@ with ``env.unwrapped.set_task`` (as the sampler does) or ``reset(options={"task"
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -46,10 +45,3 @@ class TaskAwareObservation(gym.ObservationWrapper[NDArray[np.float32], Any, NDAr
         """The wrapped env's task."""
         task: TaskParams = self.env.unwrapped.get_task()  # type: ignore[attr-defined]
         return task
-
-
-def task_aware_env(
-    task: TaskParams, *, make_env: Callable[[TaskParams], gym.Env[Any, Any]], family: TaskDistribution
-) -> TaskAwareObservation:
-    """``make_env(task)`` wrapped to observe its task; picklable with ``functools.partial`` for samplers."""
-    return TaskAwareObservation(make_env(task), family)

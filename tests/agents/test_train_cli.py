@@ -17,7 +17,7 @@ from agents.storage.runs import RunDir
 from agents.training.train import TrainSettings, run_training, start_run
 from app.cli.main import main
 from sim.params import TaskParams, with_values
-from sim.tasks import TaskDistribution, UniformRange
+from sim.tasks import TaskDistribution, UniformRange, load_family
 
 FAMILY = TaskDistribution(
     name="point-heading",
@@ -306,3 +306,43 @@ def test_play_feeds_sampled_noise_by_default_zeros_for_the_mean_action_and_refus
     history = {"action_dim": 3, "inputs": [{"name": "obs"}, {"name": "history"}]}
     with pytest.raises(ValueError, match="needs the inputs history"):
         exported_actor(graph, history, mean_action=False)
+
+
+def test_env_config_is_stored_with_the_run_used_where_it_is_evaluated_and_exported(tmp_path: Path, capsys) -> None:
+    """--env-config reaches the training envs, the adapting env, the export's sidecar and play."""
+    from agents.training.train import TrainSettings, env_factory, load_trained
+
+    family = load_family("cheetah-velocity")
+    argv = ["train", "--family", "cheetah-velocity", "--iterations", "1", "--workers", "1", "--device", "cpu"]
+    tiny = ["--config", "meta_batch_size=1", "--config", "episodes_per_task=1", "--config", "horizon=4"]
+    env_flags = ["--env-config", "tracking_reward=exp", "--env-config", "observe_goal=true"]
+    assert main([*argv, *tiny, *env_flags, "--run-dir", str(tmp_path / "run")]) == 0
+    settings = TrainSettings.from_dict(json.loads((tmp_path / "run" / "run.json").read_text()))
+    assert (settings.env_config.tracking_reward, settings.env_config.observe_goal) == ("exp", True)
+    training_env = env_factory(settings, family)(family.base)
+    evaluated = load_trained(tmp_path / "run", device=torch.device("cpu")).make_env(family.base)
+    try:
+        assert training_env.unwrapped.config.max_episode_steps == 4  # training episodes: the horizon
+        assert evaluated.unwrapped.config.tracking_reward == "exp" and evaluated.unwrapped.config.observe_goal
+        evaluated.reset(seed=0)
+        _, reward, *_ = evaluated.step(np.zeros(6, np.float32))
+        assert 0.0 < reward <= 1.0  # the bounded kernel (the control cost of a zero action is 0)
+    finally:
+        training_env.close()
+        evaluated.close()
+    out = tmp_path / "export"
+    adapt = ["adapt", str(tmp_path / "run"), "--test-task", "0", "--shots", "1", "--updates", "0", "--steps", "5"]
+    assert main([*adapt, "--export", str(out)]) == 0
+    sidecar = json.loads((out / "policy.json").read_text())
+    assert sidecar["env_config"]["tracking_reward"] == "exp" and sidecar["env_config"]["observe_goal"] is True
+    capsys.readouterr()
+    assert main(["play", str(out / "policy.onnx"), "--steps", "5"]) == 0  # its observation has the goal: sizes match
+    assert "episode 0" in capsys.readouterr().out
+
+
+def test_a_bad_env_config_names_the_flag_and_the_allowed_values(capsys) -> None:
+    argv = ["train", "--family", "cheetah-velocity", "--iterations", "1", "--run-dir", "/nonexistent/never"]
+    assert main([*argv, "--env-config", "tracking_reward=cubic"]) == 2
+    assert "tracking_reward = 'cubic' is not allowed: one of linear, exp" in capsys.readouterr().err
+    assert main([*argv, "--env-config", "frame_skip=fast"]) == 2
+    assert "--env-config frame_skip = 'fast' is not allowed: expected int" in capsys.readouterr().err
