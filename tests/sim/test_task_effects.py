@@ -2,11 +2,13 @@
 
 Each test changes one field and compares a physical quantity against the default task under the
 same seed and the same actions, so a field that silently stopped reaching PyBullet fails here.
+Quantities are read where a user reads them: the observation and the step's ``info``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,28 +18,39 @@ from sim.params import TaskParams, with_values
 ANT_ON_SLOPE = {"robot.name": "ant", "terrain.kind": "slope", "terrain.slope_deg": 25.0}
 
 
-def simulate(changes: dict, steps: int, measure: Callable[[LocomotionEnv, dict], float], action: float = 0.0) -> float:
-    """Run ``steps`` env steps with a constant action and return ``measure`` at the end."""
+@dataclass(frozen=True)
+class Outcome:
+    """What a user sees of a run: the first and last observation and the last step's info."""
+
+    first_obs: np.ndarray
+    obs: np.ndarray
+    info: dict
+
+
+def simulate(changes: dict, steps: int, measure: Callable[[Outcome], float], action: float = 0.0) -> float:
+    """Run ``steps`` env steps with a constant action and return ``measure`` of the outcome."""
     with LocomotionEnv(with_values(TaskParams(), changes)) as env:
-        env.reset(seed=0)
-        info: dict = {}
+        first_obs, info = env.reset(seed=0)
+        obs = first_obs
         for _ in range(steps):
-            _, _, _, _, info = env.step(np.full(env.action_space.shape, action, dtype=np.float32))
+            obs, _, _, _, info = env.step(np.full(env.action_space.shape, action, dtype=np.float32))
             assert not info.get("physics_blowup", False)
-        return measure(env, info)
+        return measure(Outcome(first_obs, obs, info))
 
 
-def torso_height(env: LocomotionEnv, info: dict) -> float:
-    return float(info["torso_height_m"])
+def torso_height(outcome: Outcome) -> float:
+    return float(outcome.info["torso_height_m"])
 
 
-def horizontal_travel(env: LocomotionEnv, info: dict) -> float:
-    position = env._read_torso().position
-    return float(np.hypot(position[0], position[1]))
+def horizontal_travel(outcome: Outcome) -> float:
+    x, y = outcome.info["xy_position_m"]
+    return float(np.hypot(x, y))
 
 
-def joint_speed(env: LocomotionEnv, info: dict) -> float:
-    return float(np.abs(env._joint_state()[1]).mean())
+def sensed_motion(outcome: Outcome) -> float:
+    """How far the observation moved from the reset one: over a few steps the joints' angles and
+    speeds (which the observation carries) move far more than the torso does."""
+    return float(np.abs(outcome.obs - outcome.first_obs).sum())
 
 
 def test_heavier_payload_sinks_the_standing_quadruped() -> None:
@@ -65,14 +78,14 @@ def test_near_zero_foot_friction_makes_the_robot_slide_down_a_slope() -> None:
 
 
 def test_stronger_motors_move_the_joints_faster() -> None:
-    weak = simulate({"robot.name": "half_cheetah", "robot.motor_strength_scale": 0.3}, 2, joint_speed, 1.0)
-    strong = simulate({"robot.name": "half_cheetah", "robot.motor_strength_scale": 2.0}, 2, joint_speed, 1.0)
+    weak = simulate({"robot.name": "half_cheetah", "robot.motor_strength_scale": 0.3}, 4, sensed_motion, 1.0)
+    strong = simulate({"robot.name": "half_cheetah", "robot.motor_strength_scale": 2.0}, 4, sensed_motion, 1.0)
     assert strong > 2 * weak
 
 
 def test_joint_damping_slows_the_joints() -> None:
-    free = simulate({"robot.name": "half_cheetah", "robot.joint_damping": 0.0}, 2, joint_speed, 1.0)
-    damped = simulate({"robot.name": "half_cheetah", "robot.joint_damping": 5.0}, 2, joint_speed, 1.0)
+    free = simulate({"robot.name": "half_cheetah", "robot.joint_damping": 0.0}, 4, sensed_motion, 1.0)
+    damped = simulate({"robot.name": "half_cheetah", "robot.joint_damping": 5.0}, 4, sensed_motion, 1.0)
     assert damped < 0.9 * free
 
 
@@ -90,7 +103,7 @@ def test_longer_limbs_raise_the_torso() -> None:
 
 
 def test_ground_shape_changes_where_the_robot_stands() -> None:
-    flat = simulate({"robot.name": "a1"}, 1, lambda env, info: float(env._read_torso().position[2]))
+    flat = simulate({"robot.name": "a1"}, 1, torso_height)  # flat ground is at height 0
     for kind in ("stairs", "rough", "slope"):
         changes = {
             "robot.name": "a1",
@@ -107,8 +120,8 @@ def test_ground_shape_changes_where_the_robot_stands() -> None:
 
 
 def test_goal_sets_the_velocity_being_tracked() -> None:
-    def tracking(env: LocomotionEnv, info: dict) -> float:
-        return float(info["reward_terms"]["velocity_tracking"])
+    def tracking(outcome: Outcome) -> float:
+        return float(outcome.info["reward_terms"]["velocity_tracking"])
 
     still = simulate({"robot.name": "a1", "goal.target_velocity_mps": 0.0}, 30, tracking)
     fast = simulate({"robot.name": "a1", "goal.target_velocity_mps": 2.0}, 30, tracking)
@@ -134,10 +147,11 @@ def test_ground_restitution_makes_a_dropped_robot_bounce() -> None:
             env.reset(seed=0)
             body = env._robot.body_id
             env._sim.resetBasePositionAndOrientation(body, [0, 0, 1.5], [0, 0, 0, 1])
-            peak = 0.0
+            lowest, rebound = np.inf, 0.0
             for _ in range(60):
-                env.step(np.zeros(env.action_space.shape, dtype=np.float32))
-                peak = max(peak, float(env._read_torso().linear_velocity[2]))
-            return peak
+                _, _, _, _, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+                lowest = min(lowest, info["torso_height_m"])
+                rebound = max(rebound, info["torso_height_m"] - lowest)  # how high it rose again after touching down
+            return rebound
 
-    assert peak_rebound({"terrain.restitution": 0.9}) > peak_rebound({"terrain.restitution": 0.0}) + 0.5
+    assert peak_rebound({"terrain.restitution": 0.9}) > peak_rebound({"terrain.restitution": 0.0}) + 0.3
