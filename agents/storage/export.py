@@ -14,48 +14,45 @@ policy on 256 random observations; only when both agree within ``atol`` are the 
 place, the sidecar last, so a sidecar always describes files that passed. On any failure the
 temporaries are removed and the old files stay byte-identical.
 
-Exporters (torch 2.13): ``torch.jit`` and the TorchScript-based ONNX exporter (``dynamo=False``) are
-deprecated but need nothing beyond torch; the ``torch.export``-based ONNX exporter needs
-``onnxscript``. Their deprecation warnings are silenced only around these calls.
+This module is the export's public face (:func:`export_policy`, :func:`load_exported`,
+:class:`ExportError`); the files' formats live in :mod:`agents.storage.policy_files` and the
+Gaussian policy's graph in :mod:`agents.storage.gaussian_export`.
 """
 
-# No `from __future__ import annotations` here: TorchScript must see ExportedGaussianPolicy's class-level
-# annotations as real types, and cannot resolve them from strings.
+from __future__ import annotations
 
-import contextlib
-import copy
 import hashlib
 import json
 import platform
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import torch
-from numpy.typing import NDArray
-from torch import Tensor, nn
+from torch import Tensor
 
-from agents.core.exportable import (
-    PARITY_SAMPLES,
-    ExportablePolicy,
-    ExportInput,
-    ExportPlan,
-    action_noise_input,
-    parity_noise,
-    spread_obs,
-)
-from agents.core.policies import OBS_EPS, GaussianMLPPolicy
+from agents.core.exportable import PARITY_SAMPLES, ExportablePolicy, ExportPlan
+from agents.core.policies import GaussianMLPPolicy
 from agents.storage.atomic import commit, discard, write_temp
+from agents.storage.gaussian_export import gaussian_plan
+from agents.storage.policy_files import (
+    ONNX_OPSET,
+    ExportError,
+    Runner,
+    load_exported,
+    onnx_runner,
+    require_onnxruntime,
+    torchscript_runner,
+    write_onnx,
+    write_torchscript,
+)
 
-ONNX_OPSET = 17
-"""ONNX opset written: supported by the TorchScript-based exporter and by every onnxruntime >= 1.14."""
+__all__ = ["ExportError", "ExportResult", "export_policy", "load_exported"]
 
-INSTALL_HINT = "pip install sim2adapt[export]"
 _RESERVED_KEYS = frozenset(
     {
         "format_version",
@@ -74,19 +71,6 @@ _RESERVED_KEYS = frozenset(
     }
 )
 
-_EXPORTER_DEPRECATIONS = (
-    r"You are using the legacy TorchScript-based ONNX export",
-    r"`torch\.jit\.\w+` is deprecated",
-    r"The feature will be removed",  # raised by the legacy ONNX exporter's own internals
-)
-
-Runner = Callable[..., NDArray[np.float32]]
-"""an exported policy as a function: its inputs (numpy, ``obs`` first) in, actions out"""
-
-
-class ExportError(RuntimeError):
-    """An export failed (parity, missing optional dependency, unreadable file); nothing old was damaged."""
-
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -99,192 +83,6 @@ class ExportResult:
     onnx_max_abs_diff: float
     sidecar: dict[str, Any]
     """the JSON sidecar as written"""
-
-
-class ExportedGaussianPolicy(nn.Module):
-    """What gets exported of a Gaussian policy: raw observation and action noise in, action out.
-
-    ``clip(mean(obs) + std * noise, -1, 1)``: standard normal noise acts as the agent acted while
-    adapting, zeros give the mean action. No training machinery; normalisation inside.
-    """
-
-    clip: float
-    obs_mean: Tensor
-    obs_std: Tensor
-    action_std: Tensor
-
-    def __init__(self, *, net: nn.Sequential, obs_mean: Tensor, obs_var: Tensor, clip: float, log_std: Tensor) -> None:
-        """Hold a copy of the mean network, the normalisation statistics and the action std as constants.
-
-        Args:
-            net: The policy's mean network (already holding the weights to export).
-            obs_mean: Running observation mean.
-            obs_var: Running observation variance.
-            clip: Bound on normalised observations.
-            log_std: The policy's (adapted) log standard deviation per action dimension.
-        """
-        super().__init__()
-        self.net = net
-        self.register_buffer("obs_mean", obs_mean.clone())
-        # Precomputed exactly as ObsNormalizer computes it, so the two agree to the last bit.
-        self.register_buffer("obs_std", torch.sqrt(obs_var + OBS_EPS))
-        self.register_buffer("action_std", log_std.exp())
-        self.clip = clip
-
-    def forward(self, obs: Tensor, noise: Tensor) -> Tensor:
-        """The action for raw ``obs`` ``[N, obs_dim]`` and ``noise`` ``[N, action_dim]``, clipped to ``[-1, 1]``."""
-        normalised = ((obs - self.obs_mean) / self.obs_std).clamp(-self.clip, self.clip)
-        action: Tensor = self.net(normalised) + self.action_std * noise
-        return action.clamp(-1.0, 1.0)
-
-
-def to_exported(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] | None = None) -> ExportedGaussianPolicy:
-    """A CPU, float32, eval-mode, gradient-free copy of ``policy`` under ``fast_params`` (if given).
-
-    Raises:
-        ValueError: ``fast_params`` names something that is not a parameter of the policy (buffers such
-            as the normalisation statistics always come from the module).
-    """
-    state = {k: v.detach() for k, v in policy.state_dict().items()}
-    unknown = sorted(set(fast_params or {}) - {name for name, _ in policy.named_parameters()})
-    if unknown:
-        raise ValueError(f"fast_params has names that are not parameters of the policy: {', '.join(unknown)}")
-    state.update({k: v.detach() for k, v in (fast_params or {}).items()})
-    net = copy.deepcopy(policy.mean_net).to(device="cpu", dtype=torch.float32)
-    net.load_state_dict({k.removeprefix("mean_net."): v for k, v in state.items() if k.startswith("mean_net.")})
-    module = ExportedGaussianPolicy(
-        net=net,
-        obs_mean=state["obs_normalizer.mean"].to("cpu", torch.float32),
-        obs_var=state["obs_normalizer.var"].to("cpu", torch.float32),
-        clip=policy.obs_normalizer.clip,
-        log_std=state["log_std"].to("cpu", torch.float32),
-    )
-    return module.eval().requires_grad_(False)
-
-
-@contextlib.contextmanager
-def _torch_deprecations_silenced() -> Iterator[None]:
-    with warnings.catch_warnings():
-        for message in _EXPORTER_DEPRECATIONS:
-            warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
-        yield
-
-
-def _require_onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise ExportError(f"ONNX export and loading need onnxruntime, which is not installed: {INSTALL_HINT}") from err
-    return onnxruntime
-
-
-def _write_torchscript(module: nn.Module, file: BinaryIO) -> None:
-    with _torch_deprecations_silenced():
-        torch.jit.save(torch.jit.script(module), file)
-
-
-def _write_onnx(module: nn.Module, file: BinaryIO, inputs: tuple[ExportInput, ...]) -> None:
-    names = [i.name for i in inputs]
-    with _torch_deprecations_silenced():
-        torch.onnx.export(
-            module,
-            tuple(torch.zeros(1, *i.shape) for i in inputs),
-            file,  # type: ignore[arg-type]  # the TorchScript-based exporter writes to file objects too
-            dynamo=False,
-            opset_version=ONNX_OPSET,
-            input_names=names,
-            output_names=["action"],
-            dynamic_axes={name: {0: "batch"} for name in [*names, "action"]},
-        )
-
-
-def _torchscript_runner(path: Path) -> Runner:
-    with _torch_deprecations_silenced():
-        module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
-
-    def run(*inputs: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
-        with torch.no_grad():
-            tensors = [torch.as_tensor(x, dtype=torch.float32) for x in inputs]
-            return module(*tensors).numpy()  # type: ignore[no-any-return]
-
-    return run
-
-
-def _onnx_runner(path: Path) -> Runner:
-    session = _require_onnxruntime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-    names = [i.name for i in session.get_inputs()]
-
-    def run(*inputs: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
-        feed = {name: np.asarray(x, dtype=np.float32) for name, x in zip(names, inputs, strict=True)}
-        return session.run(None, feed)[0]  # type: ignore[no-any-return]
-
-    return run
-
-
-def load_exported(path: str | Path) -> Runner:
-    """A function ``obs -> action`` (numpy, float32) from an exported ``.pt`` or ``.onnx`` file.
-
-    Needs only torch (for ``.pt``) or onnxruntime (for ``.onnx``), never the training code. Accepts
-    one observation ``[obs_dim]`` or a batch ``[N, obs_dim]``, followed by the policy's memory inputs
-    if its sidecar lists any; returns actions already in ``[-1, 1]``.
-
-    Raises:
-        ExportError: The file is missing, damaged or of an unknown kind, or onnxruntime is not installed.
-    """
-    source = Path(path)
-    if not source.is_file():
-        raise ExportError(f"exported policy {source} does not exist")
-    loaders = {".pt": _torchscript_runner, ".onnx": _onnx_runner}
-    if source.suffix not in loaders:
-        raise ExportError(f"exported policy {source} is not allowed: expected a .pt or .onnx file")
-    try:
-        batched = loaders[source.suffix](source)
-    except ExportError:
-        raise
-    except Exception as err:  # torch and onnxruntime report a damaged file with unrelated exception types
-        raise ExportError(f"exported policy {source} could not be loaded ({type(err).__name__}: {err})") from err
-
-    def run(obs: NDArray[np.floating[Any]], *memory: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
-        obs = np.asarray(obs)
-        if obs.ndim == 1:  # one sample: every input gains the batch axis
-            one: NDArray[np.float32] = batched(obs[None], *(np.asarray(m)[None] for m in memory))[0]
-            return one
-        return batched(obs, *memory)
-
-    return run
-
-
-def _gaussian_plan(policy: GaussianMLPPolicy, fast_params: Mapping[str, Tensor] | None) -> ExportPlan:
-    norm = policy.obs_normalizer
-    mean, var = norm.mean.detach().cpu(), norm.var.detach().cpu()
-    device = next(policy.parameters()).device
-
-    def live(obs: Tensor, noise: Tensor) -> Tensor:
-        with torch.no_grad():
-            dist = policy.distribution(obs.to(device), fast_params)
-            return (dist.mean + dist.stddev * noise.to(device)).clamp(-1.0, 1.0).cpu()
-
-    doc = {
-        "observation": {
-            "normalisation": "inside the graph: clip((obs - mean) / sqrt(var + eps), -clip, clip); feed raw obs",
-            "mean": mean.tolist(),
-            "var": var.tolist(),
-            "count": int(norm.count),
-            "eps": OBS_EPS,
-            "clip": norm.clip,
-        },
-        "action": {"low": -1.0, "high": 1.0, "post_processing": "clip(mean + std * noise, -1, 1) is inside the graph"},
-        "fast_weights": fast_params is not None,
-    }
-    return ExportPlan(
-        module=to_exported(policy, fast_params),
-        inputs=(ExportInput("obs", (policy.obs_dim,), "raw observation"), action_noise_input(policy.action_dim)),
-        action_dim=policy.action_dim,
-        live_actions=live,
-        parity_inputs=(spread_obs(mean, torch.sqrt(var + OBS_EPS)), parity_noise(policy.action_dim)),
-        doc=doc,
-    )
 
 
 def _check_parity(
@@ -348,7 +146,7 @@ def _caller_metadata(sidecar: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _verify(plan: ExportPlan, temps: Mapping[str, Path], atol: float) -> dict[str, float]:
     """Reload the written files and compare them with the live policy (their sessions close on return)."""
-    runners = {"torchscript": _torchscript_runner(temps["torchscript"]), "onnx": _onnx_runner(temps["onnx"])}
+    runners = {"torchscript": torchscript_runner(temps["torchscript"]), "onnx": onnx_runner(temps["onnx"])}
     return _check_parity(plan.live_actions(*plan.parity_inputs), plan.parity_inputs, runners, atol)
 
 
@@ -385,9 +183,9 @@ def export_policy(
     if not name or Path(name).name != name:
         raise ValueError(f"name = {name!r} is not allowed: a plain file stem")
     caller = _caller_metadata(sidecar)
-    _require_onnxruntime()
+    require_onnxruntime()
     if isinstance(policy, GaussianMLPPolicy):
-        plan = _gaussian_plan(policy, fast_params)
+        plan = gaussian_plan(policy, fast_params)
     elif fast_params is not None:
         raise ValueError("fast_params is not allowed for this policy: only a GaussianMLPPolicy takes fast weights")
     elif isinstance(policy, ExportablePolicy):
@@ -402,8 +200,8 @@ def export_policy(
     targets = {fmt: folder / f"{name}{suffix}" for fmt, suffix in suffixes.items()}
     temps: dict[str, Path] = {}
     try:
-        temps["torchscript"] = write_temp(targets["torchscript"], lambda f: _write_torchscript(plan.module, f))
-        temps["onnx"] = write_temp(targets["onnx"], lambda f: _write_onnx(plan.module, f, plan.inputs))
+        temps["torchscript"] = write_temp(targets["torchscript"], lambda f: write_torchscript(plan.module, f))
+        temps["onnx"] = write_temp(targets["onnx"], lambda f: write_onnx(plan.module, f, plan.inputs))
         diffs = _verify(plan, temps, atol)
         files = {fmt: (targets[fmt], temps[fmt]) for fmt in ("torchscript", "onnx")}
         doc = _sidecar(plan, caller, files, diffs)

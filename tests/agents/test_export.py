@@ -15,10 +15,12 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-import agents.storage.export
+import agents.storage.gaussian_export
 from agents.core.policies import GaussianMLPPolicy
 from agents.maml.inner import Batch, inner_adapt, pg_loss
-from agents.storage.export import INSTALL_HINT, ExportedGaussianPolicy, ExportError, export_policy, load_exported
+from agents.storage.export import ExportError, export_policy, load_exported
+from agents.storage.gaussian_export import ExportedGaussianPolicy
+from agents.storage.policy_files import INSTALL_HINT
 from sim.params import TaskParams
 
 OBS_DIM, ACT_DIM = 6, 3
@@ -95,14 +97,14 @@ def test_a_parity_failure_keeps_the_old_export_byte_identical(tmp_path: Path, mo
     first = export_policy(policy, out_dir=tmp_path, sidecar={"run": 1})
     paths = (first.torchscript_path, first.onnx_path, first.sidecar_path)
     old = {p: p.read_bytes() for p in paths}
-    real = agents.storage.export.to_exported
+    real = agents.storage.gaussian_export.to_exported
 
     def drifted(*args: object, **kwargs: object) -> ExportedGaussianPolicy:
         module = real(*args, **kwargs)  # type: ignore[arg-type]
         module.net[-1].bias.add_(1e-3)
         return module
 
-    monkeypatch.setattr(agents.storage.export, "to_exported", drifted)
+    monkeypatch.setattr(agents.storage.gaussian_export, "to_exported", drifted)
     with torch.no_grad():
         policy.mean_net[-1].weight.mul_(0.01)  # the new export would differ from the old one
     with pytest.raises(ExportError, match=r"does not match the live policy \(torchscript max abs diff .*onnx"):
