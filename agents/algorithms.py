@@ -22,6 +22,8 @@ from agents.maml.learner import MAMLConfig, build_maml_learner
 from agents.pearl.learner import PEARLConfig, PEARLLearner
 from agents.ppo.multitask import MultiTaskPPOLearner
 from agents.ppo.update import PPOConfig
+from agents.rma.config import RMAConfig
+from agents.rma.learner import RMALearner
 from sim.tasks import TaskDistribution
 
 
@@ -90,6 +92,9 @@ class Algorithm:
     """how many envs each sampler worker holds for this config"""
     observes_task: bool = False
     """its envs append the true task's features to the observation (the task-aware reference)"""
+    privileged_training: bool = False
+    """only its training envs append the true task's features (a teacher's input, a student's target);
+    the agent it hands out acts on the robot's observation alone"""
 
     def settings_fields(self) -> list[SettingField]:
         """Every setting with its type and help, in declaration order."""
@@ -161,6 +166,14 @@ ALGORITHMS: dict[str, Algorithm] = {
             "oracle",
             "task-aware reference: multi-task PPO that observes the true task (the ceiling, not a method)",
             observes_task=True,
+        ),
+        Algorithm(
+            name="rma",
+            summary="RMA: a PPO teacher that sees the task, then a module that infers it each step from the last steps",
+            config_type=RMAConfig,
+            build=RMALearner,
+            envs_per_worker=_episodes_per_worker,
+            privileged_training=True,
         ),
         _pearl(
             "oracle-pearl",

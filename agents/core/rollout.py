@@ -21,7 +21,7 @@ from torch import Tensor
 from agents.core.adaptation import EpisodeRecord
 from agents.core.policies import GaussianMLPPolicy
 from sim.params import TaskParams
-from sim.sampler import EpisodeJob, StatelessPolicy, Trajectories, VectorSampler
+from sim.sampler import EpisodeJob, Policy, StatelessPolicy, Trajectories, VectorSampler
 
 
 class PolicySnapshot(StatelessPolicy):
@@ -179,14 +179,36 @@ def collect_tasks(
     to whichever worker is free. Episode ``e`` of task ``i`` is seeded ``seed + i * episodes_per_task + e``,
     so the same seed, tasks and weights give the same batches whatever the worker count.
     """
+    snapshots = [
+        PolicySnapshot(policy, params[i] if params else None, deterministic=deterministic) for i in range(len(tasks))
+    ]
     device = next(policy.parameters()).device
+    return collect_with(
+        sampler, snapshots, tasks, episodes_per_task=episodes_per_task, horizon=horizon, seed=seed, device=device
+    )
+
+
+def collect_with(
+    sampler: VectorSampler,
+    policies: Sequence[Policy],
+    tasks: Sequence[TaskParams],
+    *,
+    episodes_per_task: int,
+    horizon: int,
+    seed: int,
+    device: torch.device,
+) -> list[EpisodeBatch]:
+    """As :func:`collect_tasks`, with any sampler policy per task (``policies[i]`` acts on task ``i``).
+
+    For acting policies that are not a Gaussian snapshot: a policy with memory (RMA's adaptation
+    module reading its history) runs here as it will at test time.
+    """
     jobs, owners = [], []
-    for i, task in enumerate(tasks):
-        snapshot = PolicySnapshot(policy, params[i] if params else None, deterministic=deterministic)
+    for i, (task, policy) in enumerate(zip(tasks, policies, strict=True)):
         first = seed + i * episodes_per_task
         for start in range(0, episodes_per_task, sampler.envs_per_worker):
             count = min(sampler.envs_per_worker, episodes_per_task - start)
-            jobs.append(EpisodeJob(snapshot, (task,) * count, tuple(range(first + start, first + start + count))))
+            jobs.append(EpisodeJob(policy, (task,) * count, tuple(range(first + start, first + start + count))))
             owners.append(i)
     parts = [_pad_time(t, horizon) for t in sampler.run_episodes(jobs, horizon)]
     return [

@@ -111,8 +111,14 @@ def env_factory(settings: TrainSettings, family: TaskDistribution) -> EnvFactory
         make_run_env,
         kind=settings.env,
         env_config=dataclasses.replace(settings.env_config, max_episode_steps=settings.config.horizon),
-        family=family if get_algorithm(settings.algorithm).observes_task else None,
+        family=family if _training_sees_task(settings.algorithm) else None,
     )
+
+
+def _training_sees_task(algorithm: str) -> bool:
+    """Whether the run's training envs append the task's features (a task-aware reference, or a teacher)."""
+    entry = get_algorithm(algorithm)
+    return entry.observes_task or entry.privileged_training
 
 
 def env_spaces(settings: TrainSettings, family: TaskDistribution) -> tuple[int, int]:

@@ -12,9 +12,8 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,9 +23,6 @@ from sim.params import TaskParams
 
 if TYPE_CHECKING:
     from agents.storage.export import ExportResult
-
-Actor = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-"""an exported policy as play runs it: one observation and the episode's generator in, one action out"""
 
 VIDEO_FPS = 30
 
@@ -89,25 +85,6 @@ def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
     parser.add_argument("--video", type=Path, metavar="FILE", help="also render the episodes to FILE (.mp4 or .gif)")
     add_task_arguments(parser)
     return parser
-
-
-def exported_actor(run: Callable[..., np.ndarray], sidecar: dict[str, Any], *, mean_action: bool) -> Actor:
-    """``(obs, rng) -> action`` for an exported policy, feeding the inputs its sidecar lists besides ``obs``.
-
-    A stochastic policy's graph takes ``noise``: standard normal draws from ``rng`` act as the agent
-    did in the app (the bundled A1 agent walks that way and falls with its mean action); zeros give
-    the mean action. Memory inputs (a history, a recurrent state) are refused by name until play keeps them.
-    """
-    names = [entry["name"] for entry in sidecar.get("inputs", [{"name": "obs"}])]
-    unsupported = [name for name in names[1:] if name != "noise"]
-    if unsupported:
-        raise ValueError(f"the exported policy needs the inputs {', '.join(unsupported)}, which play cannot feed yet")
-    if "noise" not in names:
-        return lambda obs, rng: run(obs)
-    action_dim = int(sidecar["action_dim"])
-    if mean_action:
-        return lambda obs, rng: run(obs, np.zeros(action_dim, np.float32))
-    return lambda obs, rng: run(obs, rng.standard_normal(action_dim).astype(np.float32))
 
 
 def print_export(exported: ExportResult) -> None:
@@ -176,6 +153,7 @@ class _VideoFile:
 def run_play(args: argparse.Namespace) -> int:
     """Run the exported policy on the task (the sidecar's, unless task flags are given)."""
     from agents.storage.export import load_exported
+    from agents.storage.exported_actor import ExportedActor
     from sim.envs.locomotion import EnvConfig, LocomotionEnv
 
     if args.episodes < 1:
@@ -185,7 +163,7 @@ def run_play(args: argparse.Namespace) -> int:
     # The env the agent met (control rate, observed goal, reward); exports before env_config: the defaults.
     recorded = EnvConfig(**(sidecar.get("env_config") or {}))
     steps = episode_length_steps(args, recorded.control_dt)
-    act = exported_actor(load_exported(args.policy), sidecar, mean_action=args.mean_action)
+    act = ExportedActor(load_exported(args.policy), sidecar, mean_action=args.mean_action)
     task = task_from_args(args)
     if task == TaskParams() and "task" in sidecar:  # no task given: replay the one it was adapted on
         task = TaskParams.from_dict(sidecar["task"])
@@ -205,6 +183,7 @@ def run_play(args: argparse.Namespace) -> int:
         for episode in range(args.episodes):
             obs, reset_info = env.reset(seed=args.seed + episode)
             rng = np.random.default_rng(args.seed + episode)
+            act.start_episode()
             meter = EpisodeMeter.from_reset_info(reset_info)
             assert meter is not None  # the locomotion env describes every episode
             total, step = 0.0, 0

@@ -45,6 +45,17 @@ TINY = {
     },
 }
 TINY["oracle-pearl"] = TINY["pearl"]
+TINY["rma"] = {  # teacher_iterations 0: the one iteration trains the adaptation module (DAgger)
+    "tasks_per_iteration": 2,
+    "episodes_per_task": 2,
+    "horizon": 5,
+    "teacher_iterations": 0,
+    "minibatch_size": 8,
+    "hidden_sizes": (8,),
+    "history_len": 3,
+    "adapter_hidden": 8,
+    "student_samples_per_episode": 4,
+}
 
 
 def test_every_algorithm_has_a_tiny_config_here() -> None:
@@ -73,15 +84,15 @@ def test_train_load_adapt_export_for_every_algorithm(name: str, tmp_path: Path) 
     observes_task = get_algorithm(name).observes_task
     assert sidecar["obs_dim"] == (4 + 1 if observes_task else 4)  # a task-aware reference also sees the target speed
     obs = np.random.default_rng(0).normal(size=(32, sidecar["obs_dim"])).astype(np.float32)
-    noise = np.zeros((32, sidecar["action_dim"]), np.float32)  # the mean action
+    extra = [np.zeros((32, *entry["shape"]), np.float32) for entry in sidecar["inputs"][1:]]  # mean action, no past
     policy, obs_t = result.policy, torch.as_tensor(obs)
     with torch.no_grad():
         if isinstance(policy, GaussianMLPPolicy):
             live = policy.act(obs_t, deterministic=True)
         else:
-            live = policy(obs_t, torch.as_tensor(noise))
+            live = policy(obs_t, *(torch.as_tensor(x) for x in extra))
     for path in (exported.torchscript_path, exported.onnx_path):
-        assert np.abs(load_exported(path)(obs, noise) - live.clamp(-1.0, 1.0).numpy()).max() < 1e-5
+        assert np.abs(load_exported(path)(obs, *extra) - live.clamp(-1.0, 1.0).numpy()).max() < 1e-5
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))

@@ -292,20 +292,40 @@ def test_algorithm_help_lists_every_registered_algorithm(
 
 
 def test_play_feeds_sampled_noise_by_default_zeros_for_the_mean_action_and_refuses_memory_it_cannot_keep() -> None:
-    from app.cli.policy import exported_actor
+    from agents.storage.exported_actor import ExportedActor
 
     def graph(obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
         return noise.copy()  # the action is the noise fed: what play feeds is what it applies
 
-    sidecar = {"action_dim": 3, "inputs": [{"name": "obs"}, {"name": "noise"}]}
+    sidecar = {"action_dim": 3, "inputs": [{"name": "obs", "shape": [4]}, {"name": "noise", "shape": [3]}]}
     obs = np.zeros(4, np.float32)
-    sampled = exported_actor(graph, sidecar, mean_action=False)
+    sampled = ExportedActor(graph, sidecar, mean_action=False)
     expected = np.random.default_rng(5).standard_normal(3).astype(np.float32)
     assert np.array_equal(sampled(obs, np.random.default_rng(5)), expected)
-    assert np.array_equal(exported_actor(graph, sidecar, mean_action=True)(obs, np.random.default_rng(5)), np.zeros(3))
-    history = {"action_dim": 3, "inputs": [{"name": "obs"}, {"name": "history"}]}
-    with pytest.raises(ValueError, match="needs the inputs history"):
-        exported_actor(graph, history, mean_action=False)
+    assert np.array_equal(ExportedActor(graph, sidecar, mean_action=True)(obs, np.random.default_rng(5)), np.zeros(3))
+    recurrent = {"action_dim": 3, "inputs": [{"name": "obs", "shape": [4]}, {"name": "state", "shape": [16]}]}
+    with pytest.raises(ValueError, match="needs the inputs state"):
+        ExportedActor(graph, recurrent, mean_action=False)
+
+
+def test_play_keeps_the_history_a_memory_policy_reads_and_empties_it_each_episode() -> None:
+    from agents.storage.exported_actor import ExportedActor
+
+    seen: list[np.ndarray] = []
+
+    def graph(obs: np.ndarray, history: np.ndarray) -> np.ndarray:
+        seen.append(history.copy())
+        return obs[:2] * 0.5
+
+    sidecar = {"action_dim": 2, "inputs": [{"name": "obs", "shape": [3]}, {"name": "history", "shape": [2, 6]}]}
+    actor, rng = ExportedActor(graph, sidecar, mean_action=False), np.random.default_rng(0)
+    for step in range(3):
+        actor(np.full(3, step + 1.0, np.float32), rng)
+    assert not seen[0].any()  # the first step sees an empty history
+    assert np.array_equal(seen[2], [[1, 1, 1, 0.5, 0.5, 1], [2, 2, 2, 1, 1, 1]])  # oldest first, valid flag 1
+    actor.start_episode()
+    actor(np.zeros(3, np.float32), rng)
+    assert not seen[3].any()
 
 
 def test_env_config_is_stored_with_the_run_used_where_it_is_evaluated_and_exported(tmp_path: Path, capsys) -> None:
