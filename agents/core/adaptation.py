@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from sim.envs.locomotion import LocomotionEnv
 from sim.metrics import EpisodeMeter, EpisodeMetrics
 from sim.params import TaskParams
+from sim.task_changes import TaskChange, validate_schedule
 
 if TYPE_CHECKING:  # torch-side types; this module itself runs without importing torch
     from agents.core.exportable import ExportablePolicy
@@ -72,6 +73,22 @@ class UpdateEvent:
 
 
 @dataclass(frozen=True)
+class TaskChangeEvent:
+    """A scheduled change of the task, applied before the action of ``step`` (plots mark it)."""
+
+    episode: int
+    step: int
+    path: str
+    old: Any
+    new: Any
+
+    @property
+    def label(self) -> str:
+        """``robot.payload_kg 0 -> 10``: what a plot's marker says."""
+        return f"{self.path} {self.old} -> {self.new}"
+
+
+@dataclass(frozen=True)
 class FrameEvent:
     """A rendered RGB frame (``[H, W, 3]`` uint8) for the viewport."""
 
@@ -94,7 +111,7 @@ class AdaptResult:
     an export records them, so that ``play`` simulates what the agent met"""
 
 
-AdaptEvent = StepEvent | EpisodeEvent | UpdateEvent | FrameEvent | AdaptResult
+AdaptEvent = StepEvent | EpisodeEvent | UpdateEvent | FrameEvent | TaskChangeEvent | AdaptResult
 
 
 @dataclass(frozen=True)
@@ -187,6 +204,8 @@ class AdaptConfig:
     seed: int = 0
     frame_every: int = 0
     """yield a FrameEvent every this many steps (0: no frames; rendering costs ~20 ms a frame)"""
+    changes: tuple[TaskChange, ...] = ()
+    """task changes applied within every episode at their steps (each episode starts on the task as given)"""
 
     def __post_init__(self) -> None:
         if self.shots < 1 or self.max_steps < 1 or not 0 <= self.updates < self.shots or self.frame_every < 0:
@@ -197,14 +216,32 @@ class AdaptConfig:
             )
 
 
+def _apply_change(env: gym.Env[Any, Any], change: TaskChange, episode: int) -> TaskChangeEvent:
+    """Switch the running env to the changed task in place (dynamics only: nothing is rebuilt)."""
+    current: TaskParams = env.unwrapped.get_task()  # type: ignore[attr-defined]
+    section, name = change.path.split(".")
+    old = getattr(getattr(current, section), name)
+    env.unwrapped.set_task(change.applied_to(current))  # type: ignore[attr-defined]
+    return TaskChangeEvent(episode, change.step, change.path, old, change.value)
+
+
 def _run_episode(
-    env: gym.Env[Any, Any], agent: AdaptiveAgent, cfg: AdaptConfig, episode: int, rng: np.random.Generator
-) -> Iterator[StepEvent | FrameEvent | EpisodeMetrics | EpisodeRecord]:
+    env: gym.Env[Any, Any],
+    agent: AdaptiveAgent,
+    cfg: AdaptConfig,
+    episode: int,
+    rng: np.random.Generator,
+    task: TaskParams,
+) -> Iterator[StepEvent | FrameEvent | TaskChangeEvent | EpisodeMetrics | EpisodeRecord]:
+    if cfg.changes:
+        env.unwrapped.set_task(task)  # type: ignore[attr-defined]  # undo the last episode's changes
     obs, reset_info = env.reset(seed=cfg.seed + episode)
     meter = EpisodeMeter.from_reset_info(reset_info)
     agent.start_episode()
     observations, actions, rewards, next_observations, terminated = [], [], [], [], False
     for step in range(cfg.max_steps):
+        for change in (c for c in cfg.changes if c.step == step):
+            yield _apply_change(env, change, episode)
         action = agent.act(np.asarray(obs, dtype=np.float32), rng)
         next_obs, reward, terminated, truncated, info = env.step(action)
         if meter is not None:
@@ -245,6 +282,7 @@ def adapt(
     Yields step, frame, episode and update events, then one :class:`AdaptResult`. Cancel by
     closing the generator; the env is closed either way.
     """
+    validate_schedule(config.changes, task)  # a bad change fails now, not at its step
     agent = make_agent()
     env = make_env(task)
     rng = np.random.default_rng(config.seed)
@@ -253,7 +291,7 @@ def adapt(
         returns: list[float] = []
         for episode in range(config.shots):
             metrics: EpisodeMetrics | None = None
-            for event in _run_episode(env, agent, config, episode, rng):
+            for event in _run_episode(env, agent, config, episode, rng, task):
                 if isinstance(event, EpisodeRecord):
                     episodes.append(event)
                 elif isinstance(event, EpisodeMetrics):

@@ -92,6 +92,13 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--shots", type=int, default=3, help="episodes on the task")
     add_episode_length_arguments(parser)
     parser.add_argument("--updates", type=int, default=2, help="adaptation updates (one after each early episode)")
+    parser.add_argument(
+        "--change",
+        action="append",
+        default=[],
+        metavar="STEP:FIELD=VALUE",
+        help="change a run-time task field at that step of every episode, e.g. 300:robot.payload_kg=10 (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--export", type=Path, metavar="DIR", help="export the adapted policy (.pt, .onnx, .json)")
@@ -218,13 +225,14 @@ def _physical(event: EpisodeEvent) -> str:
 
 def run_adapt(args: argparse.Namespace) -> int:
     """Adapt the checkpoint's agent to the task and print one line per episode."""
-    from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, UpdateEvent, adapt
+    from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, TaskChangeEvent, UpdateEvent, adapt
     from agents.core.device import resolve_device
     from agents.storage.bundle import resolve_agent
     from agents.storage.export_adapted import export_adapted
     from agents.training.train import load_trained, scratch_agent_source
     from app.cli.policy import episode_length_steps, print_export
     from sim.envs.locomotion import EnvConfig
+    from sim.task_changes import parse_change
 
     if str(args.checkpoint) == "scratch":
         if not args.family:
@@ -236,7 +244,8 @@ def run_adapt(args: argparse.Namespace) -> int:
     task = _adapt_task(args, trained.family.test_tasks())
     trained.check_task(task)
     steps = episode_length_steps(args, EnvConfig().control_dt)
-    config = AdaptConfig(shots=args.shots, max_steps=steps, updates=args.updates, seed=args.seed)
+    changes = tuple(parse_change(text) for text in args.change)
+    config = AdaptConfig(shots=args.shots, max_steps=steps, updates=args.updates, seed=args.seed, changes=changes)
     print(f"{'episode':>7}  {'phase':<16}  {'return':>9}  {'steps':>5}  {'error m/s':>9}  {'fell':>4}  {'dist m':>6}")
     for event in adapt(trained.new_agent, trained.make_env, task, config):
         if isinstance(event, EpisodeEvent):
@@ -244,6 +253,8 @@ def run_adapt(args: argparse.Namespace) -> int:
             print(f"{cells}  {_physical(event)}")
         elif isinstance(event, UpdateEvent):
             print(f"{'':>7}  update {event.update}: loss {event.loss:.3f}, KL {event.kl:.4f}", file=sys.stderr)
+        elif isinstance(event, TaskChangeEvent):
+            print(f"{'':>7}  step {event.step}: {event.label}", file=sys.stderr)
         elif isinstance(event, AdaptResult):
             gain = event.episode_returns[-1] - event.episode_returns[0]
             print(f"last minus first episode return: {gain:+.2f}")

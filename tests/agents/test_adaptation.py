@@ -190,3 +190,50 @@ def test_an_agent_sees_each_episode_start_and_the_outcome_of_every_action() -> N
     second = agent.feedback[1]
     assert second.action[0] == pytest.approx(np.clip(agent.feedback[0].reward, -1, 1))  # acted on what it observed
     assert np.array_equal(agent.feedback[0].next_obs, second.obs)
+
+
+class _StillAgent(BetweenEpisodesAgent):
+    """Zero torques and no learning: what differs between two runs is the task alone."""
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return np.zeros(8, np.float32)
+
+    def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
+        return UpdateInfo(loss=0.0, kl=0.0, step_size=0.0)
+
+    def adapted_policy(self) -> None:
+        return None
+
+
+def test_a_scheduled_change_applies_at_its_step_of_every_episode_and_nothing_else() -> None:
+    from agents.core.adaptation import TaskChangeEvent
+    from sim.task_changes import TaskChange
+
+    task = with_values(TaskParams(), {"robot.name": "ant"})
+    drop = TaskChange(6, "robot.payload_kg", 12.0)
+
+    def run(changes: tuple[TaskChange, ...]) -> list[object]:
+        config = AdaptConfig(shots=2, updates=0, max_steps=12, changes=changes)
+        return list(adapt(_StillAgent, LocomotionEnv, task, config))
+
+    plain, changed = run(()), run((drop,))
+    marks = [e for e in changed if isinstance(e, TaskChangeEvent)]
+    assert [(m.episode, m.step, m.old, m.new) for m in marks] == [(0, 6, 0.0, 12.0), (1, 6, 0.0, 12.0)]
+    assert marks[0].label == "robot.payload_kg 0.0 -> 12.0"
+    for episode in (0, 1):  # each episode starts on the task as given: identical until the payload lands
+        before = [s.reward for s in plain if isinstance(s, StepEvent) and s.episode == episode]
+        after = [s.reward for s in changed if isinstance(s, StepEvent) and s.episode == episode]
+        assert before[:6] == after[:6] and before[6:] != after[6:]
+
+
+def test_a_change_that_would_rebuild_the_world_is_refused_naming_its_field() -> None:
+    from sim.task_changes import TaskChange, parse_change
+
+    with pytest.raises(ValueError, match=r"terrain\.kind cannot change mid-episode"):
+        TaskChange(10, "terrain.kind", "rough")
+    with pytest.raises(ValueError, match=r"robot\.limb_length_scale cannot change mid-episode"):
+        parse_change("300:robot.limb_length_scale=1.2")
+    assert parse_change("300:robot.payload_kg=10") == TaskChange(300, "robot.payload_kg", 10.0)
+    config = AdaptConfig(shots=1, updates=0, max_steps=5, changes=(TaskChange(2, "robot.payload_kg", 99.0),))
+    with pytest.raises(ValueError, match=r"robot\.payload_kg = 99\.0 is not allowed"):
+        next(adapt(_StillAgent, LocomotionEnv, TaskParams(), config))  # refused before any episode runs

@@ -1,0 +1,75 @@
+"""Changing the task while an episode runs: a payload dropped on the robot, a slippery patch, weak motors.
+
+A :class:`TaskChange` names one schema field, its new value and the step of the episode at which it
+applies. Only run-time properties can change mid-episode (masses, friction, damping, motor strength,
+gravity, the goal): :class:`TaskChange` refuses, naming the field, any change that would
+rebuild the world (the robot, its limb length, the terrain's kind or shape), because a rebuild
+restarts the robot from its standing pose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sim.params import TaskParams, field_by_path, parse_value, with_values
+from sim.robots import ROBOT_GEOMETRY_FIELDS
+from sim.terrain import TERRAIN_GEOMETRY_FIELDS
+
+REBUILD_FIELDS = frozenset(
+    [f"robot.{name}" for name in ROBOT_GEOMETRY_FIELDS] + [f"terrain.{name}" for name in TERRAIN_GEOMETRY_FIELDS]
+)
+"""fields whose change rebuilds the world: allowed between episodes, refused within one"""
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    """Set ``path`` to ``value`` before the action of step ``step`` (0-based) of every episode."""
+
+    step: int
+    path: str
+    value: Any
+
+    def __post_init__(self) -> None:
+        if isinstance(self.step, bool) or not isinstance(self.step, int) or self.step < 0:
+            raise ValueError(f"change step = {self.step!r} is not allowed: a whole number of steps >= 0")
+        field_by_path(self.path)  # an unknown field is named by the schema's own error
+        if self.path in REBUILD_FIELDS:
+            raise ValueError(
+                f"{self.path} cannot change mid-episode: it rebuilds the world; "
+                "set it on the task between episodes instead"
+            )
+
+    def applied_to(self, task: TaskParams) -> TaskParams:
+        """``task`` with this change (validated by the schema: a bad value names the field)."""
+        return with_values(task, {self.path: self.value})
+
+    def describe(self) -> str:
+        """``robot.payload_kg = 10.0 at step 300``: a label for logs and plots."""
+        return f"{self.path} = {self.value!r} at step {self.step}"
+
+
+def parse_change(text: str) -> TaskChange:
+    """``STEP:PATH=VALUE`` (e.g. ``300:robot.payload_kg=10``) as a :class:`TaskChange`.
+
+    Raises:
+        ValueError: naming the text and the form allowed, or the field and its allowed values.
+    """
+    step_text, colon, assignment = text.partition(":")
+    path, equals, raw = assignment.partition("=")
+    if not colon or not equals or not step_text.strip().isdigit():
+        raise ValueError(f"--change {text[:80]!r} is not allowed: STEP:FIELD=VALUE, e.g. 300:robot.payload_kg=10")
+    path = path.strip()
+    return TaskChange(int(step_text), path, parse_value(path, raw.strip()))
+
+
+def validate_schedule(schedule: Sequence[TaskChange], task: TaskParams) -> None:
+    """Apply every change of ``schedule`` to ``task`` once, in order, so a bad value fails before any episode.
+
+    Raises:
+        TaskParamError: a value the schema refuses, naming the field (or a combination it refuses).
+    """
+    current = task
+    for change in sorted(schedule, key=lambda c: c.step):
+        current = change.applied_to(current)
