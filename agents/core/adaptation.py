@@ -41,6 +41,8 @@ class StepEvent:
     step: int
     reward: float
     done: bool
+    velocity_mps: float | None = None
+    """the torso's velocity along the target heading (None where the env reports no torso)"""
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,8 @@ def _run_episode(
         rewards.append(float(reward))
         next_observations.append(next_obs)
         done = bool(terminated or truncated) or step == cfg.max_steps - 1
-        yield StepEvent(episode=episode, step=step, reward=float(reward), done=done)
+        velocity = info.get("velocity_along_heading_mps")
+        yield StepEvent(episode, step, float(reward), done, None if velocity is None else float(velocity))
         if cfg.frame_every and step % cfg.frame_every == 0:
             frame = env.render()
             if frame is not None:

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from app.cli.agents import add_adapt_parser, add_bench_train_parser, add_bundle_parser, add_train_parser
     from app.cli.bench_adapt import add_bench_adapt_parser
+    from app.cli.bench_online import add_bench_online_parser
     from app.cli.policy import add_export_parser, add_play_parser
 
     add_train_parser(commands).set_defaults(handler=_run_agents_command, agents_command="train")
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(handler=_run_bench_sim)
     add_bench_train_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_train")
     add_bench_adapt_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_adapt")
+    add_bench_online_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_online")
     return parser
 
 
@@ -99,6 +101,7 @@ def _run_agents_command(args: argparse.Namespace) -> int:
     from agents.storage.export import ExportError
     from app.cli import agents as cli_agents
     from app.cli import bench_adapt as cli_bench_adapt
+    from app.cli import bench_online as cli_bench_online
     from app.cli import policy as cli_policy
     from sim.sampler import SamplerError
 
@@ -110,6 +113,7 @@ def _run_agents_command(args: argparse.Namespace) -> int:
         "play": cli_policy.run_play,
         "bench_train": cli_agents.run_bench_train,
         "bench_adapt": cli_bench_adapt.run_bench_adapt,
+        "bench_online": cli_bench_online.run_bench_online,
     }
     try:
         return commands[args.agents_command](args)

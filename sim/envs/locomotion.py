@@ -272,6 +272,11 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         return self._renderer.render(camera, cfg.render_width, cfg.render_height, shadows=cfg.render_shadows)
 
     @property
+    def robot_mass_kg(self) -> float:
+        """The robot's mass without payload, kg (what a "+50 % of body mass" payload is measured against)."""
+        return float(sum(self._robot.nominal_masses)) * self.task.robot.mass_scale
+
+    @property
     def camera(self) -> Camera:
         """The orbit of the following camera (its ``target`` is replaced by the torso when rendering)."""
         return self._camera

@@ -1,0 +1,148 @@
+"""How an agent copes when the task changes under its feet: error before, peak after, time to recover, falls.
+
+Each run is one episode on a held-out task, with one :class:`Perturbation` applied mid-episode
+(through :func:`agents.core.adaptation.adapt`'s schedule). From the per-step velocity along the
+target heading it measures, in simulated time:
+
+* ``before_mps``: mean tracking error over the second before the change;
+* ``peak_mps``: the largest 0.5-s rolling mean error after it;
+* ``recovery_s``: seconds from the change until the 0.5-s rolling error is back within 1.2x the
+  level before it (capped at the episode's end: never recovered reads as the time left);
+* ``fell``: the episode ended in a fall.
+
+Agents that adapt only between episodes run their first episode here (what they do before any
+adaptation), so the comparison is with what an online agent must do within that one episode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+from agents.core.adaptation import AdaptConfig, AdaptiveAgent, EpisodeEvent, StepEvent, adapt
+from agents.core.evaluation import t95
+from sim.envs.locomotion import LocomotionEnv
+from sim.params import TaskParams
+from sim.task_changes import TaskChange
+
+RECOVERY_WINDOW_S = 0.5
+"""the rolling window of the peak and recovery measures, s"""
+RECOVERY_TOLERANCE = 1.2
+"""recovered: the rolling error is within this factor of the error before the change"""
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """A named mid-episode change, its value derived from the task and the robot it meets."""
+
+    name: str
+    path: str
+    value: Callable[[TaskParams, float], float]
+    """(task, robot mass in kg) -> the new value of ``path``"""
+
+    def change_at(self, step: int, task: TaskParams, robot_mass_kg: float) -> TaskChange:
+        """The scheduled change for ``task``."""
+        return TaskChange(step, self.path, float(self.value(task, robot_mass_kg)))
+
+
+PERTURBATIONS: tuple[Perturbation, ...] = (
+    Perturbation("payload +50% body mass", "robot.payload_kg", lambda task, mass: task.robot.payload_kg + 0.5 * mass),
+    Perturbation("friction 0.3", "terrain.friction", lambda task, mass: 0.3),
+    Perturbation("motors 0.6x", "robot.motor_strength_scale", lambda task, mass: 0.6 * task.robot.motor_strength_scale),
+)
+"""the issue's fixed set of changes; terrain patches would rebuild the world mid-episode, so none here"""
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """One run's measures around the change (see the module docstring)."""
+
+    before_mps: float
+    peak_mps: float
+    recovery_s: float
+    fell: bool
+
+
+def rolling_mean(values: NDArray[np.float64], window: int) -> NDArray[np.float64]:
+    """Mean of each ``window`` consecutive values (``len - window + 1`` of them; one mean if shorter)."""
+    if len(values) <= window:
+        return np.array([float(values.mean())]) if len(values) else np.array([np.nan])
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    return np.asarray((sums[window:] - sums[:-window]) / window)
+
+
+def recovery(errors: Sequence[float], *, change_step: int, control_dt: float, fell: bool) -> Recovery:
+    """The measures of one episode's per-step tracking errors around ``change_step``."""
+    errors_array = np.asarray(errors, dtype=np.float64)
+    second = max(1, round(1.0 / control_dt))
+    window = max(1, round(RECOVERY_WINDOW_S / control_dt))
+    before = float(errors_array[max(0, change_step - second) : change_step].mean()) if change_step else np.nan
+    after = errors_array[change_step:]
+    if not len(after):  # the episode ended (a fall) before the change: nothing to recover from
+        return Recovery(before, np.nan, np.nan, fell)
+    rolled = rolling_mean(after, window)
+    peak = float(np.nanmax(rolled))
+    back = np.flatnonzero(rolled <= RECOVERY_TOLERANCE * before) if np.isfinite(before) else np.array([])
+    # Window k ends at step change + k + window - 1: the error is back when that window is.
+    recovered_steps = (int(back[0]) + window) if len(back) else len(after)
+    return Recovery(before, peak, min(recovered_steps, len(after)) * control_dt, fell)
+
+
+def evaluate_online(
+    make_agent: Callable[[], AdaptiveAgent],
+    make_env: Callable[[TaskParams], gym.Env[Any, Any]],
+    tasks: Sequence[TaskParams],
+    perturbation: Perturbation,
+    *,
+    seeds: Sequence[int],
+    max_steps: int,
+    change_step: int,
+) -> list[Recovery]:
+    """One episode per task x seed with ``perturbation`` at ``change_step``; the measures of each."""
+    results = []
+    for i, task in enumerate(tasks):
+        probe = make_env(task)
+        try:
+            base = probe.unwrapped
+            if not isinstance(base, LocomotionEnv):
+                raise ValueError("bench online needs the locomotion env: the toy env has no torso to measure")
+            mass, control_dt = base.robot_mass_kg, base.config.control_dt
+        finally:
+            probe.close()
+        change = perturbation.change_at(change_step, task, mass)
+        for seed in seeds:
+            config = AdaptConfig(shots=1, updates=0, max_steps=max_steps, seed=seed + 1000 * i, changes=(change,))
+            errors, fell = [], False
+            for event in adapt(make_agent, make_env, task, config):
+                if isinstance(event, StepEvent) and event.velocity_mps is not None:
+                    errors.append(abs(event.velocity_mps - task.goal.target_velocity_mps))
+                elif isinstance(event, EpisodeEvent) and event.metrics is not None:
+                    fell = event.metrics.fell
+            results.append(recovery(errors, change_step=change_step, control_dt=control_dt, fell=fell))
+    return results
+
+
+def mean_and_interval(values: Sequence[float]) -> tuple[float, float]:
+    """Mean of the finite values and the half-width of its Student-t 95 % interval (NaN when undefined)."""
+    array = np.asarray([v for v in values if np.isfinite(v)], dtype=np.float64)
+    if not len(array):
+        return math.nan, math.nan
+    if len(array) < 2:
+        return float(array.mean()), math.nan
+    return float(array.mean()), t95(len(array) - 1) * float(array.std(ddof=1)) / math.sqrt(len(array))
+
+
+def summarise(runs: Sequence[Recovery]) -> dict[str, float]:
+    """Means and 95 % half-widths (``<measure>_ci95``) of the runs' measures, and their count."""
+    row: dict[str, float] = {"runs": float(len(runs))}
+    measures = {name: [getattr(r, name) for r in runs] for name in ("before_mps", "peak_mps", "recovery_s")}
+    measures["falls"] = [1.0 if r.fell else 0.0 for r in runs]
+    for name, values in measures.items():
+        row[name], row[f"{name}_ci95"] = mean_and_interval(values)
+    return row

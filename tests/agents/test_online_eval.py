@@ -1,0 +1,58 @@
+"""Recovery from a mid-episode change: scripted tracking errors give the known before, peak and recovery time."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from agents.core.online_eval import PERTURBATIONS, recovery, rolling_mean, summarise
+from app.cli.main import main
+from sim.params import TaskParams
+
+DT = 0.1  # ten steps per simulated second: a 0.5-s window is 5 steps
+
+
+def test_a_known_error_trace_gives_the_known_recovery() -> None:
+    before = [0.1] * 10  # the second before the change
+    after = [0.5] * 7 + [0.1] * 13  # 0.7 s of large error, then back at the old level
+    result = recovery(before + after, change_step=10, control_dt=DT, fell=False)
+    assert result.before_mps == pytest.approx(0.1)
+    assert result.peak_mps == pytest.approx(0.5)
+    # the first 5-step window within 1.2 x 0.1 covers steps 7..11 after the change: recovered at 1.2 s
+    assert result.recovery_s == pytest.approx(1.2)
+    assert not result.fell
+
+
+def test_never_recovering_reads_as_the_time_left_and_a_fall_before_the_change_as_unmeasured() -> None:
+    never = recovery([0.1] * 10 + [0.9] * 30, change_step=10, control_dt=DT, fell=True)
+    assert never.recovery_s == pytest.approx(3.0) and never.fell
+    early = recovery([0.1] * 4, change_step=10, control_dt=DT, fell=True)
+    assert math.isnan(early.recovery_s) and math.isnan(early.peak_mps)
+
+
+def test_rolling_mean_and_summary() -> None:
+    assert np.allclose(rolling_mean(np.arange(6.0), 3), [1.0, 2.0, 3.0, 4.0])
+    runs = [recovery([0.1] * 10 + [0.1] * 10, change_step=10, control_dt=DT, fell=f) for f in (False, True)]
+    row = summarise(runs)
+    assert row["runs"] == 2 and row["falls"] == pytest.approx(0.5) and row["recovery_s"] == pytest.approx(0.5)
+
+
+def test_the_changes_follow_the_task_and_the_robot() -> None:
+    payload, friction, motors = (p.change_at(300, TaskParams(), 20.0) for p in PERTURBATIONS)
+    assert (payload.path, payload.value) == ("robot.payload_kg", 10.0)  # +50 % of a 20 kg body
+    assert (friction.value, motors.value, motors.step) == (0.3, 0.6, 300)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--change-at", "0.5"], "--change-at 0.5 is not allowed"),
+        (["--seconds", "4", "--change-at", "5"], "--change-at 5 is not allowed"),
+        (["--tasks", "0"], "--tasks 0 --seeds 3 are not allowed"),
+    ],
+)
+def test_bench_online_refuses_bad_flags_in_one_line(flags: list[str], message: str, capsys) -> None:
+    assert main(["bench", "online", "--family", "ant-dynamics", *flags]) == 2
+    assert message in capsys.readouterr().err
