@@ -20,7 +20,6 @@ Determinism: every random draw of an iteration (tasks, env seeds, policy noise) 
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -29,10 +28,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from agents.core.config_checks import discount, freeze_sequences, non_negative, positive, require, unit_interval
 from agents.core.learner import IterationStats
 from agents.core.policies import GaussianMLPPolicy
 from agents.core.rollout import EpisodeBatch, collect_tasks
 from agents.core.seeding import seeded_torch
+from agents.core.timing import PhaseTimer
 from agents.maml.agent import MAMLAgent
 from agents.maml.inner import Batch, MetaSGDLearningRates, advantages, inner_adapt, pg_loss
 from sim.sampler import VectorSampler
@@ -73,15 +74,12 @@ class MAMLConfig:
     init_log_std: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        positive = ("meta_batch_size", "episodes_per_task", "horizon", "inner_lr", "outer_lr", "outer_epochs")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"MAMLConfig.{name} = {getattr(self, name)!r} is not allowed: must be > 0")
-        if self.support_episodes < 0:
-            raise ValueError(f"MAMLConfig.support_episodes = {self.support_episodes} is not allowed: must be >= 0")
-        if self.inner_steps < 0 or not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError("MAMLConfig: inner_steps must be >= 0, gamma in (0, 1], gae_lambda in [0, 1]")
+        freeze_sequences(self, "hidden_sizes")
+        sizes = ("meta_batch_size", "episodes_per_task", "horizon", "inner_lr", "outer_lr", "outer_epochs")
+        require(self, sizes, positive, "must be > 0")
+        require(self, ("support_episodes", "inner_steps"), non_negative, "must be >= 0")
+        require(self, ("gamma",), discount, "must be in (0, 1]")
+        require(self, ("gae_lambda",), unit_interval, "must be in [0, 1]")
 
     @classmethod
     def quick(cls) -> MAMLConfig:
@@ -121,20 +119,17 @@ class MAMLLearner:
         tasks = self.family.sample_tasks(cfg.meta_batch_size, rng)
         pre_seed, post_seed = (int(s) for s in rng.integers(2**31, size=2))
         collect = partial(collect_tasks, sampler, self.policy, tasks, horizon=cfg.horizon)
-        start = time.perf_counter()
-        pre = collect(seed=pre_seed, episodes_per_task=cfg.support_episodes or cfg.episodes_per_task)
-        sampling_s = time.perf_counter() - start
-        start = time.perf_counter()
-        pre_batches = [self._batch(episodes) for episodes in pre]
-        fast = [{k: v.detach() for k, v in self.adapt(batch).items()} for batch in pre_batches]
-        inner_s = time.perf_counter() - start
-        start = time.perf_counter()
-        post = collect(seed=post_seed, params=fast, episodes_per_task=cfg.episodes_per_task)
-        sampling_s += time.perf_counter() - start
+        timed = PhaseTimer()
+        with timed("sampling"):
+            pre = collect(seed=pre_seed, episodes_per_task=cfg.support_episodes or cfg.episodes_per_task)
+        with timed("inner"):
+            pre_batches = [self._batch(episodes) for episodes in pre]
+            fast = [{k: v.detach() for k, v in self.adapt(batch).items()} for batch in pre_batches]
+        with timed("sampling"):
+            post = collect(seed=post_seed, params=fast, episodes_per_task=cfg.episodes_per_task)
         data = [self._task_data(*parts) for parts in zip(pre, pre_batches, post, fast, strict=True)]
-        start = time.perf_counter()
-        outer_loss = self._outer_update(data)
-        outer_s = time.perf_counter() - start
+        with timed("outer"):
+            outer_loss = self._outer_update(data)
         self.policy.update_obs_stats(torch.cat([d.pre.obs[d.pre.mask.bool()] for d in data]))
         stats = IterationStats(
             iteration=self.iteration,
@@ -142,7 +137,7 @@ class MAMLLearner:
             post_return=float(np.mean([d.post_return for d in data])),
             loss=outer_loss,
             env_steps=sum(d.env_steps for d in data),
-            seconds={"sampling": sampling_s, "inner": inner_s, "outer": outer_s},
+            seconds=timed.seconds,
         )
         self.iteration += 1
         return stats

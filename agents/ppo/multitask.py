@@ -8,7 +8,6 @@ with PPO (:class:`agents.ppo.finetune.FineTuneAgent`) on the same episodes MAML 
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 from agents.core.learner import IterationStats
 from agents.core.rollout import collect_tasks
 from agents.core.seeding import seeded_torch
+from agents.core.timing import PhaseTimer
 from agents.ppo.finetune import FineTuneAgent
 from agents.ppo.update import PPOConfig, new_networks, ppo_samples, ppo_update
 from sim.sampler import VectorSampler
@@ -48,27 +48,31 @@ class MultiTaskPPOLearner:
         cfg, rng = self.config, np.random.default_rng([self.seed, self.iteration])
         tasks = self.family.sample_tasks(cfg.tasks_per_iteration, rng)
         episode_seed, update_seed = (int(s) for s in rng.integers(2**31, size=2))
-        start = time.perf_counter()
-        episodes = collect_tasks(
-            sampler, self.policy, tasks, episodes_per_task=cfg.episodes_per_task, horizon=cfg.horizon, seed=episode_seed
-        )
-        sampling_s = time.perf_counter() - start
-        start = time.perf_counter()
-        samples = ppo_samples(self.policy, self.value, episodes, gamma=cfg.gamma, lam=cfg.gae_lambda)
-        generator = torch.Generator().manual_seed(update_seed)
-        update = ppo_update(
-            self.policy, self.value, self.optimizer, samples, config=cfg, epochs=cfg.epochs, generator=generator
-        )
-        self.policy.update_obs_stats(samples.obs)  # after the update: its old log-probs used the old statistics
-        self.value.update_obs_stats(samples.obs)
-        update_s = time.perf_counter() - start
+        timed = PhaseTimer()
+        with timed("sampling"):
+            episodes = collect_tasks(
+                sampler,
+                self.policy,
+                tasks,
+                episodes_per_task=cfg.episodes_per_task,
+                horizon=cfg.horizon,
+                seed=episode_seed,
+            )
+        with timed("update"):
+            samples = ppo_samples(self.policy, self.value, episodes, gamma=cfg.gamma, lam=cfg.gae_lambda)
+            generator = torch.Generator().manual_seed(update_seed)
+            update = ppo_update(
+                self.policy, self.value, self.optimizer, samples, config=cfg, epochs=cfg.epochs, generator=generator
+            )
+            self.policy.update_obs_stats(samples.obs)  # after the update: its old log-probs used the old statistics
+            self.value.update_obs_stats(samples.obs)
         stats = IterationStats(
             iteration=self.iteration,
             pre_return=float(np.mean([float(e.episode_returns.mean()) for e in episodes])),
             post_return=None,
             loss=update.policy_loss,
             env_steps=sum(e.env_steps for e in episodes),
-            seconds={"sampling": sampling_s, "update": update_s},
+            seconds=timed.seconds,
             extra={"value_loss": update.value_loss, "kl": update.kl, "entropy": update.entropy},
         )
         self.iteration += 1

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from agents.core.config_checks import discount, freeze_sequences, positive, require, unit_interval
 from agents.core.policies import GaussianMLPPolicy, ValueMLP
 from agents.core.returns import gae_advantages
 from agents.core.rollout import EpisodeBatch
@@ -53,8 +54,8 @@ class PPOConfig:
     """Adam step size when fine-tuning on one task"""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        positive = (
+        freeze_sequences(self, "hidden_sizes")
+        sizes = (
             "tasks_per_iteration",
             "episodes_per_task",
             "horizon",
@@ -65,14 +66,9 @@ class PPOConfig:
             "finetune_epochs",
             "finetune_lr",
         )
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"PPOConfig.{name} = {getattr(self, name)!r} is not allowed: must be > 0")
-        if not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError(
-                f"PPOConfig.gamma = {self.gamma}, gae_lambda = {self.gae_lambda} are not allowed: "
-                "gamma in (0, 1], gae_lambda in [0, 1]"
-            )
+        require(self, sizes, positive, "must be > 0")
+        require(self, ("gamma",), discount, "must be in (0, 1]")
+        require(self, ("gae_lambda",), unit_interval, "must be in [0, 1]")
 
     @classmethod
     def quick(cls) -> PPOConfig:

@@ -125,3 +125,5 @@ def test_unknown_algorithm_and_setting_name_the_allowed_values() -> None:
         get_algorithm("multitask").config({"inner_lr": 0.1})
     with pytest.raises(ValueError, match=r"PPOConfig.clip = 0.0 is not allowed: must be > 0"):
         get_algorithm("multitask").config({"clip": 0.0})
+    with pytest.raises(ValueError, match=r"PPOConfig.gae_lambda = -0.5 is not allowed: must be in \[0, 1\]"):
+        get_algorithm("multitask").config({"gae_lambda": -0.5})

@@ -57,9 +57,15 @@ def test_one_shot_support_sets_learn_from_one_episode_and_still_improve(sampler:
     assert np.mean([s.post_return for s in stats[-2:]]) > np.mean([s.post_return for s in stats[:2]]) + 10.0
 
 
-def test_bad_support_episodes_is_refused_by_name() -> None:
+def test_bad_settings_are_refused_naming_the_field_and_what_is_allowed() -> None:
     with pytest.raises(ValueError, match="support_episodes = -1 is not allowed"):
         MAMLConfig(support_episodes=-1)
+    with pytest.raises(ValueError, match=r"MAMLConfig\.inner_steps = -1 is not allowed: must be >= 0"):
+        MAMLConfig(inner_steps=-1)
+    with pytest.raises(ValueError, match=r"MAMLConfig\.gamma = 0\.0 is not allowed: must be in \(0, 1\]"):
+        MAMLConfig(gamma=0.0)
+    with pytest.raises(ValueError, match=r"MAMLConfig\.gae_lambda = 1\.5 is not allowed: must be in \[0, 1\]"):
+        MAMLConfig(gae_lambda=1.5)
 
 
 def timeless(stats: IterationStats) -> dict:
