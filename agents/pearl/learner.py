@@ -28,8 +28,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,127 +38,18 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from agents.core.learner import IterationStats
-from agents.core.rollout import first_episode_mask
 from agents.core.seeding import seeded_torch
+from agents.core.timing import PhaseTimer
 from agents.pearl.agent import PEARLAgent, PEARLSnapshot
+from agents.pearl.config import PEARLConfig
 from agents.pearl.encoder import ContextEncoder, unit_prior
-from agents.pearl.replay import TaskReplay, TransitionLayout
+from agents.pearl.replay import TaskReplay, TransitionLayout, trajectory_rows
 from agents.pearl.sac import TanhGaussianPolicy, TwinQ, squashed_sample
-from sim.sampler import EpisodeJob, Trajectories, VectorSampler
+from sim.sampler import EpisodeJob, VectorSampler
 from sim.tasks import TaskDistribution
 
-
-@dataclass(frozen=True, kw_only=True)
-class PEARLConfig:
-    """PEARL settings; the defaults follow the paper's locomotion experiments (half-cheetah velocity, ant direction)."""
-
-    horizon: int = 200
-    """steps per episode"""
-    num_train_tasks: int = 100
-    """fixed training tasks, drawn once from the family with the run's seed"""
-    tasks_per_iteration: int = 5
-    """training tasks that collect new episodes each iteration"""
-    initial_episodes: int = 10
-    """episodes with prior z per training task before the first update (paper: 2000 steps)"""
-    prior_episodes: int = 2
-    """episodes per sampled task with z from the prior (they fill the context buffer)"""
-    posterior_episodes: int = 1
-    """rounds of one episode per sampled task with z from the posterior of the task's context so far"""
-    extra_rl_episodes: int = 2
-    """further posterior-z episodes per sampled task for the replay buffer only (not the context)"""
-    gradient_steps: int = 2000
-    """SAC gradient steps per iteration"""
-    meta_batch_size: int = 16
-    """tasks per gradient step"""
-    batch_size: int = 256
-    """transitions per task per gradient step (the RL batch)"""
-    embedding_batch_size: int = 100
-    """context transitions per task the encoder sees per gradient step"""
-    latent_dim: int = 5
-    """size of the task latent z"""
-    hidden_sizes: tuple[int, ...] = (300, 300, 300)
-    """hidden layers of the policy and of each Q network"""
-    encoder_hidden_sizes: tuple[int, ...] = (200, 200, 200)
-    """hidden layers of the context encoder"""
-    lr: float = 3e-4
-    """Adam step size of the policy, the critics, the encoder and the temperature"""
-    gamma: float = 0.99
-    """discount factor"""
-    tau: float = 0.005
-    """Polyak rate of the target critics"""
-    reward_scale: float = 5.0
-    """rewards are multiplied by this in the critic target (sets the entropy trade-off's scale)"""
-    kl_lambda: float = 0.1
-    """weight of KL(posterior || prior), summed over the meta-batch's tasks, in the encoder loss"""
-    init_alpha: float = 1.0
-    """initial entropy temperature (tuned automatically towards entropy -action_dim)"""
-    replay_capacity: int = 1_000_000
-    """most transitions kept per training task"""
-    checkpoint_replay: bool = True
-    """keep replay buffers in checkpoints; resuming without them starts with empty buffers"""
-
-    def __post_init__(self) -> None:
-        for name in ("hidden_sizes", "encoder_hidden_sizes"):
-            value = tuple(getattr(self, name))
-            object.__setattr__(self, name, value)  # a list from JSON becomes the declared tuple
-            if not all(isinstance(size, int) and size > 0 for size in value) or (name == "hidden_sizes" and not value):
-                self._reject(name, "positive whole numbers (hidden_sizes needs at least one)")
-        positive = ("horizon", "num_train_tasks", "tasks_per_iteration", "prior_episodes", "gradient_steps")
-        sizes = ("meta_batch_size", "batch_size", "embedding_batch_size", "latent_dim", "replay_capacity")
-        for name in (*positive, *sizes, "lr", "reward_scale", "init_alpha"):
-            if not getattr(self, name) > 0:
-                self._reject(name, "must be > 0")
-        for name in ("initial_episodes", "posterior_episodes", "extra_rl_episodes", "kl_lambda"):
-            if not getattr(self, name) >= 0:
-                self._reject(name, "must be >= 0")
-        for name in ("gamma", "tau"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                self._reject(name, "must be in (0, 1]")
-        if self.tasks_per_iteration > self.num_train_tasks:
-            self._reject("tasks_per_iteration", f"must be <= num_train_tasks = {self.num_train_tasks}")
-
-    def _reject(self, name: str, allowed: str) -> None:
-        raise ValueError(f"PEARLConfig.{name} = {getattr(self, name)!r} is not allowed: {allowed}")
-
-    @classmethod
-    def quick(cls) -> PEARLConfig:
-        """Small enough to show learning within minutes on 2 CPU cores."""
-        return cls(
-            horizon=100,
-            num_train_tasks=20,
-            tasks_per_iteration=4,
-            initial_episodes=2,
-            prior_episodes=1,
-            posterior_episodes=1,
-            extra_rl_episodes=1,
-            gradient_steps=200,
-            meta_batch_size=8,
-            batch_size=128,
-            embedding_batch_size=64,
-            hidden_sizes=(128, 128),
-            encoder_hidden_sizes=(64, 64),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings (for run directories and export sidecars)."""
-        return asdict(self)
-
-
-def trajectory_rows(trajectories: Trajectories, device: torch.device) -> list[tuple[Tensor, float]]:
-    """Each env column's first episode as buffer rows ``[n, width]`` on ``device``, with its return."""
-    mask = first_episode_mask(trajectories.terminated.T, trajectories.truncated.T)
-    parts = (
-        trajectories.obs,
-        trajectories.actions,
-        trajectories.rewards[..., None],
-        trajectories.next_obs,
-        trajectories.terminated[..., None],
-    )
-    rows = np.swapaxes(np.concatenate([np.asarray(p, np.float32) for p in parts], axis=-1), 0, 1)
-    lengths = mask.sum(1).astype(int)
-    returns = (trajectories.rewards.T * mask).sum(1)
-    tensor = torch.as_tensor(np.ascontiguousarray(rows), device=device)
-    return [(tensor[i, :n], float(ret)) for i, (n, ret) in enumerate(zip(lengths, returns, strict=True))]
+# PEARLConfig is agents.pearl.config's, named here too because agents.algorithms imports it from here.
+__all__ = ["PEARLConfig", "PEARLLearner"]
 
 
 @dataclass(frozen=True)
@@ -225,21 +115,20 @@ class PEARLLearner:
         generator = torch.Generator(device=self.device)
         generator.manual_seed(int(rng.integers(2**62)))
         seeds = itertools.count(int(rng.integers(2**31)))
-        start = time.perf_counter()
-        env_steps = self._initial_collection(sampler, seeds, generator) if len(self.replay) == 0 else 0
-        tasks = [int(t) for t in rng.choice(cfg.num_train_tasks, cfg.tasks_per_iteration, replace=False)]
-        prior, posterior = self._collect(sampler, tasks, seeds, generator)
-        sampling_s = time.perf_counter() - start
-        start = time.perf_counter()
-        losses = self._update(generator)
-        update_s = time.perf_counter() - start
+        timed = PhaseTimer()
+        with timed("sampling"):
+            env_steps = self._initial_collection(sampler, seeds, generator) if len(self.replay) == 0 else 0
+            tasks = [int(t) for t in rng.choice(cfg.num_train_tasks, cfg.tasks_per_iteration, replace=False)]
+            prior, posterior = self._collect(sampler, tasks, seeds, generator)
+        with timed("update"):
+            losses = self._update(generator)
         stats = IterationStats(
             iteration=self.iteration,
             pre_return=float(np.mean([e.episode_return for e in prior])),
             post_return=float(np.mean([e.episode_return for e in posterior])) if posterior else None,
             loss=losses["q_loss"],
             env_steps=env_steps + sum(len(e.rows) for e in prior + posterior),
-            seconds={"sampling": sampling_s, "update": update_s},
+            seconds=timed.seconds,
             extra={**losses, "gradient_updates": float(cfg.gradient_steps)},
         )
         self.iteration += 1

@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from agents.core.rollout import first_episode_mask
+from sim.sampler import Trajectories
 
 _INITIAL_ROWS = 256
 
@@ -129,3 +133,20 @@ class TaskReplay:
         self.storage[:, : rows.shape[1]] = rows.to(self.storage.device)
         self._sizes, self._next = [int(s) for s in state["sizes"]], [int(n) for n in state["next"]]
         self.sizes = torch.tensor(self._sizes, dtype=torch.int64, device=self.storage.device)
+
+
+def trajectory_rows(trajectories: Trajectories, device: torch.device) -> list[tuple[Tensor, float]]:
+    """Each env column's first episode as buffer rows ``[n, width]`` on ``device``, with its return."""
+    mask = first_episode_mask(trajectories.terminated.T, trajectories.truncated.T)
+    parts = (
+        trajectories.obs,
+        trajectories.actions,
+        trajectories.rewards[..., None],
+        trajectories.next_obs,
+        trajectories.terminated[..., None],
+    )
+    rows = np.swapaxes(np.concatenate([np.asarray(p, np.float32) for p in parts], axis=-1), 0, 1)
+    lengths = mask.sum(1).astype(int)
+    returns = (trajectories.rewards.T * mask).sum(1)
+    tensor = torch.as_tensor(np.ascontiguousarray(rows), device=device)
+    return [(tensor[i, :n], float(ret)) for i, (n, ret) in enumerate(zip(lengths, returns, strict=True))]

@@ -16,7 +16,8 @@ import torch
 from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeRecord, adapt
 from agents.core.learner import IterationStats, Learner
 from agents.pearl.agent import PEARLAgent, PEARLSnapshot
-from agents.pearl.learner import PEARLConfig, PEARLLearner
+from agents.pearl.config import PEARLConfig
+from agents.pearl.learner import PEARLLearner
 from agents.storage.checkpoint import load_checkpoint, save_checkpoint
 from agents.storage.export import export_policy, load_exported
 from sim.envs.point_mass import PointMassEnv
