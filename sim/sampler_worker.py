@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
+from sim.lifeline import tie_to_parent
 from sim.params import TaskParams
 from sim.sampler_policies import Policy
 
@@ -209,6 +210,7 @@ def _empty_trajectories(steps: int, obs_shape: tuple[int, ...], action_shape: tu
 
 def worker_main(conn: Connection, factory: EnvFactory, tasks: list[TaskParams]) -> None:
     """The worker process: build the envs, answer messages until :class:`Close`, close the envs."""
+    tie_to_parent()  # ends with the process that owns the sampler, however that one dies (issue 14)
     worker = WorkerEnvs([])
     try:
         worker = WorkerEnvs([factory(task) for task in tasks])
