@@ -1,4 +1,4 @@
-"""One adaptation run as a job (:mod:`app.runtime.child_job`), Qt-free: the window runs it in a child process.
+"""One adaptation run as a job (:mod:`agents.core.child_process`), Qt-free: the window runs it in a child process.
 
 :func:`adapt_job` loads a checkpoint, checks the task against the agent's robot, and re-yields the
 events of :func:`agents.core.adaptation.adapt`, with rendered frames as :class:`~app.runtime.preview.Frame` s
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
-from app.runtime.child_job import JobControl
+from agents.core.child_process import JobControl
 from app.runtime.preview import Frame, apply_camera, renderer_of
 from sim.params import TaskParams
 from sim.render import Camera

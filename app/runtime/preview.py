@@ -1,6 +1,6 @@
 """The idle preview, Qt-free: a task's env stepped with an open-loop gait, its frames and rewards.
 
-:func:`preview_job` is a job in the sense of :mod:`app.runtime.child_job`: the window runs it in a child
+:func:`preview_job` is a job in the sense of :mod:`agents.core.child_process`: the window runs it in a child
 process (so that PyBullet's long C calls, a robot rebuilt after an edit or the EGL plugin loading,
 never stall the GUI), and tests run it in their own thread against an instrumented env.
 What it yields, :class:`Frame` and :class:`StepStat`, are frozen dataclasses of plain values.
@@ -17,7 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from app.runtime.child_job import JobControl
+from agents.core.child_process import JobControl
 from sim.params import TaskParams
 from sim.render import Camera
 
@@ -25,6 +25,8 @@ EnvFactory = Callable[[TaskParams], gym.Env[Any, Any]]
 """Builds an env with ``render_mode="rgb_array"`` for a task; called where the job runs. A module-level
 function or a picklable object when the job runs in a child process."""
 
+PAUSE_POLL_S = 0.1
+"""How often a paused preview looks for a resume (it neither steps nor renders meanwhile)."""
 PREVIEW_SIZE = (640, 480)
 """Width and height of preview frames: the EGL renderer draws them at 20-40 fps on 2 cores
 (``scripts/bench_render.py``); TinyRenderer, its fallback, at 5-10."""
@@ -182,15 +184,23 @@ def preview_job(
 ) -> Generator[Frame | StepStat, None, None]:
     """Step ``task``'s env in about real time, yielding every step and ``fps`` frames a second, until stopped.
 
-    Control keys: ``"task"`` (a :class:`TaskParams`: applied in place, or the env is rebuilt) and
-    ``"camera"`` (a :class:`Camera`, from the next frame on).
+    Control keys: ``"task"`` (a :class:`TaskParams`: applied in place, or the env is rebuilt),
+    ``"camera"`` (a :class:`Camera`, from the next frame on) and ``"paused"`` (a bool: while True the
+    preview neither steps nor renders, so a training run in the window gets the cores it would get
+    from the command line; the newest task and camera apply on resuming).
     """
     loop = PreviewLoop(env_factory, task, camera)
     try:
         period = 1.0 / fps
         steps_per_frame = max(1, round(period / loop.dt))
         next_frame = time.monotonic()
+        paused = False
         while not control.stop_requested():
+            paused = _still_paused(control, paused)
+            if paused:
+                next_frame = time.monotonic()
+                control.wait(PAUSE_POLL_S)
+                continue
             new_task = control.take("task")
             if new_task is not None:
                 loop.apply_task(new_task)
@@ -204,3 +214,9 @@ def preview_job(
             control.wait(next_frame - time.monotonic())
     finally:
         loop.close()
+
+
+def _still_paused(control: JobControl, paused: bool) -> bool:
+    """The newest ``"paused"`` value put, else ``paused`` as it was."""
+    newest = control.take("paused")
+    return paused if newest is None else bool(newest)

@@ -1,6 +1,6 @@
 """The adaptation job's worker and short one-off jobs (file reads and writes, exports), each in its own thread.
 
-:class:`AdaptWorker` pumps :func:`app.runtime.adapt_job.adapt_job`, which runs in a child process by default,
+:class:`AdaptWorker` pumps :func:`app.runtime.adapt_job.adapt_job` (in the app, in a child process),
 re-emitting its events (frozen dataclasses of plain values) as signals; Stop ends the stream between
 two events, so a run ends within one env step. :class:`CallWorker` runs one function and emits its
 result; :class:`JobRunner` keeps such short jobs' threads alive until they end.
@@ -16,7 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.runtime.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted, adapt_job
+from agents.core.child_process import RunningJob
+from app.runtime.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted
 from app.runtime.preview import Frame
 from app.window.workers import JobWorker, StreamWorker, WorkerThread
 from sim.render import Camera
@@ -38,15 +39,9 @@ class AdaptWorker(StreamWorker):
     adaptation_finished = Signal(object)
     """An :class:`AdaptOutcome`: the run completed (not emitted when stopped or failed)."""
 
-    def __init__(
-        self,
-        request: AdaptRequest,
-        *,
-        camera: Camera | None = None,
-        in_child_process: bool = True,
-        parent: QObject | None = None,
-    ) -> None:
-        super().__init__(adapt_job, request, camera, in_child_process=in_child_process, parent=parent)
+    def __init__(self, job: RunningJob, request: AdaptRequest, parent: QObject | None = None) -> None:
+        """``job``: the run of ``request``, from :meth:`~app.runtime.launcher.JobLauncher.adapt`."""
+        super().__init__(job, parent)
         self.request = request
 
     def set_camera(self, camera: Camera) -> None:

@@ -1,10 +1,13 @@
 """The main window: task editor on the left, the live viewport in the middle, job panels on the right.
 
-The right side is a tab widget (Adapt, Log; a meta-train panel slots in as another tab). The window
-owns the preview worker and coordinates it with the adaptation: the preview stops while a run
-renders (the EGL renderer serves one client per process, and both would share 2 cores) and comes
-back when the run ends. The status bar shows the current job, the torch device and the renderer;
-errors from any worker land in the status bar and the Log tab, and the window keeps working.
+The right side is a tab widget (Adapt, Meta-train, Log). The window owns the preview worker and
+coordinates it with the other jobs: the preview stops while an adaptation renders (the EGL renderer
+serves one client per process, and both would share 2 cores) and comes back when the run ends, and it
+pauses while a training child runs (so training from the window is as fast as from the command line).
+Every job is made by the one :class:`~app.runtime.launcher.JobLauncher` given to the window. The
+status bar shows the current jobs, the torch device and the renderer; every panel speaks through the
+same two signals, ``status_changed`` (news: status bar and Log tab) and ``error_occurred`` (failures:
+the same, kept on the status bar), and the window keeps working after any error.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QPlainTextEdit, QSplitter, QTabWidget, QWidget
 
-from app.runtime.preview import EnvFactory, Frame, make_preview_env
+from app.runtime.launcher import JobLauncher
+from app.runtime.preview import Frame
 from app.runtime.task_files import user_home
+from app.runtime.train_control import TrainState
 from app.window.dialogs import FileDialogs
 from app.window.jobs import JobRunner
 from app.window.widgets.adapt_panel import AdaptPanel
@@ -51,19 +56,20 @@ class MainWindow(QMainWindow):
         self,
         task: TaskParams,
         *,
-        env_factory: EnvFactory = make_preview_env,
+        launcher: JobLauncher | None = None,
         fps: float = 25.0,
-        preview_in_child_process: bool = True,
         dialogs: FileDialogs | None = None,
         agents_dir: Path = AGENTS_DIR,
         runs_root: Path | None = None,
+        train_env_kind: str = "locomotion",
         parent: QWidget | None = None,
     ) -> None:
+        """``launcher`` makes every job (default: child processes with the real envs); ``train_env_kind``
+        ``"point_mass"`` trains the toy env (smoke tests)."""
         super().__init__(parent)
         self.setWindowTitle("sim2adapt")
-        self._env_factory = env_factory
+        self.launcher = launcher or JobLauncher()
         self._fps = fps
-        self._preview_in_child = preview_in_child_process
         self._preview: WorkerThread | None = None
         self.jobs = JobRunner(self)
         self.dialogs = dialogs or FileDialogs()
@@ -74,7 +80,7 @@ class MainWindow(QMainWindow):
         self.form.set_task(task)
         self.task_panel.task_changed.connect(self.on_params_changed)
         self.task_panel.error_occurred.connect(self.on_error_occurred)
-        self.task_panel.notice.connect(self.on_notice)
+        self.task_panel.status_changed.connect(self.on_status_changed)
 
         self.viewport = ViewportWidget(Camera())
         self.viewport.camera_changed.connect(self.on_camera_changed)
@@ -83,8 +89,15 @@ class MainWindow(QMainWindow):
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
-        self.train_panel = TrainPanel(runs_root=runs_root or user_home() / "runs", dialogs=self.dialogs)
-        self.train_panel.status_changed.connect(self.on_training_status)
+        self.train_panel = TrainPanel(
+            runs_root=runs_root or user_home() / "runs",
+            dialogs=self.dialogs,
+            launcher=self.launcher,
+            env_kind=train_env_kind,
+        )
+        self.train_panel.status_changed.connect(self.on_status_changed)
+        self.train_panel.error_occurred.connect(self.on_error_occurred)
+        self.train_panel.state_changed.connect(self.on_training_state)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.adapt_panel, "Adapt")
         self.tabs.addTab(self.train_panel, "Meta-train")
@@ -93,12 +106,14 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
     def _build_adapt_panel(self, agents_dir: Path) -> AdaptPanel:
-        panel = AdaptPanel(self.task_panel.task, dialogs=self.dialogs, jobs=self.jobs, agents_dir=agents_dir)
+        panel = AdaptPanel(
+            self.task_panel.task, dialogs=self.dialogs, jobs=self.jobs, launcher=self.launcher, agents_dir=agents_dir
+        )
         panel.adaptation_starting.connect(self.on_adaptation_starting)
         panel.adaptation_ended.connect(self.on_adaptation_ended)
         panel.frame_rendered.connect(self.viewport.on_frame_rendered)
         panel.frame_rendered.connect(self.on_frame_rendered)
-        panel.status_changed.connect(self.on_job_changed)
+        panel.status_changed.connect(self.on_status_changed)
         panel.error_occurred.connect(self.on_error_occurred)
         panel.device_resolved.connect(self.on_device_resolved)
         return panel
@@ -142,13 +157,8 @@ class MainWindow(QMainWindow):
         """(Re)start the live preview on the form's task, in a worker thread."""
         self.stop_preview()
         task = self.form.task()
-        worker = PreviewWorker(
-            task,
-            env_factory=self._env_factory,
-            fps=self._fps,
-            camera=self.viewport.camera,
-            in_child_process=self._preview_in_child,
-        )
+        worker = PreviewWorker(self.launcher.preview(task, camera=self.viewport.camera, fps=self._fps))
+        worker.set_paused(self.train_panel.state.active)  # a training run keeps the cores to itself
         worker.frame_rendered.connect(self.viewport.on_frame_rendered)
         worker.frame_rendered.connect(self.on_frame_rendered)
         worker.step_done.connect(self.reward_plot.on_step_done)
@@ -156,7 +166,7 @@ class MainWindow(QMainWindow):
         self.reward_plot.clear()
         self._preview = WorkerThread(worker)
         self._preview.start()
-        self.on_job_changed(f"previewing {describe(task)}")
+        self.update_job_label()
 
     def stop_preview(self) -> None:
         """Stop the preview and join its thread."""
@@ -186,7 +196,7 @@ class MainWindow(QMainWindow):
             worker = self._preview.worker
             assert isinstance(worker, PreviewWorker)
             worker.set_task(task)
-            self.on_job_changed(f"previewing {describe(task)}")
+            self.update_job_label()
         else:
             self.start_preview()
 
@@ -210,23 +220,40 @@ class MainWindow(QMainWindow):
     def on_preview_failed(self, message: str) -> None:
         """Show why the preview ended; editing the task restarts it."""
         self.on_error_occurred(f"preview stopped: {message}")
-        self.on_job_changed("idle")
+        self.update_job_label()
 
     @Slot()
     def on_adaptation_starting(self) -> None:
         """A run is about to render: the preview gives the renderer (and the CPU) up."""
         self.stop_preview()
         self.viewport.clear()
+        self.update_job_label()
 
     @Slot()
     def on_adaptation_ended(self) -> None:
         """The run's thread ended: back to the idle preview."""
         self.start_preview()
 
-    @Slot(str)
-    def on_job_changed(self, text: str) -> None:
-        """The status bar's job field ("idle" when empty)."""
-        self.job_label.setText(text or (f"previewing {describe(self.form.task())}" if self.is_previewing() else "idle"))
+    @Slot(object)
+    def on_training_state(self, state: TrainState) -> None:
+        """A training child runs: the preview pauses (no steps, no frames), and resumes when it ends."""
+        if self._preview is not None:
+            worker = self._preview.worker
+            assert isinstance(worker, PreviewWorker)
+            worker.set_paused(state.active)
+        self.update_job_label()
+
+    def update_job_label(self) -> None:
+        """The status bar's job field: what runs now ("idle" when nothing does)."""
+        jobs = []
+        if self.adapt_panel.is_running():
+            jobs.append("adapting")
+        elif self.is_previewing():
+            paused = " (paused)" if self.train_panel.state.active else ""
+            jobs.append(f"previewing {describe(self.form.task())}{paused}")
+        if self.train_panel.state.active:
+            jobs.append(f"training ({self.train_panel.state.value})")
+        self.job_label.setText(" · ".join(jobs) or "idle")
 
     @Slot(str)
     def on_device_resolved(self, device: str) -> None:
@@ -240,15 +267,8 @@ class MainWindow(QMainWindow):
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  error: {message}")
 
     @Slot(str)
-    def on_training_status(self, message: str) -> None:
-        """The meta-train panel's news: errors as errors, the rest as notices."""
-        if message.startswith("error: "):
-            self.on_error_occurred(message.removeprefix("error: "))
-        else:
-            self.on_notice(message)
-
-    @Slot(str)
-    def on_notice(self, message: str) -> None:
-        """Show a success message for a few seconds and log it."""
-        self.statusBar().showMessage(message, 5000)
-        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {message}")
+    def on_status_changed(self, message: str) -> None:
+        """A panel's news: shown for a few seconds and logged."""
+        if message:
+            self.statusBar().showMessage(message, 5000)
+            self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {message}")

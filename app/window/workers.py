@@ -5,8 +5,9 @@ What crosses the thread boundary is frozen dataclasses of scalars and numpy arra
 through thread-safe plain Python (a job's :meth:`put` for the newest task or camera, a
 :class:`threading.Event` to stop), because a queued Qt call to an object whose thread is busy in a
 loop would never run. Every worker is a :class:`JobWorker` run by a :class:`WorkerThread`; the
-simulating ones are :class:`StreamWorker` s, which pump a job's events, by default from a child
-process (:mod:`app.runtime.child_job`).
+simulating ones are :class:`StreamWorker` s, which pump the events of a job the window's
+:class:`~app.runtime.launcher.JobLauncher` made (in the app, a child process:
+:mod:`agents.core.child_process`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from app.runtime.child_job import ChildJob, Job, LocalJob, describe_error
-from app.runtime.preview import EnvFactory, Frame, make_preview_env, preview_job
+from agents.core.child_process import RunningJob, describe_error
+from app.runtime.preview import Frame
 from sim.params import TaskParams
 from sim.render import Camera
 
@@ -67,15 +68,14 @@ class JobWorker(QObject):
 
 
 class StreamWorker(JobWorker):
-    """Pumps a job's events into signals (:meth:`route`), from a child process or from this thread.
+    """Pumps a job's events into signals (:meth:`route`), whether it runs in a child process or in this thread.
 
-    ``in_child_process=False`` runs the job in the worker's own thread: tests use it to keep an
-    instrumented env in their process. Stop ends the stream before the next event is emitted.
+    Stop ends the stream before the next event is emitted; the job's child is gone when :meth:`work` returns.
     """
 
-    def __init__(self, job: Job, *args: Any, in_child_process: bool = True, parent: QObject | None = None) -> None:
+    def __init__(self, job: RunningJob, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._job = ChildJob(job, *args) if in_child_process else LocalJob(job, *args)
+        self._job = job
 
     def put(self, key: str, value: Any) -> None:
         """Send the job the newest value under ``key`` (safe from any thread)."""
@@ -84,7 +84,7 @@ class StreamWorker(JobWorker):
     def stop(self) -> None:
         """Ask the job to end; nothing more is emitted (safe from any thread)."""
         super().stop()
-        self._job.stop()
+        self._job.request_stop()
 
     def work(self) -> None:
         """Emit the job's events until it ends or stop is asked; its exception becomes ``failed``."""
@@ -112,17 +112,9 @@ class PreviewWorker(StreamWorker):
     step_done = Signal(object)
     """A :class:`~app.runtime.preview.StepStat` for every env step."""
 
-    def __init__(
-        self,
-        task: TaskParams,
-        *,
-        env_factory: EnvFactory = make_preview_env,
-        fps: float = 25.0,
-        camera: Camera | None = None,
-        in_child_process: bool = True,
-        parent: QObject | None = None,
-    ) -> None:
-        super().__init__(preview_job, env_factory, task, camera, fps, in_child_process=in_child_process, parent=parent)
+    def __init__(self, job: RunningJob, parent: QObject | None = None) -> None:
+        """``job``: a :func:`~app.runtime.preview.preview_job` from :meth:`JobLauncher.preview`."""
+        super().__init__(job, parent)
 
     def set_task(self, task: TaskParams) -> None:
         """Ask the running preview to switch to ``task`` (only the newest pending task is kept)."""
@@ -131,6 +123,10 @@ class PreviewWorker(StreamWorker):
     def set_camera(self, camera: Camera) -> None:
         """Turn the preview's camera from the next frame on (only the newest pending camera is kept)."""
         self.put("camera", camera)
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause (no steps, no frames, no CPU) or resume the preview (safe from any thread)."""
+        self.put("paused", paused)
 
     def route(self, event: Any) -> None:
         if isinstance(event, Frame):

@@ -6,9 +6,12 @@ import dataclasses
 import time
 from pathlib import Path
 
+import pytest
+
+from agents.core.child_process import ChildFailed, ChildProcess
 from agents.core.learner import IterationStats
 from agents.storage.runs import RunDir
-from agents.training.background import TrainingEnded, TrainingFailed, TrainingProcess
+from agents.training.background import training_process
 from agents.training.train import TrainSettings, run_training, start_run
 from sim.params import TaskParams, with_values
 from sim.tasks import TaskDistribution, UniformRange
@@ -27,36 +30,34 @@ def settings(iterations: int) -> TrainSettings:
     return TrainSettings(iterations=iterations, num_workers=1, env="point_mass", device="cpu", config=config)
 
 
-def events_until_end(process: TrainingProcess, timeout_s: float = 120.0) -> list:
+def events_until_end(process: ChildProcess, timeout_s: float = 120.0) -> list:
     events: list = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        events += process.events()
-        if events and isinstance(events[-1], TrainingEnded | TrainingFailed):
+        events += process.receive(0.05)
+        if process.finished():
             return events
-        time.sleep(0.05)
-    raise AssertionError(f"no end event within {timeout_s} s: {events}")
+    raise AssertionError(f"no end within {timeout_s} s: {events}")
 
 
 def test_a_child_run_reports_every_iteration_then_its_end(tmp_path: Path) -> None:
     run = start_run(tmp_path / "run", settings=settings(3), family=FAMILY)
-    process = TrainingProcess(run.path, device="cpu")
+    process = training_process(run.path, device="cpu")
     process.start()
     events = events_until_end(process)
     assert [e.iteration for e in events if isinstance(e, IterationStats)] == [0, 1, 2]
-    assert events[-1] == TrainingEnded(completed=True, iterations=3)
+    assert process.receive() == []  # the end marker: no failure
     assert process.wait(30.0)
     assert len(RunDir.open(run.path).metrics()) == 3
 
 
 def test_stop_mid_run_leaves_no_process_and_a_run_that_resumes(tmp_path: Path) -> None:
     run = start_run(tmp_path / "run", settings=settings(100_000), family=FAMILY)
-    process = TrainingProcess(run.path, device="cpu")
+    process = training_process(run.path, device="cpu")
     process.start()
     deadline = time.monotonic() + 120.0
-    while not any(isinstance(e, IterationStats) for e in process.events()):
+    while not any(isinstance(e, IterationStats) for e in process.receive(0.05)):
         assert time.monotonic() < deadline and process.is_alive()
-        time.sleep(0.05)
     pid = process.pid
     assert pid is not None and children_of(pid)  # its sampler worker
     process.stop(grace_s=0.0)  # no waiting for the iteration: SIGTERM straight away
@@ -70,9 +71,25 @@ def test_stop_mid_run_leaves_no_process_and_a_run_that_resumes(tmp_path: Path) -
     resumed.close()
 
 
-def test_a_run_that_cannot_start_reports_why(tmp_path: Path) -> None:
-    process = TrainingProcess(tmp_path / "nowhere")
+def test_pausing_reports_the_iteration_in_hand_then_ends_between_iterations(tmp_path: Path) -> None:
+    run = start_run(tmp_path / "run", settings=settings(100_000), family=FAMILY)
+    process = training_process(run.path, device="cpu")
     process.start()
-    events = events_until_end(process)
-    assert isinstance(events[-1], TrainingFailed)
-    assert "nowhere" in events[-1].message
+    deadline = time.monotonic() + 120.0
+    while not (seen := process.receive(0.05)):
+        assert time.monotonic() < deadline and process.is_alive()
+    process.request_stop()
+    events = seen + events_until_end(process)
+    assert process.receive() == []  # ended, not failed
+    done = [e.iteration for e in events if isinstance(e, IterationStats)]
+    assert done == list(range(len(done)))
+    assert len(RunDir.open(run.path).metrics()) == len(done)  # every iteration reported has its checkpoint
+
+
+def test_a_run_that_cannot_start_reports_why(tmp_path: Path) -> None:
+    process = training_process(tmp_path / "nowhere")
+    process.start()
+    with pytest.raises(ChildFailed, match="nowhere") as caught:
+        events_until_end(process)
+        process.receive()
+    assert "Traceback" in caught.value.details

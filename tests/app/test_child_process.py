@@ -1,4 +1,5 @@
-"""Jobs in a child process behave like jobs in this thread: events in order, control values, errors, stop.
+"""Jobs in a child process behave like jobs in this thread: events in order, control values, errors, stop;
+a failure of any kind reaches the reader as the one failure type, ChildFailed.
 
 The jobs here are module-level (a spawned child imports them by name) and Qt-free.
 """
@@ -8,11 +9,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.runtime.child_job import ChildJob, ChildJobDied, JobControl, LocalJob
+from agents.core.child_process import ChildFailed, ChildProcess, JobControl, LocalJob
 
 
 def count_job(control: JobControl, n: int) -> Iterator[tuple[int, Any, int]]:
@@ -45,6 +47,17 @@ def unpicklable_failure_job(control: JobControl) -> Iterator[int]:
     raise UnpicklableError(7, "the motor driver is gone")
 
 
+def slow_job_with_cleanup(control: JobControl, marker: str) -> Iterator[str]:
+    """Reports its start, works 0.3 s per step; its finally writes ``marker``."""
+    try:
+        yield "started"
+        for i in range(1000):
+            time.sleep(0.3)  # deaf to stop requests while it works, like a training iteration
+            yield f"step {i}"
+    finally:
+        Path(marker).write_text("cleaned up")
+
+
 def dying_job(control: JobControl) -> Iterator[int]:
     yield 0
     os._exit(3)  # as if the simulator crashed in C code
@@ -58,7 +71,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("launch", [LocalJob, ChildJob])
+@pytest.mark.parametrize("launch", [LocalJob, ChildProcess])
 def test_events_arrive_in_order_with_the_newest_control_value(launch) -> None:
     job = launch(count_job, 5)
     job.put("label", "old")
@@ -70,33 +83,35 @@ def test_events_arrive_in_order_with_the_newest_control_value(launch) -> None:
     assert runs_here == (launch is LocalJob)
 
 
-@pytest.mark.parametrize("launch", [LocalJob, ChildJob])
-def test_the_jobs_exception_reaches_the_reader_with_its_type_and_message(launch) -> None:
+def test_the_jobs_exception_reaches_the_reader_after_its_events_with_its_type_and_message() -> None:
     seen: list[int] = []
-    with pytest.raises(ValueError, match=r"field robot.mass_scale: 3 is not allowed"):
-        for event in launch(failing_job, 3).events():
+    with pytest.raises(ChildFailed, match=r"^ValueError: field robot.mass_scale: 3 is not allowed$") as caught:
+        for event in ChildProcess(failing_job, 3).events():
             seen.append(event)
     assert seen == [0, 1, 2]
+    assert isinstance(caught.value.error, ValueError) and caught.value.__cause__ is caught.value.error
+    assert "failing_job" in caught.value.details  # the child's traceback, for the log
 
 
 def test_an_exception_that_cannot_cross_arrives_as_its_message() -> None:
-    with pytest.raises(RuntimeError, match=r"UnpicklableError: the motor driver is gone \(7\)"):
-        list(ChildJob(unpicklable_failure_job).events())
+    with pytest.raises(ChildFailed, match=r"UnpicklableError: the motor driver is gone \(7\)") as caught:
+        list(ChildProcess(unpicklable_failure_job).events())
+    assert caught.value.error is None
 
 
 def test_stop_ends_the_stream_and_the_child_process() -> None:
-    job = ChildJob(forever_job)
+    job = ChildProcess(forever_job)
     events = job.events()
     assert [next(events) for _ in range(3)] == [0, 1, 2]
     assert job.pid is not None and pid_alive(job.pid)
-    job.stop()
+    job.request_stop()
     rest = list(events)
     assert len(rest) <= 1  # at most the event already in hand
     assert not pid_alive(job.pid)
 
 
 def test_dropping_the_reader_midway_ends_the_child() -> None:
-    job = ChildJob(forever_job)
+    job = ChildProcess(forever_job)
     events = job.events()
     next(events)
     events.close()
@@ -104,5 +119,44 @@ def test_dropping_the_reader_midway_ends_the_child() -> None:
 
 
 def test_a_child_that_dies_is_reported() -> None:
-    with pytest.raises(ChildJobDied, match="exit code 3"):
-        list(ChildJob(dying_job).events())
+    with pytest.raises(ChildFailed, match="ended unexpectedly \\(exit code 3\\)") as caught:
+        list(ChildProcess(dying_job).events())
+    assert caught.value.exitcode == 3
+
+
+def test_polling_hands_out_every_event_then_the_end() -> None:
+    job = ChildProcess(count_job, 4)
+    job.start()
+    seen: list[int] = []
+    deadline = time.monotonic() + 30
+    while not job.finished() and time.monotonic() < deadline:
+        seen += [i for i, _, _ in job.receive(0.1)]
+    assert seen == [0, 1, 2, 3] and job.finished()
+    assert job.wait(5.0)
+
+
+def test_a_stop_request_still_delivers_the_event_in_hand_and_the_job_unwinds(tmp_path: Path) -> None:
+    """A paused training run: the iteration in progress is reported, then the job's finally runs."""
+    marker = tmp_path / "marker"
+    job = ChildProcess(slow_job_with_cleanup, str(marker))
+    job.start()
+    first = job.receive(30.0)
+    assert first == ["started"]
+    job.request_stop()
+    rest: list[str] = []
+    deadline = time.monotonic() + 30
+    while not job.finished() and time.monotonic() < deadline:
+        rest += job.receive(0.1)
+    assert rest == ["step 0"]
+    assert job.wait(5.0) and marker.read_text() == "cleaned up"
+    assert job.receive() == []  # an end, not a failure
+
+
+def test_sigterm_unwinds_the_job_and_the_child_is_not_reported_as_dead() -> None:
+    job = ChildProcess(forever_job)
+    job.start()
+    assert job.receive(30.0)
+    job.terminate()
+    job.stop(grace_s=5.0, term_s=5.0)
+    assert job.finished() and not job.is_alive()
+    assert job._process.exitcode == 0  # SIGTERM became a clean exit, not a kill

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QDoubleSpinBox
 
+from app.runtime.launcher import JobLauncher
 from app.runtime.task_files import HOME_ENV
 from app.window.dialogs import FileDialogs
 from app.window.main_window import MainWindow
@@ -41,9 +42,8 @@ def windows(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def open_window(windows: list[MainWindow], factory, task: TaskParams | None = None) -> MainWindow:
-    window = MainWindow(
-        task or TaskParams(), env_factory=factory, fps=100, preview_in_child_process=False, dialogs=CannedDialogs()
-    )
+    launcher = JobLauncher(in_child_process=False, preview_env=factory)
+    window = MainWindow(task or TaskParams(), launcher=launcher, fps=100, dialogs=CannedDialogs())
     windows.append(window)
     window.show()
     window.start_preview()

@@ -54,7 +54,7 @@ def test_the_user_folder_follows_the_environment(tmp_path: Path) -> None:
 def test_save_then_load_round_trips(qtbot, panel: TaskPanel, tmp_path: Path) -> None:
     panel.form.set_task(A_TASK)
     panel.dialogs.answer = tmp_path / "saved"  # type: ignore[attr-defined]  # .json is added
-    with qtbot.waitSignal(panel.notice, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(panel.status_changed, timeout=TIMEOUT_MS):
         panel.save_task()
     saved = tmp_path / "saved.json"
     assert TaskParams.from_json(saved.read_text()) == A_TASK

@@ -7,8 +7,11 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLineEdit, QSpinBox
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel, QLineEdit, QSpinBox, QWidget
 
+from agents.algorithms import get_algorithm
+from app.runtime.train_control import TrainState
 from app.window.widgets.train_panel import TrainPanel, format_eta
 from tests.processes import children_of
 
@@ -33,22 +36,50 @@ def make_panel(qtbot, tmp_path: Path, iterations: int) -> TrainPanel:
     return panel
 
 
-def test_settings_come_from_the_algorithm_and_a_bad_one_blocks_start(qtbot, tmp_path: Path) -> None:
+def red_pixels(widget: QWidget) -> int:
+    """Pixels of the form's error red in what ``widget`` draws: what a user sees as a red outline."""
+    image = widget.grab().toImage()
+    red = QColor("#d32f2f")
+    return sum(
+        abs(QColor(image.pixel(x, y)).red() - red.red()) < 40
+        and abs(QColor(image.pixel(x, y)).green() - red.green()) < 40
+        and abs(QColor(image.pixel(x, y)).blue() - red.blue()) < 40
+        for x in range(image.width())
+        for y in range(image.height())
+    )
+
+
+def shown_messages(widget: QWidget) -> list[str]:
+    return [label.text() for label in widget.findChildren(QLabel) if label.isVisibleTo(widget) and label.text()]
+
+
+def test_settings_come_from_the_algorithm_and_explain_themselves(qtbot, tmp_path: Path) -> None:
     panel = make_panel(qtbot, tmp_path, 1)
     panel.algorithm.setCurrentIndex(panel.algorithm.findData("multitask"))
     assert isinstance(panel.settings_form.editor("minibatch_size"), QSpinBox)
     panel.algorithm.setCurrentIndex(panel.algorithm.findData("maml"))
-    assert (
-        panel.settings_form.editor("inner_lr").toolTip() == "step size of the inner loop (initial value when learned)"
-    )
+    fields = get_algorithm("maml").settings_fields()
+    tips = {field.name: panel.settings_form.editor(field.name).toolTip() for field in fields}
+    assert tips == {field.name: field.help for field in fields}  # in the words the CLI's --config help prints
+    documented = [tip for tip in tips.values() if tip]
+    assert len(documented) >= 10 and len(set(documented)) == len(documented)  # each its own explanation
+
+
+def test_a_bad_setting_is_outlined_and_explained_and_blocks_start(qtbot, tmp_path: Path) -> None:
+    panel = make_panel(qtbot, tmp_path, 1)
+    panel.show()
     horizon = panel.settings_form.editor("horizon")
     assert isinstance(horizon, QSpinBox)
+    assert red_pixels(horizon) == 0
     horizon.setValue(0)
-    assert panel.settings_form.error() == "MAMLConfig.horizon = 0 is not allowed: must be > 0"
+    message = "MAMLConfig.horizon = 0 is not allowed: must be > 0"
+    assert message in shown_messages(panel.settings_form)
     assert not panel.start_button.isEnabled()
-    assert "border" in horizon.styleSheet()
+    assert red_pixels(horizon) > 0  # the field at fault is outlined
+    assert red_pixels(panel.settings_form.editor("outer_epochs")) == 0  # and only that one
     horizon.setValue(5)
-    assert panel.settings_form.error() is None and panel.start_button.isEnabled()
+    assert message not in shown_messages(panel.settings_form) and red_pixels(horizon) == 0
+    assert panel.start_button.isEnabled()
 
 
 def test_a_run_draws_one_point_per_iteration_without_stalling_the_event_loop(qtbot, tmp_path: Path) -> None:
@@ -58,9 +89,9 @@ def test_a_run_draws_one_point_per_iteration_without_stalling_the_event_loop(qtb
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(10)
     panel.start_button.click()
-    qtbot.waitUntil(lambda: panel.state in ("finished", "failed"), timeout=120_000)
+    qtbot.waitUntil(lambda: panel.state in (TrainState.FINISHED, TrainState.FAILED), timeout=120_000)
     timer.stop()
-    assert panel.state == "finished", panel.log.toPlainText()
+    assert panel.state is TrainState.FINISHED, panel.log.toPlainText()
     assert panel.curves.point_count() == 3 and panel.progress.value() == 3
     assert "ETA" in panel.eta.text()
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
@@ -71,10 +102,10 @@ def test_stop_ends_the_child_now_and_resume_continues_the_run(qtbot, tmp_path: P
     panel = make_panel(qtbot, tmp_path, 100_000)
     panel.start_button.click()
     qtbot.waitUntil(lambda: panel.curves.point_count() >= 1, timeout=120_000)
-    pid = panel._process.pid if panel._process else None
+    pid = panel.controller.process.pid if panel.controller.process else None
     assert pid is not None
     panel.stop_button.click()
-    qtbot.waitUntil(lambda: panel.state == "stopped", timeout=30_000)
+    qtbot.waitUntil(lambda: panel.state is TrainState.STOPPED, timeout=30_000)
     assert not Path(f"/proc/{pid}").exists() or not children_of(pid)
     assert panel.resume_button.isEnabled()
     done = panel.curves.point_count()

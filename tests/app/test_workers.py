@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QObject, Slot
 
+from app.runtime.launcher import JobLauncher
 from app.runtime.preview import Frame, StepStat, sinusoid_action
 from app.window.workers import PreviewWorker, WorkerThread
 from sim.params import TaskParams, with_values
@@ -52,6 +53,12 @@ class Recorder(QObject):
         self.finished = True
 
 
+def local_preview(factory, *, fps: float, camera: Camera | None = None) -> PreviewWorker:
+    """A preview of the default task in the worker's own thread, on ``factory``'s envs."""
+    launcher = JobLauncher(in_child_process=False, preview_env=factory)
+    return PreviewWorker(launcher.preview(TaskParams(), camera=camera, fps=fps))
+
+
 @pytest.fixture
 def run_worker() -> Iterator:
     """``run_worker(worker) -> (handle, recorder)``; every thread is joined at teardown."""
@@ -80,7 +87,7 @@ def test_sinusoid_action_stays_inside_the_space() -> None:
 
 def test_emits_frames_and_steps(qtbot, make_factory, run_worker) -> None:
     factory = make_factory()
-    handle, seen = run_worker(PreviewWorker(TaskParams(), env_factory=factory, fps=100, in_child_process=False))
+    handle, seen = run_worker(local_preview(factory, fps=100))
     qtbot.waitUntil(lambda: len(seen.frames) >= 3 and len(seen.steps) >= 3, timeout=TIMEOUT_MS)
     assert seen.frames[0].image.shape == (24, 32, 3) and seen.frames[0].image.dtype == np.uint8
     first = StepStat(step=0, episode=0, reward=0.5, reward_terms={"forward": 0.75, "ctrl": -0.25})
@@ -99,7 +106,7 @@ def test_stop_ends_the_run_before_the_next_step(qtbot, make_factory, run_worker)
             worker.stop()  # from the worker's own thread, in the middle of a frame's steps
 
     factory = make_factory(on_step=stop_at_five)
-    worker = PreviewWorker(TaskParams(), env_factory=factory, fps=50, in_child_process=False)  # 2 steps per frame
+    worker = local_preview(factory, fps=50)  # 2 steps per frame
     _, seen = run_worker(worker)
     qtbot.waitUntil(lambda: seen.finished, timeout=TIMEOUT_MS)
     assert factory.env.steps == 5
@@ -108,7 +115,7 @@ def test_stop_ends_the_run_before_the_next_step(qtbot, make_factory, run_worker)
 
 def test_stop_from_the_gui_thread_joins_promptly(qtbot, make_factory, run_worker) -> None:
     factory = make_factory()
-    worker = PreviewWorker(TaskParams(), env_factory=factory, fps=2, in_child_process=False)  # 0.5 s frames
+    worker = local_preview(factory, fps=2)  # 0.5 s frames
     handle, seen = run_worker(worker)
     qtbot.waitUntil(lambda: len(seen.frames) >= 1, timeout=TIMEOUT_MS)
     steps_before = factory.env.steps
@@ -121,7 +128,7 @@ def test_stop_from_the_gui_thread_joins_promptly(qtbot, make_factory, run_worker
 def test_camera_changes_reach_the_env_in_the_worker_thread(qtbot, make_factory, run_worker) -> None:
     factory = make_factory()
     start = Camera(yaw_deg=10.0)
-    worker = PreviewWorker(TaskParams(), env_factory=factory, fps=100, camera=start, in_child_process=False)
+    worker = local_preview(factory, fps=100, camera=start)
     handle, seen = run_worker(worker)
     qtbot.waitUntil(lambda: len(seen.frames) >= 1, timeout=TIMEOUT_MS)
     assert factory.env.cameras == [start]  # applied once the env was built
@@ -133,7 +140,7 @@ def test_camera_changes_reach_the_env_in_the_worker_thread(qtbot, make_factory, 
 
 def test_an_env_exception_becomes_failed(qtbot, make_factory, run_worker) -> None:
     factory = make_factory(fail_at_step=3)
-    handle, seen = run_worker(PreviewWorker(TaskParams(), env_factory=factory, fps=100, in_child_process=False))
+    handle, seen = run_worker(local_preview(factory, fps=100))
     qtbot.waitUntil(lambda: seen.finished, timeout=TIMEOUT_MS)
     assert seen.failures == ["RuntimeError: motor 3 exploded"]
     assert factory.env.steps == 3 and factory.env.closed
@@ -143,14 +150,14 @@ def test_an_env_exception_becomes_failed(qtbot, make_factory, run_worker) -> Non
 def test_a_failing_build_becomes_failed(qtbot, make_factory, run_worker) -> None:
     factory = make_factory()
     factory.fail_builds = 1
-    _, seen = run_worker(PreviewWorker(TaskParams(), env_factory=factory, fps=100, in_child_process=False))
+    _, seen = run_worker(local_preview(factory, fps=100))
     qtbot.waitUntil(lambda: seen.finished, timeout=TIMEOUT_MS)
     assert seen.failures == ["FileNotFoundError: robot.urdf: no such file"]
 
 
 def test_task_changes_apply_in_place_or_rebuild(qtbot, make_factory, run_worker) -> None:
     factory = make_factory()
-    worker = PreviewWorker(TaskParams(), env_factory=factory, fps=100, in_child_process=False)
+    worker = local_preview(factory, fps=100)
     handle, seen = run_worker(worker)
     qtbot.waitUntil(lambda: len(seen.steps) > 0, timeout=TIMEOUT_MS)
 
@@ -180,7 +187,7 @@ def test_preview_runs_the_real_env_in_a_child_process_without_stalling_the_gui(q
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(10)
-    worker = PreviewWorker(TaskParams(), fps=100)
+    worker = PreviewWorker(JobLauncher().preview(TaskParams(), camera=None, fps=100))
     handle, seen = run_worker(worker)
     qtbot.waitUntil(lambda: len(seen.frames) >= 2 or seen.finished, timeout=20_000)
     assert not seen.failures

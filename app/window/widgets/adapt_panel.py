@@ -1,9 +1,12 @@
 """The Adapt panel: choose a checkpoint, adapt it to the editor's task, compare runs, export.
 
-Run starts an :class:`~app.window.jobs.AdaptWorker` (which loads the checkpoint in its own thread); its
-events feed :class:`~app.window.widgets.adapt_plot.AdaptPlotWidget`, and its frames are passed on in
-``frame_rendered`` for the viewport. Stop asks the worker to close the generator (within one
-step). Export writes the last run's adapted policy in a job thread through
+Run starts an :class:`~app.window.jobs.AdaptWorker` on a job from the window's
+:class:`~app.runtime.launcher.JobLauncher`; its events feed
+:class:`~app.window.widgets.adapt_plot.AdaptPlotWidget`, and its frames are passed on in
+``frame_rendered`` for the viewport. The rules (what is allowed, what the status says, the last
+outcome) live in a Qt-free :class:`~app.runtime.adapt_control.AdaptController`; like every panel,
+this one speaks through ``status_changed`` and ``error_occurred``. Stop asks the worker to close the
+generator (within one step). Export writes the last run's adapted policy in a job thread through
 :func:`agents.storage.export_adapted.export_adapted`; the plots export with pyqtgraph's exporters.
 """
 
@@ -28,7 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.runtime.adapt_control import AdaptController, AdaptState, describe_task
 from app.runtime.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted
+from app.runtime.launcher import JobLauncher
 from app.runtime.task_files import find_checkpoints
 from app.window.dialogs import FileDialogs
 from app.window.jobs import AdaptWorker, JobRunner
@@ -39,18 +44,13 @@ from sim.params import TaskParams
 from sim.render import Camera
 from sim.tasks import AGENTS_DIR
 
-FRAME_EVERY = 3
-"""Steps between adaptation frames: 20 frames per simulated second (env steps are 1/60 s)."""
+__all__ = ["AdaptPanel", "AdaptState", "describe_task"]
+
 DEVICES = ("auto", "cpu", "cuda")
 CONTROL_DT_S = EnvConfig().control_dt
 """seconds of simulated time per env step (the agents' envs keep the default control rate)"""
 DEFAULT_EPISODE_S = 10.0
 """what a person watches: agents are judged over 10 s of simulated time (600 steps at 60 Hz)"""
-
-
-def describe_task(task: TaskParams) -> str:
-    """A short name of a task for legends: robot, ground and goal speed."""
-    return f"{task.robot.name} on {task.terrain.kind}, {task.goal.target_velocity_mps:.3g} m/s"
 
 
 class AdaptPanel(QWidget):
@@ -63,7 +63,7 @@ class AdaptPanel(QWidget):
     frame_rendered = Signal(object)
     """A :class:`~app.window.workers.Frame` of the adapting episode."""
     status_changed = Signal(str)
-    """A one-line description of the job, for the status bar."""
+    """A line of news about the run (loading, each episode, stopping) for the status bar and the log."""
     error_occurred = Signal(str)
     """A failure to show (status bar and log)."""
     device_resolved = Signal(str)
@@ -78,6 +78,7 @@ class AdaptPanel(QWidget):
         *,
         dialogs: FileDialogs | None = None,
         jobs: JobRunner | None = None,
+        launcher: JobLauncher | None = None,
         agents_dir: Path = AGENTS_DIR,
         parent: QWidget | None = None,
     ) -> None:
@@ -85,12 +86,12 @@ class AdaptPanel(QWidget):
         self._task_source = task_source
         self.dialogs = dialogs or FileDialogs()
         self.jobs = jobs or JobRunner(self)
+        self.launcher = launcher or JobLauncher()
         self.agents_dir = agents_dir
         self.camera: Camera | None = None
+        self.controller = AdaptController()
         self._run: WorkerThread | None = None
         self._run_index = -1
-        self._run_label = ""
-        self.last_outcome: AdaptOutcome | None = None
 
         self.plot = AdaptPlotWidget()
         layout = QVBoxLayout(self)
@@ -216,34 +217,37 @@ class AdaptPanel(QWidget):
         """Whether a run's thread is alive."""
         return self._run is not None and self._run.is_running()
 
+    @property
+    def last_outcome(self) -> AdaptOutcome | None:
+        """The last completed run (Export writes its adapted policy)."""
+        return self.controller.last_outcome
+
     @Slot()
     def run(self) -> None:
         """Adapt the checkpoint's agent to the editor's task, in a new worker thread."""
-        from agents.core.adaptation import AdaptConfig  # torch-free module, but part of agents: load on first use
-
         checkpoint = self.checkpoint()
-        if checkpoint is None or self.is_running():
+        if checkpoint is None or not self.controller.can("run", checkpoint=checkpoint):
             return
         try:
-            config = AdaptConfig(
+            request = self.controller.request(
+                checkpoint=checkpoint,
+                task=self._task_source(),
                 shots=self.shots.value(),
                 max_steps=self.steps.value(),
                 updates=self.updates.value(),
-                frame_every=FRAME_EVERY if self.show_frames.isChecked() else 0,
+                show_frames=self.show_frames.isChecked(),
+                device=self.device.currentText(),
             )
         except ValueError as err:
             self._fail(str(err))
             return
-        task = self._task_source()
         self.adaptation_starting.emit()
-        request = AdaptRequest(checkpoint=checkpoint, task=task, config=config, device=self.device.currentText())
         self._start_worker(request)
 
     def _start_worker(self, request: AdaptRequest) -> None:
-        # "#2 · ant on rough, 1 m/s": the number tells apart runs on tasks that differ in a field not named.
-        self._run_label = f"#{self.plot.run_count() + 1} · {describe_task(request.task)}"
-        self._run_index = self.plot.start_run(f"{self._run_label} ({request.checkpoint.stem})")
-        worker = AdaptWorker(request, camera=self.camera)
+        status = self.controller.begin(request, number=self.plot.run_count() + 1)
+        self._run_index = self.plot.start_run(f"{self.controller.run_label} ({request.checkpoint.stem})")
+        worker = AdaptWorker(self.launcher.adapt(request, camera=self.camera), request)
         worker.adaptation_started.connect(self.on_adaptation_started)
         worker.step_done.connect(self.on_step_done)
         worker.episode_done.connect(self.on_episode_done)
@@ -254,15 +258,17 @@ class AdaptPanel(QWidget):
         self._run = WorkerThread(worker)
         self.worker_created.emit(worker)
         self._run.start()
-        self._status(f"adapting: loading {request.checkpoint.name}")
+        self._status(status)
         self._update_buttons()
 
     @Slot()
     def stop(self) -> None:
         """Ask the run to end; it closes its generator before the next step."""
-        if self._run is not None:
+        status = self.controller.request_stop()
+        if self._run is not None and status is not None:
             self._run.worker.stop()
-            self._status("adapting: stopping")
+            self._status(status)
+            self._update_buttons()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop the run and join its thread (the window is closing)."""
@@ -283,10 +289,10 @@ class AdaptPanel(QWidget):
     @Slot(object)
     def on_adaptation_started(self, started: AdaptStarted) -> None:
         """The checkpoint loaded: name the run by its algorithm."""
-        number, _, task = self._run_label.partition(" · ")
-        self.plot.rename_run(self._run_index, f"{number} {started.algorithm} · {task}")
+        legend, status = self.controller.started(started)
+        self.plot.rename_run(self._run_index, legend)
         self.device_resolved.emit(started.device)
-        self._status(f"adapting ({started.algorithm}, {started.device}): episode 1 of {self.shots.value()}")
+        self._status(status)
 
     @Slot(object)
     def on_step_done(self, event: Any) -> None:
@@ -297,18 +303,14 @@ class AdaptPanel(QWidget):
     def on_episode_done(self, event: Any) -> None:
         """One episode: into the return curve."""
         self.plot.add_episode(self._run_index, event.episode, event.episode_return)
-        if event.episode + 1 < self.shots.value():
-            self._status(f"adapting: episode {event.episode + 2} of {self.shots.value()}")
+        status = self.controller.episode_done(event)
+        if status is not None:
+            self._status(status)
 
     @Slot(object)
     def on_adaptation_finished(self, outcome: AdaptOutcome) -> None:
         """Keep the adapted policy for Export and say how the return moved."""
-        self.last_outcome = outcome
-        returns = outcome.result.episode_returns
-        self.message.setText(
-            f"done: return {returns[0]:.2f} before adapting, {returns[-1]:.2f} after {outcome.result.updates} "
-            "update(s). Export policy... writes the adapted policy."
-        )
+        self.message.setText(self.controller.finished(outcome))
 
     @Slot()
     def on_finished(self) -> None:
@@ -316,16 +318,16 @@ class AdaptPanel(QWidget):
         run, self._run = self._run, None
         if run is not None:
             run.thread.wait(5000)
-            if run.worker.stop_requested():
-                self.message.setText("stopped")
-        self._status("")
+        message = self.controller.ended(stopped=run is not None and run.worker.stop_requested())
+        if message is not None:
+            self.message.setText(message)
         self._update_buttons()
         self.adaptation_ended.emit()
 
     @Slot()
     def clear(self) -> None:
         """Forget every drawn run (disabled while a run is going)."""
-        if not self.is_running():
+        if self.controller.can("clear"):
             self.plot.clear()
             self.message.clear()
 
@@ -359,11 +361,10 @@ class AdaptPanel(QWidget):
             f"exported {exported.torchscript_path.name}, {exported.onnx_path.name} and {exported.sidecar_path.name} "
             f"to {exported.sidecar_path.parent} (max action difference {worst:.1e})"
         )
-        self._status("")
+        self._status(f"exported to {exported.sidecar_path.parent}")
         self._update_buttons()
 
     def _on_export_failed(self, message: str) -> None:
-        self._status("")
         self._fail(f"export failed: {message}")
 
     def save_plot(self, plot: str, suffix: str) -> None:
@@ -381,11 +382,11 @@ class AdaptPanel(QWidget):
 
     # --- helpers ---------------------------------------------------------------------------------------------
     def _update_buttons(self) -> None:
-        running = self.is_running()
-        self.run_button.setEnabled(not running and self.checkpoint() is not None)
-        self.stop_button.setEnabled(running)
-        self.clear_button.setEnabled(not running)
-        self.export_button.setEnabled(not running and self.last_outcome is not None)
+        can = self.controller.can
+        self.run_button.setEnabled(can("run", checkpoint=self.checkpoint()))
+        self.stop_button.setEnabled(can("stop"))
+        self.clear_button.setEnabled(can("clear"))
+        self.export_button.setEnabled(can("export"))
 
     def _status(self, text: str) -> None:
         self.status_changed.emit(text)

@@ -6,14 +6,15 @@
 - Load / Save read and write task JSON files; Save as preset writes into the presets folder.
 
 Files are read and written in job threads (:class:`app.window.jobs.JobRunner`). A file the schema rejects
-shows the schema's message, naming the field, and changes nothing.
+shows the schema's message, naming the field, and changes nothing. The catalogue and the draws live in
+a Qt-free :class:`~app.runtime.task_control.TaskController`; like every panel, this one speaks through
+``status_changed`` and ``error_occurred``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.runtime.task_control import TaskController
 from app.runtime.task_files import PresetCatalogue, load_catalogue, read_task_file, user_presets_dir, write_task_file
 from app.window.dialogs import FileDialogs
 from app.window.jobs import JobRunner
@@ -43,8 +45,8 @@ class TaskPanel(QWidget):
     """The new :class:`TaskParams`, from an edit, a preset, Randomise or a loaded file."""
     error_occurred = Signal(str)
     """A failure to show in the status bar and the log."""
-    notice = Signal(str)
-    """A one-line success message for the status bar."""
+    status_changed = Signal(str)
+    """A line of news (a file saved) for the status bar and the log."""
 
     def __init__(
         self,
@@ -57,8 +59,7 @@ class TaskPanel(QWidget):
         super().__init__(parent)
         self.dialogs = dialogs or FileDialogs()
         self.jobs = jobs or JobRunner(self)
-        self.catalogue: PresetCatalogue | None = None
-        self._rng = np.random.default_rng(seed)
+        self.controller = TaskController(seed=seed)
 
         self.form = ParamsForm(dialogs=self.dialogs)
         self.form.params_changed.connect(self.task_changed)
@@ -127,19 +128,18 @@ class TaskPanel(QWidget):
         """Re-read the families and the user's presets (in a job thread); the menu follows."""
         self.jobs.call(load_catalogue, on_done=self._on_catalogue, on_failed=self._fail)
 
+    @property
+    def catalogue(self) -> PresetCatalogue | None:
+        """The families and presets last read."""
+        return self.controller.catalogue
+
     def _on_catalogue(self, catalogue: PresetCatalogue) -> None:
-        self.catalogue = catalogue
-        current = self.families.currentText()
+        offered = self.controller.set_catalogue(catalogue, current=self.families.currentText(), task=self.form.task())
         self.families.clear()
         self.families.addItems(list(catalogue.families))
-        task = self.form.task()
-        held_out_in = [name for name, family in catalogue.families.items() if task in family.test_tasks()]
-        same_robot = [name for name, family in catalogue.families.items() if family.base.robot.name == task.robot.name]
-        if current in catalogue.families:
-            self.families.setCurrentText(current)
-        elif held_out_in or same_robot:  # at first, the family the task comes from, else one of its robot
-            self.families.setCurrentText((held_out_in or same_robot)[0])
-        self.randomise_button.setEnabled(bool(catalogue.families))
+        if offered is not None:
+            self.families.setCurrentText(offered)
+        self.randomise_button.setEnabled(self.controller.can_randomise())
         self._fill_menu(catalogue)
         for problem in catalogue.problems:
             self.error_occurred.emit(f"preset skipped: {problem}")
@@ -194,10 +194,9 @@ class TaskPanel(QWidget):
     @Slot()
     def randomise(self) -> None:
         """Draw a task from the chosen family."""
-        if self.catalogue is None or self.families.currentText() not in self.catalogue.families:
-            return
-        family = self.catalogue.families[self.families.currentText()]
-        self.set_task(family.sample_tasks(1, self._rng)[0])
+        task = self.controller.randomise(self.families.currentText())
+        if task is not None:
+            self.set_task(task)
 
     # --- files ----------------------------------------------------------------------------------------
     @Slot()
@@ -227,7 +226,7 @@ class TaskPanel(QWidget):
 
         def done(written: object) -> None:
             self._show_message("")
-            self.notice.emit(f"saved {written}")
+            self.status_changed.emit(f"saved {written}")
             if reload:
                 self.reload_presets()
 

@@ -1,14 +1,15 @@
-"""The meta-train panel: choose algorithm, family, settings and device; start, pause, resume, stop a run.
+"""The meta-train panel, a view: algorithm, family, settings and device; Start, Pause, Resume, Stop, Open run.
 
-Training runs in a child process (:class:`agents.training.background.TrainingProcess`); a GUI-thread timer
-drains its event queue without blocking and turns the events into curves, the progress bar and
-the log. Pause asks the child to stop after its current iteration; Stop ends it now (SIGTERM,
+What it does lives in :class:`app.runtime.train_control.TrainController` (Qt-free: the run directory,
+the training child, the ETA and the state machine); this panel reads the choices from its widgets,
+polls the controller from a GUI-thread timer and draws what it reports: curves, the progress bar
+and the log. Pause asks the child to stop after its current iteration; Stop ends it now (SIGTERM,
 which it turns into a clean exit). Both leave the run directory resumable from its last checkpoint.
+Like every panel it speaks through ``status_changed`` and ``error_occurred``.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -31,137 +32,79 @@ from PySide6.QtWidgets import (
 from agents.algorithms import ALGORITHMS, get_algorithm
 from agents.core.learner import IterationStats
 from agents.storage.runs import RunDir
-from agents.training.background import TrainingEnded, TrainingEvent, TrainingFailed, TrainingNote, TrainingProcess
-from agents.training.train import TrainSettings, start_run
+from app.runtime.launcher import JobLauncher
+from app.runtime.train_control import Progress, TrainController, TrainState, format_eta
 from app.window.dialogs import FileDialogs
 from app.window.widgets.config_form import ConfigForm
 from app.window.widgets.family_editor import FamilyEditor
 from app.window.widgets.train_curves import TrainCurvesWidget
-from sim.tasks import TaskDistribution, family_names, load_family
+from sim.tasks import TaskDistribution, family_names
+
+__all__ = ["OPEN_FAMILY", "TrainPanel", "format_eta"]
 
 OPEN_FAMILY = "Open family JSON..."
 
 
-def format_eta(seconds: float) -> str:
-    """``1h 02m``, ``3m 20s`` or ``45s``."""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
 class TrainPanel(QWidget):
-    """Starts and watches one training run at a time."""
+    """Starts and watches one training run at a time (a view of its :class:`TrainController`)."""
 
     status_changed = Signal(str)
-    """A one-line status for the window's status bar."""
+    """A line of news (started, each iteration, paused, finished) for the status bar and the log."""
+    error_occurred = Signal(str)
+    """A failure to show (status bar and log)."""
+    state_changed = Signal(object)
+    """The controller's new :class:`TrainState`."""
 
     def __init__(
         self,
         *,
         runs_root: Path,
         dialogs: FileDialogs | None = None,
+        launcher: JobLauncher | None = None,
         env_kind: str = "locomotion",
         poll_ms: int = 100,
         parent: QWidget | None = None,
     ) -> None:
         """Build the panel; runs are created under ``runs_root`` (``env_kind="point_mass"`` for smoke tests)."""
         super().__init__(parent)
-        self.runs_root, self.dialogs, self.env_kind = runs_root, dialogs or FileDialogs(), env_kind
-        self._process: TrainingProcess | None = None
-        self._run: RunDir | None = None
-        self._family: TaskDistribution = load_family(family_names()[0])
+        self.dialogs = dialogs or FileDialogs()
+        launcher = launcher or JobLauncher()
+        self.controller = TrainController(
+            runs_root=runs_root,
+            launch=lambda path, resume: launcher.training(path, resume=resume),
+            view=self,
+            env_kind=env_kind,
+        )
         self.family_editor: FamilyEditor | None = None
         """made on the first "Edit family...", then kept (its file jobs must outlive each showing)"""
-        self._iteration_seconds: list[float] = []
-        self.state = "idle"
-        """idle, running, pausing, paused, stopping, stopped, finished or failed"""
         self._build()
         self._poll = QTimer(self)
-        self._poll.timeout.connect(self.poll)
+        self._poll.timeout.connect(self.controller.poll)
         self._poll.start(poll_ms)
-        self._set_state("idle")
+        self.show_state(TrainState.IDLE)
+
+    @property
+    def state(self) -> TrainState:
+        """The controller's state."""
+        return self.controller.state
 
     # --- building ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.algorithm = QComboBox()
-        for name, algorithm in ALGORITHMS.items():
-            self.algorithm.addItem(name, name)
-            self.algorithm.setItemData(self.algorithm.count() - 1, algorithm.summary, 3)  # Qt.ToolTipRole
-        self.preset = QComboBox()
-        self.preset.addItems(["quick", "paper"])
-        self.family = QComboBox()
-        self.family.addItems([*family_names(), OPEN_FAMILY])
-        self.edit_family_button = QPushButton("Edit family...")
-        self.edit_family_button.setToolTip("edit the family of the next run: what varies, each range, the test set")
-        self.edit_family_button.clicked.connect(self.edit_family)
-        family_row = QWidget()
-        family_layout = QHBoxLayout(family_row)
-        family_layout.setContentsMargins(0, 0, 0, 0)
-        family_layout.addWidget(self.family, 1)
-        family_layout.addWidget(self.edit_family_button)
-        self.device = QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda"])
-        self.iterations, self.seed, self.workers = QSpinBox(), QSpinBox(), QSpinBox()
-        self.iterations.setRange(1, 100_000)
-        self.iterations.setValue(100)
-        self.seed.setRange(0, 2**31 - 1)
-        self.workers.setRange(1, 64)
-        self.workers.setValue(2)
-        self.settings_form = ConfigForm()
-        self.algorithm.currentIndexChanged.connect(self._on_algorithm_chosen)
-        self.preset.currentIndexChanged.connect(self._on_algorithm_chosen)
-        self.family.activated.connect(self._on_family_chosen)
-        self.settings_form.config_changed.connect(self._update_buttons)
-
-        choices = QFormLayout()
-        for label, widget in (
-            ("algorithm", self.algorithm),
-            ("preset", self.preset),
-            ("task family", family_row),
-            ("device", self.device),
-            ("iterations", self.iterations),
-            ("seed", self.seed),
-            ("sampler processes", self.workers),
-        ):
-            choices.addRow(label, widget)
-        settings_box = QGroupBox("Algorithm settings")
-        scroll = QScrollArea()
-        scroll.setWidget(self.settings_form)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumHeight(180)  # several settings rows stay visible on a 900-pixel-high screen
-        QVBoxLayout(settings_box).addWidget(scroll)
-
-        self.start_button, self.pause_button = QPushButton("Start"), QPushButton("Pause")
-        self.resume_button, self.stop_button = QPushButton("Resume"), QPushButton("Stop")
-        self.open_button = QPushButton("Open run...")
-        self.start_button.clicked.connect(self.start)
-        self.pause_button.clicked.connect(self.pause)
-        self.resume_button.clicked.connect(self.resume)
-        self.stop_button.clicked.connect(self.stop)
-        self.open_button.clicked.connect(self._open_run)
-        buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.resume_button, self.stop_button, self.open_button):
-            buttons.addWidget(button)
+        controls = QWidget()
+        controls_layout = QVBoxLayout(controls)
+        controls_layout.addLayout(self._build_choices())
+        controls_layout.addWidget(self._build_settings_box(), 1)
+        controls_layout.addLayout(self._build_buttons())
         self.progress = QProgressBar()
         self.eta = QLabel()
         self.run_label = QLabel("no run")
         self.run_label.setWordWrap(True)
+        for widget in (self.progress, self.eta, self.run_label):
+            controls_layout.addWidget(widget)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
         self.curves = TrainCurvesWidget()
-
-        controls = QWidget()
-        controls_layout = QVBoxLayout(controls)
-        controls_layout.addLayout(choices)
-        controls_layout.addWidget(settings_box, 1)
-        controls_layout.addLayout(buttons)
-        controls_layout.addWidget(self.progress)
-        controls_layout.addWidget(self.eta)
-        controls_layout.addWidget(self.run_label)
         # Stacked, not side by side: the panel lives in the window's narrow right-hand column.
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(controls)
@@ -173,6 +116,75 @@ class TrainPanel(QWidget):
         layout.addWidget(split)
         self._on_algorithm_chosen()
 
+    def _build_choices(self) -> QFormLayout:
+        self.algorithm = QComboBox()
+        for name, algorithm in ALGORITHMS.items():
+            self.algorithm.addItem(name, name)
+            self.algorithm.setItemData(self.algorithm.count() - 1, algorithm.summary, Qt.ItemDataRole.ToolTipRole)
+        self.preset = QComboBox()
+        self.preset.addItems(["quick", "paper"])
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.iterations, self.seed, self.workers = QSpinBox(), QSpinBox(), QSpinBox()
+        self.iterations.setRange(1, 100_000)
+        self.iterations.setValue(100)
+        self.seed.setRange(0, 2**31 - 1)
+        self.workers.setRange(1, 64)
+        self.workers.setValue(2)
+        self.algorithm.currentIndexChanged.connect(self._on_algorithm_chosen)
+        self.preset.currentIndexChanged.connect(self._on_algorithm_chosen)
+        choices = QFormLayout()
+        for label, widget in (
+            ("algorithm", self.algorithm),
+            ("preset", self.preset),
+            ("task family", self._build_family_row()),
+            ("device", self.device),
+            ("iterations", self.iterations),
+            ("seed", self.seed),
+            ("sampler processes", self.workers),
+        ):
+            choices.addRow(label, widget)
+        return choices
+
+    def _build_family_row(self) -> QWidget:
+        self.family = QComboBox()
+        self.family.addItems([*family_names(), OPEN_FAMILY])
+        self.family.activated.connect(self._on_family_chosen)
+        self.edit_family_button = QPushButton("Edit family...")
+        self.edit_family_button.setToolTip("edit the family of the next run: what varies, each range, the test set")
+        self.edit_family_button.clicked.connect(self.edit_family)
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.family, 1)
+        layout.addWidget(self.edit_family_button)
+        return row
+
+    def _build_settings_box(self) -> QGroupBox:
+        self.settings_form = ConfigForm()
+        self.settings_form.config_changed.connect(self._update_buttons)
+        scroll = QScrollArea()
+        scroll.setWidget(self.settings_form)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumHeight(180)  # several settings rows stay visible on a 900-pixel-high screen
+        box = QGroupBox("Algorithm settings")
+        QVBoxLayout(box).addWidget(scroll)
+        return box
+
+    def _build_buttons(self) -> QHBoxLayout:
+        self.start_button, self.pause_button = QPushButton("Start"), QPushButton("Pause")
+        self.resume_button, self.stop_button = QPushButton("Resume"), QPushButton("Stop")
+        self.open_button = QPushButton("Open run...")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.controller.pause)
+        self.resume_button.clicked.connect(self.controller.resume)
+        self.stop_button.clicked.connect(self.controller.stop)
+        self.open_button.clicked.connect(self._open_run)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.resume_button, self.stop_button, self.open_button):
+            buttons.addWidget(button)
+        return buttons
+
     # --- choices ----------------------------------------------------------------------------------
     @Slot()
     def _on_algorithm_chosen(self) -> None:
@@ -180,28 +192,27 @@ class TrainPanel(QWidget):
 
     @Slot(int)
     def _on_family_chosen(self, index: int) -> None:
-        edited = self.family.itemData(index)
-        if isinstance(edited, TaskDistribution):  # a family from the editor
-            self._family = edited
-            return
-        if self.family.itemText(index) != OPEN_FAMILY:
-            self._family = load_family(self.family.itemText(index))
-            return
-        path = self.dialogs.open_file(self, "Open a task family", "Task family (*.json)")
+        edited, text = self.family.itemData(index), self.family.itemText(index)
         try:
+            if isinstance(edited, TaskDistribution) or text != OPEN_FAMILY:  # the editor's family, a name or a file
+                self.controller.choose_family(edited if isinstance(edited, TaskDistribution) else text)
+                return
+            path = self.dialogs.open_file(self, "Open a task family", "Task family (*.json)")
             if path is not None:
-                self._family = load_family(str(path))
+                self.controller.choose_family(path)
                 self.family.insertItem(0, str(path))
+                self.family.setCurrentIndex(0)
+                return
         except (OSError, ValueError) as err:
-            self._say(f"could not open the family: {err}", error=True)
-        self.family.setCurrentIndex(self._family_index() if path is None else 0)
+            self.show_error(f"could not open the family: {err}", "")
+        self.family.setCurrentIndex(self._family_index())
 
     def _family_index(self) -> int:
         """The combo item of the current family: the editor's item holding it, else the item of its name."""
         for index in range(self.family.count()):
-            if self.family.itemData(index) == self._family:
+            if self.family.itemData(index) == self.controller.family:
                 return index
-        return self.family.findText(self._family.name)
+        return self.family.findText(self.controller.family.name)
 
     @Slot()
     def edit_family(self) -> None:
@@ -209,14 +220,14 @@ class TrainPanel(QWidget):
         if self.family_editor is None:
             self.family_editor = FamilyEditor(dialogs=self.dialogs, parent=self)
             self.family_editor.accepted.connect(self.on_family_edited)
-        self.family_editor.set_family(self._family)
+        self.family_editor.set_family(self.controller.family)
         self.family_editor.open()
 
     @Slot()
     def on_family_edited(self) -> None:
         """The editor was accepted: its family trains next, listed first in the combo as "<name> (edited)"."""
         assert self.family_editor is not None
-        family = self.family_editor.family()
+        family = self.controller.choose_family(self.family_editor.family())
         label = f"{family.name} (edited)"
         if self.family.findText(label) < 0:
             self.family.insertItem(0, label)
@@ -224,12 +235,11 @@ class TrainPanel(QWidget):
         self.family.setItemData(index, family)
         self.family.setItemData(index, family.description, Qt.ItemDataRole.ToolTipRole)
         self.family.setCurrentIndex(index)
-        self._family = family
-        self._say(f"the next run trains on the edited family {family.name!r}")
+        self.show_status(f"the next run trains on the edited family {family.name!r}")
 
     def family_distribution(self) -> TaskDistribution:
         """The family the next run trains on."""
-        return self._family
+        return self.controller.family
 
     # --- run control ------------------------------------------------------------------------------
     @Slot()
@@ -237,155 +247,74 @@ class TrainPanel(QWidget):
         """Create a run directory from the choices and start training it."""
         config = self.settings_form.config()
         if config is None:
-            self._say(f"fix the settings first: {self.settings_form.error()}", error=True)
-            return
-        try:
-            settings = TrainSettings(
-                algorithm=self.algorithm.currentData(),
-                seed=self.seed.value(),
-                iterations=self.iterations.value(),
-                device=self.device.currentText(),
-                num_workers=self.workers.value(),
-                env=self.env_kind,
-                config=config,
-            )
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = self.runs_root / f"{self._family.name}-{settings.algorithm}-seed{settings.seed}-{stamp}"
-            self._run = start_run(path, settings=settings, family=self._family)
-        except (OSError, ValueError) as err:
-            self._say(f"could not start: {err}", error=True)
+            self.show_error(f"fix the settings first: {self.settings_form.error()}", "")
             return
         self.curves.clear()
-        self._launch(resume=False)
+        self.controller.start(
+            algorithm=self.algorithm.currentData(),
+            seed=self.seed.value(),
+            iterations=self.iterations.value(),
+            device=self.device.currentText(),
+            num_workers=self.workers.value(),
+            config=config,
+        )
 
     @Slot()
-    def resume(self) -> None:
-        """Continue the current run from its last checkpoint."""
-        if self._run is not None:
-            self._launch(resume=True)
-
-    @Slot()
-    def pause(self) -> None:
-        """Stop after the current iteration (its checkpoint is written first)."""
-        if self._process is not None:
-            self._process.request_stop()
-            self._set_state("pausing")
-
-    @Slot()
-    def stop(self) -> None:
-        """End the run now; its last checkpoint stays, and Resume continues it."""
-        if self._process is not None:
-            self._process.request_stop()
-            self._process.terminate()
-            self._set_state("stopping")
-
-    def _launch(self, *, resume: bool) -> None:
-        assert self._run is not None
-        self._process = TrainingProcess(self._run.path, resume=resume)
-        self._process.start()
-        self._iteration_seconds.clear()
-        total = int(self._run.settings["iterations"])
-        self.progress.setRange(0, total)
-        self.run_label.setText(f"run: {self._run.path}")
-        self._say(f"{'resumed' if resume else 'started'} {self._run.path.name}")
-        self._set_state("running")
-
     def _open_run(self) -> None:
-        path = self.dialogs.directory(self, "Open a run directory", self.runs_root)
-        if path is None:
-            return
-        try:
-            self._run = RunDir.open(path)
-        except ValueError as err:
-            self._say(str(err), error=True)
-            return
-        metrics = self._run.metrics()
-        self.curves.clear()
-        for row in metrics:
-            self.curves.on_iteration_done(IterationStats.from_dict(row))
-        self.progress.setRange(0, int(self._run.settings["iterations"]))
-        self.progress.setValue(len(metrics))
-        self.run_label.setText(f"run: {self._run.path}")
-        self._set_state("paused")
+        path = self.dialogs.directory(self, "Open a run directory", self.controller.runs_root)
+        if path is not None:
+            self.curves.clear()
+            self.controller.open_run(path)
 
     def is_running(self) -> bool:
         """Whether a training child is alive."""
-        return self._process is not None and self._process.is_alive()
+        return self.controller.is_running()
 
     def shutdown(self) -> None:
         """Stop training for good (window closing): waits for the child, which keeps its checkpoint."""
         self._poll.stop()
         if self.family_editor is not None:
             self.family_editor.jobs.shutdown()
-        if self._process is not None:
-            self._process.stop(grace_s=0.5)
-            self._process = None
+        self.controller.shutdown()
 
-    # --- events -----------------------------------------------------------------------------------
-    @Slot()
-    def poll(self) -> None:
-        """Drain the child's events (never blocks) and notice a child that has gone."""
-        if self._process is None:
-            return
-        for event in self._process.events():
-            self._on_event(event)
-        if self._process is not None and not self._process.is_alive():
-            for event in self._process.events():  # what it sent just before it ended
-                self._on_event(event)
-            if self._process is not None:
-                self._process = None
-                self._set_state("stopped")
-
-    def _on_event(self, event: TrainingEvent) -> None:
-        if isinstance(event, IterationStats):
-            self.curves.on_iteration_done(event)
-            self._iteration_seconds.append(event.total_seconds)
-            self.progress.setValue(event.iteration + 1)
-            remaining = self.progress.maximum() - event.iteration - 1
-            mean = sum(self._iteration_seconds[-10:]) / len(self._iteration_seconds[-10:])
-            self.eta.setText(
-                f"iteration {event.iteration + 1}/{self.progress.maximum()}, ETA {format_eta(remaining * mean)}"
-            )
-            post = "" if event.post_return is None else f", after adaptation {event.post_return:.1f}"
-            self._say(f"iteration {event.iteration}: return {event.pre_return:.1f}{post}, {event.env_steps} env steps")
-        elif isinstance(event, TrainingNote):
-            self._say(f"note: {event.text}")
-        elif isinstance(event, TrainingFailed):
-            self._say(f"training failed: {event.message}", error=True)
-            self.log.appendPlainText(event.details)
-            self._process = None
-            self._set_state("failed")
-        elif isinstance(event, TrainingEnded):
-            self._say("training finished" if event.completed else f"paused after iteration {event.iterations}")
-            self._process = None
-            self._set_state("finished" if event.completed else "paused")
-
-    # --- state ------------------------------------------------------------------------------------
-    def _set_state(self, state: str) -> None:
-        self.state = state
+    # --- the controller's view (TrainView) ---------------------------------------------------------
+    def show_state(self, state: TrainState) -> None:
+        """Enable what the state allows, lock the choices while a child runs."""
         self._update_buttons()
+        self.state_changed.emit(state)
+
+    def show_status(self, text: str) -> None:
+        """Log a line and pass it on."""
+        self.log.appendPlainText(text)
+        self.status_changed.emit(f"training: {text}")
+
+    def show_error(self, message: str, details: str) -> None:
+        """Log a failure (with its traceback) and pass it on."""
+        self.log.appendPlainText(message)
+        if details:
+            self.log.appendPlainText(details)
+        self.error_occurred.emit(message)
+
+    def show_iteration(self, stats: IterationStats, progress: Progress) -> None:
+        """A point on the curves, the progress bar, the ETA."""
+        self.curves.on_iteration_done(stats)
+        self.progress.setValue(progress.done)
+        self.eta.setText(progress.text())
+
+    def show_run(self, run: RunDir, progress: Progress) -> None:
+        """The run directory the controls act on."""
+        self.progress.setRange(0, progress.total)
+        self.progress.setValue(progress.done)
+        self.run_label.setText(f"run: {run.path}")
 
     @Slot()
     def _update_buttons(self) -> None:
-        active = self.state in ("running", "pausing", "stopping")
-        self.start_button.setEnabled(not active and self.settings_form.config() is not None)
-        self.pause_button.setEnabled(self.state == "running")
-        self.stop_button.setEnabled(self.state in ("running", "pausing"))
-        self.resume_button.setEnabled(self.state in ("paused", "stopped") and self._run is not None)
-        self.open_button.setEnabled(not active)
-        for widget in (
-            self.algorithm,
-            self.preset,
-            self.family,
-            self.edit_family_button,
-            self.device,
-            self.iterations,
-            self.seed,
-            self.workers,
-        ):
+        controller, active = self.controller, self.controller.state.active
+        self.start_button.setEnabled(controller.can("start") and self.settings_form.config() is not None)
+        self.pause_button.setEnabled(controller.can("pause"))
+        self.stop_button.setEnabled(controller.can("stop"))
+        self.resume_button.setEnabled(controller.can("resume"))
+        self.open_button.setEnabled(controller.can("open"))
+        choices: tuple[QWidget, ...] = (self.algorithm, self.preset, self.family, self.edit_family_button, self.device)
+        for widget in (*choices, self.iterations, self.seed, self.workers, self.settings_form):
             widget.setEnabled(not active)
-        self.settings_form.setEnabled(not active)
-
-    def _say(self, text: str, *, error: bool = False) -> None:
-        self.log.appendPlainText(text)
-        self.status_changed.emit(("error: " if error else "training: ") + text)

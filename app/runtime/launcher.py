@@ -1,0 +1,52 @@
+"""The one place that decides where the window's jobs run and what they build: a :class:`JobLauncher`.
+
+The window and its panels never construct a job themselves; they ask the launcher injected into the
+window for a running job (:class:`agents.core.child_process.RunningJob`) and pump its events. In the
+app every job runs in a spawned child process (:class:`agents.core.child_process.ChildProcess`);
+tests inject ``JobLauncher(in_child_process=False, preview_env=...)`` to keep simulation jobs in a
+thread of their own process with an instrumented env, one argument at the window instead of a flag
+handed down through the window, the workers and the job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agents.core.child_process import ChildProcess, LocalJob, RunningJob
+from agents.training.background import training_process
+from app.runtime.adapt_job import AdaptRequest, adapt_job
+from app.runtime.preview import EnvFactory, make_preview_env, preview_job
+from sim.params import TaskParams
+from sim.render import Camera
+
+
+class JobLauncher:
+    """Starts previews, adaptation runs and training runs.
+
+    ``in_child_process=False`` runs previews and adaptations in the reader's thread (tests);
+    training always runs in a child process, since it starts sampler processes of its own.
+    ``preview_env`` builds the preview's env (a module-level function or a picklable object).
+    """
+
+    def __init__(self, *, in_child_process: bool = True, preview_env: EnvFactory = make_preview_env) -> None:
+        self.in_child_process = in_child_process
+        self.preview_env = preview_env
+
+    def preview(self, task: TaskParams, *, camera: Camera | None, fps: float) -> RunningJob:
+        """A preview of ``task`` (not started: reading its events starts it)."""
+        args = (self.preview_env, task, camera, fps)
+        if self.in_child_process:
+            return ChildProcess(preview_job, *args, name="sim2adapt-preview")
+        return LocalJob(preview_job, *args)
+
+    def adapt(self, request: AdaptRequest, *, camera: Camera | None) -> RunningJob:
+        """An adaptation run (not started: reading its events starts it)."""
+        if self.in_child_process:
+            return ChildProcess(adapt_job, request, camera, name="sim2adapt-adapt")
+        return LocalJob(adapt_job, request, camera)
+
+    def training(self, run_path: Path, *, resume: bool) -> ChildProcess:
+        """A training child for the run directory ``run_path``, started."""
+        process = training_process(run_path, resume=resume)
+        process.start()
+        return process
