@@ -1,8 +1,9 @@
 """The task-family editor: a base task, which of its fields vary and over what, and the held-out test set.
 
 Generated from the one schema (:func:`sim.params.task_fields`), as the task form is: the base task is
-a :class:`ParamsForm`; every field gets a "vary" check box, a number a low/high pair of spin boxes
-bounded by the schema's bounds (with its unit), a choice field one check box per allowed value. Every
+a :class:`ParamsForm`; every field gets a row (:class:`~app.window.widgets.vary_row.VaryRow`): a "vary"
+check box, a number a low/high pair of spin boxes bounded by the schema's bounds (with its unit), a
+choice field one check box per allowed value. Every
 edit rebuilds the :class:`TaskDistribution` and draws its held-out test tasks for the preview, so a
 bad range is reported by the family and the schema themselves (naming the field, the value and what
 is allowed); while there is one, the family can be neither accepted nor saved.
@@ -15,17 +16,13 @@ rejects shows its message and changes nothing.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -43,109 +40,15 @@ from PySide6.QtWidgets import (
 from app.runtime.task_files import read_family_file, user_families_dir, write_family_file
 from app.window.dialogs import FileDialogs
 from app.window.jobs import JobRunner
-from app.window.widgets.params_form import ParamsForm, bounded_spin_box
-from sim.params import ParamField, TaskParamError, TaskParams, field_by_path, get_value, task_fields
+from app.window.widgets.params_form import ParamsForm
+from app.window.widgets.vary_row import VaryRow, describe_test_task
+from sim.params import ParamField, TaskParamError, field_by_path, get_value, task_fields
 from sim.tasks import ChoiceSet, FieldDistribution, TaskDistribution, UniformRange
 
 FAMILY_FILTER = "Task family (*.json);;All (*)"
 PREVIEW_TASKS = 50
 """The preview lists at most this many of the held-out test tasks."""
 MAX_TEST_TASKS = 1000
-CHOICE_COLUMNS = 3
-_INVALID_STYLE = "border: 1px solid #d32f2f;"
-
-
-def _can_vary(leaf: ParamField) -> bool:
-    """Numbers (with bounds) and choices can vary; free text (a file path) cannot."""
-    return leaf.spec.choices is not None or leaf.spec.low is not None
-
-
-def _format(leaf: ParamField, value: Any) -> str:
-    unit = f" {leaf.spec.unit}" if leaf.spec.unit else ""
-    if isinstance(value, float):
-        return f"{value:.3g}{unit}"
-    return f"{value}{unit}" if isinstance(value, int) else repr(value)
-
-
-def describe_test_task(index: int, task: TaskParams, varied: Sequence[ParamField]) -> str:
-    """One preview line: the ``varied`` fields' values in a test task."""
-    values = ", ".join(f"{leaf.path} = {_format(leaf, get_value(task, leaf.path))}" for leaf in varied)
-    return f"test task {index}: {values or 'the base task (nothing varies)'}"
-
-
-def _set_spin(spin: QSpinBox | QDoubleSpinBox, value: float) -> None:
-    if isinstance(spin, QSpinBox):
-        spin.setValue(round(value))
-    else:
-        spin.setValue(value)
-
-
-class _VaryRow:
-    """The "vary" check box of one schema leaf and the editors of its range."""
-
-    def __init__(self, leaf: ParamField) -> None:
-        self.leaf = leaf
-        self.check = QCheckBox(leaf.path)
-        self.check.setToolTip(leaf.spec.help)
-        self.low: QSpinBox | QDoubleSpinBox | None = None
-        self.high: QSpinBox | QDoubleSpinBox | None = None
-        self.choices: dict[str, QCheckBox] = {}
-        self.editors = QWidget()
-        layout = QGridLayout(self.editors)
-        layout.setContentsMargins(0, 0, 0, 0)
-        if leaf.spec.choices is not None:
-            for i, value in enumerate(leaf.spec.choices):
-                self.choices[value] = QCheckBox(value)
-                layout.addWidget(self.choices[value], i // CHOICE_COLUMNS, i % CHOICE_COLUMNS)
-        elif _can_vary(leaf):
-            self.low, self.high = self._spin(), self._spin()
-            layout.addWidget(self.low, 0, 0)
-            layout.addWidget(QLabel("to"), 0, 1)
-            layout.addWidget(self.high, 0, 2)
-            layout.setColumnStretch(0, 1)
-            layout.setColumnStretch(2, 1)
-        else:
-            self.check.setEnabled(False)
-            self.check.setToolTip(f"{leaf.spec.help} (free text: it cannot vary)")
-
-    def _spin(self) -> QSpinBox | QDoubleSpinBox:
-        spin = bounded_spin_box(self.leaf)
-        spin.setToolTip(self.leaf.spec.describe_allowed())
-        return spin
-
-    def inputs(self) -> list[QWidget]:
-        """The range's inputs: the two spin boxes or the choices' check boxes."""
-        spins: list[QWidget] = [spin for spin in (self.low, self.high) if spin is not None]
-        return spins + list(self.choices.values())
-
-    def widgets(self) -> list[QWidget]:
-        """Every input of the row."""
-        return [self.check, *self.inputs()]
-
-    def show(self, varied: bool, dist: FieldDistribution | None) -> None:
-        """Show ``dist`` (emits nothing); the range editors are enabled only while the field varies."""
-        for widget in self.widgets():
-            widget.blockSignals(True)
-        try:
-            self.check.setChecked(varied)
-            if self.low is not None and self.high is not None:
-                whole = UniformRange(self.low.minimum(), self.high.maximum())
-                shown = dist if isinstance(dist, UniformRange) else whole
-                _set_spin(self.low, shown.low)
-                _set_spin(self.high, shown.high)
-            if isinstance(dist, ChoiceSet):
-                for value, box in self.choices.items():
-                    box.setChecked(value in dist.values)
-        finally:
-            for widget in self.widgets():
-                widget.blockSignals(False)
-        self.editors.setEnabled(varied)
-
-    def mark(self, message: str | None) -> None:
-        """Outline the row's range inputs in red with ``message`` as tooltip, or clear that."""
-        for widget in self.inputs():
-            widget.setStyleSheet(_INVALID_STYLE if message else "")
-            widget.setToolTip(message or self.leaf.spec.describe_allowed())
 
 
 class FamilyEditor(QDialog):
@@ -177,8 +80,8 @@ class FamilyEditor(QDialog):
         self._ranges: dict[str, FieldDistribution] = {}
         self._varied: list[str] = []
         self._error: str | None = None
-        self._rows: dict[str, _VaryRow] = {}
-        self._marked: _VaryRow | None = None
+        self._rows: dict[str, VaryRow] = {}
+        self._marked: VaryRow | None = None
         self._build()
         self.resize(1280, 760)
         self.set_family(self._family)
@@ -234,7 +137,7 @@ class FamilyEditor(QDialog):
             grid.addWidget(QLabel(f"<b>{section.capitalize()}</b>"), line, 0, 1, 2)
             line += 1
             for leaf in leaves:
-                row = self._rows[leaf.path] = _VaryRow(leaf)
+                row = self._rows[leaf.path] = VaryRow(leaf)
                 grid.addWidget(row.check, line, 0)
                 grid.addWidget(row.editors, line, 1)
                 self._connect(row)
@@ -243,7 +146,7 @@ class FamilyEditor(QDialog):
         grid.setRowStretch(line, 1)
         return content
 
-    def _connect(self, row: _VaryRow) -> None:
+    def _connect(self, row: VaryRow) -> None:
         path = row.leaf.path
         row.check.toggled.connect(lambda checked: self._on_vary_toggled(path, checked))
         if row.low is not None and row.high is not None:
@@ -288,7 +191,7 @@ class FamilyEditor(QDialog):
         """The message about the current edits (a bad range, base task or name), or None."""
         return self._error
 
-    def row(self, path: str) -> _VaryRow:
+    def row(self, path: str) -> VaryRow:
         """The vary check box and range editors of the field at ``path`` (for tests and scripts)."""
         return self._rows[path]
 
