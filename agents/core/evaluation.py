@@ -5,13 +5,15 @@ Every score in the adaptation benchmark and in a bundled agent's sidecar comes f
 GUI and the CLI: episode 0 acts before any adaptation, episode ``k`` after ``k`` updates. Beside
 the return, each cell carries what a roboticist reads (:mod:`sim.metrics`): the velocity-tracking
 error in m/s after the first second, the share of episodes that end in a fall, and the distance
-covered, over 10 s of simulated time by default.
+covered, over 10 s of simulated time by default. The benchmark's summary scores (the share of
+tasks improved, the return normalised between the random agent and the best task-aware reference)
+are computed here too, so the CLI only prints and plots them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +181,34 @@ def evaluate_adaptation(
                 elif isinstance(event, AdaptResult):
                     returns[i, j] = event.episode_returns
     return AdaptationScores(label, returns, physical)
+
+
+RANDOM_LABEL = "random"
+"""the label of :class:`RandomAgent`'s row: the zero of normalised scores"""
+
+
+def reference_label(scores: Sequence[AdaptationScores], references: Collection[str]) -> str | None:
+    """Among the rows labelled with one of ``references`` (task-aware agents), the one with the highest mean
+    return over all its episodes: the ceiling of normalised scores. None without such a row."""
+    aware = [s for s in scores if s.label in references]
+    return max(aware, key=lambda s: float(s.mean().mean())).label if aware else None
+
+
+def normalised_after_one(
+    score: AdaptationScores, scores: Sequence[AdaptationScores], *, references: Collection[str]
+) -> float | None:
+    """Return after one shot on a scale where the random agent is 0 and the best task-aware reference 1.
+
+    Both anchors are averaged over all their episodes (neither adapts); None without both rows
+    among ``scores`` (the random one labelled :data:`RANDOM_LABEL`, a reference labelled with one of
+    ``references``) or when they score the same.
+    """
+    by_label = {s.label: s for s in scores}
+    reference = reference_label(scores, references)
+    if RANDOM_LABEL not in by_label or reference is None:
+        return None
+    zero, one = float(by_label[RANDOM_LABEL].mean().mean()), float(by_label[reference].mean().mean())
+    return (float(score.mean()[1]) - zero) / (one - zero) if one != zero else None
 
 
 class RandomAgent(BetweenEpisodesAgent):

@@ -8,6 +8,9 @@ Student-t 95 % interval: the return, and what a roboticist reads, the velocity-t
 (along the target heading, after the first second), the share of episodes that end in a fall and
 the distance covered. Episodes last 10 s of simulated time unless ``--seconds`` or ``--steps`` say otherwise.
 Writes ``adapt-FAMILY.csv`` and ``adapt-FAMILY.png`` (pyqtgraph's own exporter) beside the tables.
+
+The scores themselves (means, intervals, the share of tasks improved, the normalised score) are
+computed in :mod:`agents.core.evaluation`; this module parses the flags, prints and plots.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def add_bench_adapt_parser(benchmarks: argparse._SubParsersAction) -> argparse.A
 def _score_all(args: argparse.Namespace, steps: int) -> list[AdaptationScores]:
     import torch
 
-    from agents.core.evaluation import RandomAgent, evaluate_adaptation
+    from agents.core.evaluation import RANDOM_LABEL, RandomAgent, evaluate_adaptation
     from agents.training.train import env_spaces, load_trained, scratch_agent_source
 
     family = load_family(args.family)
@@ -66,7 +69,7 @@ def _score_all(args: argparse.Namespace, steps: int) -> list[AdaptationScores]:
     _, action_dim = env_spaces(scratch.settings, family)
     sources = [(a.algorithm, a.new_agent, a.make_env) for a in trained]
     sources += [("scratch", scratch.new_agent, scratch.make_env)]
-    sources += [("random", lambda: RandomAgent(action_dim), scratch.make_env)]
+    sources += [(RANDOM_LABEL, lambda: RandomAgent(action_dim), scratch.make_env)]
     seeds = tuple(range(args.seeds))
     tasks = family.test_tasks(args.tasks)
     results = []
@@ -81,25 +84,26 @@ def _score_all(args: argparse.Namespace, steps: int) -> list[AdaptationScores]:
     return results
 
 
-def reference_label(scores: list[AdaptationScores]) -> str | None:
-    """The task-aware row with the highest mean return (the ceiling), or None without one."""
+def task_aware_labels() -> frozenset[str]:
+    """The registry's algorithms that observe the true task: the references of the normalised score."""
     from agents.algorithms import ALGORITHMS
 
-    aware = [s for s in scores if s.label in ALGORITHMS and ALGORITHMS[s.label].observes_task]
-    return max(aware, key=lambda s: float(s.mean().mean())).label if aware else None
+    return frozenset(name for name, algorithm in ALGORITHMS.items() if algorithm.observes_task)
+
+
+def reference_label(scores: list[AdaptationScores]) -> str | None:
+    """The table's 100 %: :func:`agents.core.evaluation.reference_label` over the registry's task-aware rows."""
+    from agents.core import evaluation
+
+    return evaluation.reference_label(scores, task_aware_labels())
 
 
 def normalised_after_one(score: AdaptationScores, scores: list[AdaptationScores]) -> float | None:
-    """Return after one shot on a scale where the random policy is 0 and the best task-aware reference 1.
+    """The table's normalised score: :func:`agents.core.evaluation.normalised_after_one` against the registry's
+    task-aware rows."""
+    from agents.core import evaluation
 
-    Both anchors are averaged over all their episodes (neither adapts); None without both rows.
-    """
-    by_label = {s.label: s for s in scores}
-    reference = reference_label(scores)
-    if "random" not in by_label or reference is None:
-        return None
-    zero, one = float(by_label["random"].mean().mean()), float(by_label[reference].mean().mean())
-    return (float(score.mean()[1]) - zero) / (one - zero) if one != zero else None
+    return evaluation.normalised_after_one(score, scores, references=task_aware_labels())
 
 
 def _cell(mean: float, ci: float, decimals: int) -> str:

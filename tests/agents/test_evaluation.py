@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 
 from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, adapt
-from agents.core.evaluation import AdaptationScores, RandomAgent, eval_episode_steps, evaluate_adaptation, t95
+from agents.core.evaluation import (
+    RANDOM_LABEL,
+    AdaptationScores,
+    RandomAgent,
+    eval_episode_steps,
+    evaluate_adaptation,
+    normalised_after_one,
+    reference_label,
+    t95,
+)
 from agents.ppo.finetune import scratch_agent
 from agents.ppo.update import PPOConfig
 from sim.envs.locomotion import LocomotionEnv
@@ -48,6 +57,25 @@ def test_confidence_interval_uses_student_t() -> None:
     assert scores.ci95()[1] == 0.0
     assert scores.improved_fraction(1) == pytest.approx(1 / 3)
     assert (t95(1), t95(11), t95(1000)) == (12.706, 2.228, 1.96)
+
+
+def test_normalised_score_runs_from_the_random_agent_to_the_best_given_reference() -> None:
+    def row(label: str, before: float, after: float) -> AdaptationScores:
+        return AdaptationScores(label, np.array([[[before, after]]]))
+
+    learner, random = row("learner", -50.0, -30.0), row(RANDOM_LABEL, -100.0, -100.0)
+    weak, strong = row("weak-oracle", -60.0, -60.0), row("strong-oracle", -20.0, -20.0)
+    scores = [learner, weak, strong, random]
+    references = {"weak-oracle", "strong-oracle"}
+    assert reference_label(scores, references) == "strong-oracle"
+    assert reference_label(scores, {"weak-oracle"}) == "weak-oracle"  # only the given labels are references
+    assert normalised_after_one(learner, scores, references=references) == pytest.approx(70 / 80)
+    assert normalised_after_one(strong, scores, references=references) == pytest.approx(1.0)
+    assert normalised_after_one(random, scores, references=references) == pytest.approx(0.0)
+    assert normalised_after_one(learner, [learner, random], references=references) is None  # no ceiling
+    assert normalised_after_one(learner, [learner, strong], references=references) is None  # no zero
+    flat = [learner, row(RANDOM_LABEL, -20.0, -20.0), strong]
+    assert normalised_after_one(learner, flat, references=references) is None  # zero == ceiling: no scale
 
 
 class ScriptedTorsoEnv(gym.Env):
