@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QDoubleSpinBox
+from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox
 
 from app.runtime.launcher import JobLauncher
 from app.runtime.task_files import HOME_ENV
+from app.runtime.train_control import TrainState
 from app.window.dialogs import FileDialogs
 from app.window.main_window import MainWindow
 from sim.params import TaskParams, with_values
@@ -41,9 +42,18 @@ def windows(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         assert not window.is_previewing() and not window.adapt_panel.is_running()
 
 
-def open_window(windows: list[MainWindow], factory, task: TaskParams | None = None) -> MainWindow:
+def open_window(
+    windows: list[MainWindow], factory, task: TaskParams | None = None, runs_root: Path | None = None
+) -> MainWindow:
     launcher = JobLauncher(in_child_process=False, preview_env=factory)
-    window = MainWindow(task or TaskParams(), launcher=launcher, fps=100, dialogs=CannedDialogs())
+    window = MainWindow(
+        task or TaskParams(),
+        launcher=launcher,
+        fps=100,
+        dialogs=CannedDialogs(),
+        runs_root=runs_root,
+        train_env_kind="point_mass",
+    )
     windows.append(window)
     window.show()
     window.start_preview()
@@ -135,3 +145,27 @@ def test_an_adaptation_pauses_the_preview_and_gives_it_back(qtbot, make_factory,
     qtbot.waitUntil(lambda: len(factory.envs) == 2 and factory.env.steps > 0, timeout=TIMEOUT_MS)
     assert factory.env.task.terrain.friction == 0.3  # the preview came back with the newest task
     assert panel.plot.returns(0)[0] == [0.0, 1.0]
+
+
+def test_training_pauses_the_preview_and_its_end_resumes_it(qtbot, make_factory, windows, tmp_path: Path) -> None:
+    """A training child gets the cores: the preview neither steps nor renders until the run ends."""
+    factory = make_factory()
+    window = open_window(windows, factory, runs_root=tmp_path / "runs")
+    qtbot.waitUntil(lambda: window.viewport.frames_shown >= 2, timeout=TIMEOUT_MS)
+    panel = window.train_panel
+    for name, value in {"meta_batch_size": 2, "episodes_per_task": 2, "horizon": 5}.items():
+        editor = panel.settings_form.editor(name)
+        assert isinstance(editor, QSpinBox)
+        editor.setValue(value)
+    panel.iterations.setValue(2)
+    panel.workers.setValue(1)
+    panel.device.setCurrentText("cpu")
+    panel.start_button.click()
+    assert "(paused)" in window.job_label.text() and "training" in window.job_label.text()
+    qtbot.waitUntil(lambda: panel.curves.point_count() >= 1, timeout=120_000)
+    steps = factory.env.steps
+    qtbot.waitUntil(lambda: panel.state is TrainState.FINISHED, timeout=120_000)
+    assert factory.env.steps <= steps + 1  # paused the whole time (at most the step in hand when it started)
+    assert "training finished" in window.log.toPlainText()
+    qtbot.waitUntil(lambda: factory.env.steps > steps + 5, timeout=TIMEOUT_MS)  # and back
+    assert window.job_label.text() == "previewing ant on flat ground"

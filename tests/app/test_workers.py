@@ -113,6 +113,27 @@ def test_stop_ends_the_run_before_the_next_step(qtbot, make_factory, run_worker)
     assert factory.env.closed and not seen.failures
 
 
+def test_a_paused_preview_neither_steps_nor_renders_and_resumes_where_it_was(qtbot, make_factory, run_worker) -> None:
+    worker: PreviewWorker | None = None
+
+    def pause_at_five(env) -> None:
+        if env.steps == 5:
+            assert worker is not None
+            worker.set_paused(True)  # as the window does when a training child starts
+
+    factory = make_factory(on_step=pause_at_five)
+    worker = local_preview(factory, fps=100)  # 1 step per frame
+    handle, seen = run_worker(worker)
+    qtbot.waitUntil(lambda: len(seen.steps) >= 5 and len(seen.frames) >= 5, timeout=TIMEOUT_MS)
+    frames = len(seen.frames)
+    qtbot.wait(300)  # an absence can only be seen over time: 30 frames' worth at 100 fps
+    assert factory.env.steps == 5 and len(seen.frames) == frames
+    worker.set_paused(False)
+    qtbot.waitUntil(lambda: len(seen.steps) >= 8, timeout=TIMEOUT_MS)
+    assert [s.step for s in seen.steps[:8]] == list(range(8)) and len(factory.envs) == 1
+    assert handle.stop(TIMEOUT_MS)
+
+
 def test_stop_from_the_gui_thread_joins_promptly(qtbot, make_factory, run_worker) -> None:
     factory = make_factory()
     worker = local_preview(factory, fps=2)  # 0.5 s frames
