@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import reprlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
@@ -24,14 +26,68 @@ ROBOT_NAMES: tuple[str, ...] = ("half_cheetah", "ant", "hexapod", "a1", "urdf")
 TERRAIN_KINDS: tuple[str, ...] = ("flat", "slope", "rough", "stairs")
 
 
+MAX_SHOWN_CHARS = 200
+"""Longest field path or value an error message shows (a file path fits): a 1 MB bad string gives one
+short line, not 1 MB."""
+MAX_ALLOWED_CHARS = 1000
+"""Longest statement of what is allowed an error message shows (the longest, every field path, is ~700)."""
+
+
+class _BoundedRepr(reprlib.Repr):
+    """``repr`` cut to a few items, levels and characters; a huge whole number is described, never printed.
+
+    Python refuses to turn a whole number of more than 4300 digits into text (a ValueError from
+    ``repr``), and a deeply nested list would exhaust the recursion limit: neither may turn a
+    rejected value into a crash while its error message is being written.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 3
+        self.maxstring = MAX_SHOWN_CHARS - 20
+        self.maxother = self.maxlong = 60
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = 6
+
+    def repr_int(self, x: int, level: int) -> str:
+        """Small numbers as they are; big ones by their size (``repr`` of >4300 digits raises)."""
+        if x.bit_length() > 128:
+            return f"<a whole number of {math.floor(x.bit_length() * math.log10(2)) + 1} digits>"
+        return super().repr_int(x, level)
+
+
+_SHORT_REPR = _BoundedRepr()
+
+
+def short_repr(value: object) -> str:
+    """A ``repr`` of ``value`` at most :data:`MAX_SHOWN_CHARS` long, whatever the value (for error messages)."""
+    try:
+        text = _SHORT_REPR.repr(value)
+    except Exception:  # a value's own __repr__ failing must not hide the error being reported
+        text = f"<a {type(value).__name__}>"
+    return shorten(text, MAX_SHOWN_CHARS)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 30]}... ({len(text)} characters)"
+
+
 class TaskParamError(ValueError):
-    """A task parameter broke the schema; the message names the field, the value and what is allowed."""
+    """A task parameter broke the schema; the message names the field, the value and what is allowed.
+
+    The message is one bounded line: the path and the value are shortened (:func:`short_repr`), so
+    any input, however large, nested or numeric, is reported rather than crashing the report.
+    ``path``, ``value`` and ``allowed`` keep what was given, for callers that re-label the error.
+    """
 
     def __init__(self, path: str, value: object, allowed: str) -> None:
         self.path = path
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{path} = {value!r} is not allowed: {allowed}")
+        shown_path = shorten(str(path), MAX_SHOWN_CHARS)
+        super().__init__(f"{shown_path} = {short_repr(value)} is not allowed: {shorten(allowed, MAX_ALLOWED_CHARS)}")
 
 
 @dataclass(frozen=True)
@@ -90,9 +146,13 @@ def _checked_value(path: str, expected: object, spec: FieldSpec, value: object) 
     if expected is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TaskParamError(path, value, spec.describe_allowed())
-        value = float(value)
-        if not math.isfinite(value):
-            raise TaskParamError(path, value, spec.describe_allowed() + " (finite)")
+        try:
+            number = float(value)
+        except OverflowError as err:  # a whole number beyond the largest float (~1.8e308)
+            raise TaskParamError(path, value, spec.describe_allowed()) from err
+        if not math.isfinite(number):
+            raise TaskParamError(path, number, spec.describe_allowed() + " (finite)")
+        value = number
     elif expected is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TaskParamError(path, value, "a whole number; " + spec.describe_allowed())
@@ -130,13 +190,21 @@ class _Section:
 _S = TypeVar("_S", bound=_Section)
 
 
+def key_path(parent: str, key: object) -> str:
+    """The dotted path of ``key`` under ``parent`` for an error message; a key that would read oddly
+    there (empty, spaces, dots, not a string) is quoted, so the message still names it."""
+    if isinstance(key, str) and key and key.isidentifier():
+        return f"{parent}.{key}"
+    return f"{parent}[{short_repr(key)}]"
+
+
 def _section_from_dict(cls: type[_S], data: object) -> _S:
     if not isinstance(data, Mapping):
         raise TaskParamError(cls.SECTION, data, "an object of fields")
     names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
     for key in data:
         if key not in names:
-            raise TaskParamError(f"{cls.SECTION}.{key}", data[key], "no such field; known: " + ", ".join(names))
+            raise TaskParamError(key_path(cls.SECTION, key), data[key], "no such field; known: " + ", ".join(names))
     return cls(**data)
 
 
@@ -237,7 +305,8 @@ class TaskParams:
             raise TaskParamError("task", data, "an object with sections " + ", ".join(_SECTIONS))
         for key in data:
             if key not in _SECTIONS:
-                raise TaskParamError(key, data[key], "no such section; known: " + ", ".join(_SECTIONS))
+                label = key if isinstance(key, str) and key.isidentifier() else key_path("task", key)
+                raise TaskParamError(label, data[key], "no such section; known: " + ", ".join(_SECTIONS))
         sections = {name: _section_from_dict(sec, data.get(name, {})) for name, sec in _SECTIONS.items()}
         return cls(**sections)  # type: ignore[arg-type]
 
@@ -252,11 +321,23 @@ class TaskParams:
 
 
 def parse_json(label: str, text: str) -> object:
-    """``json.loads``, with a syntax error reported as a :class:`TaskParamError` on ``label``."""
+    """``json.loads``, with anything it cannot read reported as a :class:`TaskParamError` on ``label``.
+
+    Besides syntax errors, Python's reader refuses numbers of more than 4300 digits (a ValueError)
+    and exhausts its recursion limit on about a thousand levels of nesting (a RecursionError).
+    """
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise TaskParamError(label, text[:40], f"valid JSON ({err})") from err
+    except RecursionError as err:
+        raise TaskParamError(label, text[:40], "JSON nested at most a few hundred levels deep") from err
+    except ValueError as err:  # the digit limit (or bytes that are not UTF-8/16/32)
+        if "digits" in str(err):
+            allowed = f"JSON whose numbers have at most {sys.get_int_max_str_digits()} digits"
+        else:
+            allowed = f"JSON text ({shorten(str(err), 120)})"
+        raise TaskParamError(label, text[:40], allowed) from err
 
 
 @dataclass(frozen=True)
@@ -284,7 +365,7 @@ def field_by_path(path: str) -> ParamField:
         if leaf.path == path:
             return leaf
     known = ", ".join(leaf.path for leaf in task_fields())
-    raise TaskParamError(path, None, f"a known field; known: {known}")
+    raise TaskParamError("field", path, f"a known field path; known: {known}")
 
 
 def check_field_value(label: str, leaf: ParamField, value: object) -> object:

@@ -32,6 +32,7 @@ could not integrate it stably (:func:`stable_damping`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 import xml.etree.ElementTree as ET
@@ -43,7 +44,7 @@ import pybullet
 from numpy.typing import NDArray
 
 from sim.bullet import BulletSim
-from sim.params import RobotParams, TaskParamError
+from sim.params import RobotParams, TaskParamError, short_repr
 from sim.robot_models import ModelSpec, model_spec, rotor_inertia
 from sim.tasks import ASSETS_DIR
 
@@ -274,11 +275,17 @@ def _load_a1(sim: BulletSim, scale: float) -> tuple[int, _Control]:
 
 def _load_user_urdf(sim: BulletSim, urdf_path: str, scale: float) -> tuple[int, _Control]:
     """Load a user URDF with every revolute/continuous joint actuated, or raise RobotModelError."""
-    path = _checked_urdf_path(urdf_path)
+    path, root = _checked_urdf_path(urdf_path)
     try:
         body_id = int(sim.loadURDF(str(path), globalScaling=scale, flags=pybullet.URDF_USE_INERTIA_FROM_FILE))
     except pybullet.error as err:
-        raise RobotModelError(urdf_path, f"a URDF that PyBullet can load ({err}; check mesh paths)") from err
+        missing = _missing_mesh(root, path.parent)
+        if missing is not None:
+            mesh, link = missing
+            raise RobotModelError(
+                urdf_path, f"a URDF whose meshes exist (link {link!r} uses {mesh!r}, which is not there)"
+            ) from err
+        raise RobotModelError(urdf_path, f"a URDF that PyBullet can load ({err})") from err
     joints = _actuated_joints(sim, body_id)
     if not joints:
         kinds = sorted(
@@ -307,11 +314,21 @@ _JOINT_KINDS = {
 }
 
 
-def _checked_urdf_path(urdf_path: str) -> Path:
-    """The path, once it names an existing, well-formed ``<robot>`` XML file; else RobotModelError."""
-    path = Path(urdf_path).expanduser()
-    if not path.is_file():
-        raise RobotModelError(urdf_path, f"the path of an existing URDF file (nothing at {path.resolve()})")
+def _checked_urdf_path(urdf_path: str) -> tuple[Path, ET.Element]:
+    """The path and its XML root, once it names an existing, well-formed ``<robot>`` file whose
+    numbers are finite; else RobotModelError. Nothing is built before these checks pass."""
+    try:
+        path = Path(urdf_path).expanduser()
+    except RuntimeError as err:  # "~user" of a user this machine does not have
+        raise RobotModelError(urdf_path, f"the path of an existing URDF file ({err})") from err
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as err:  # a name too long for the file system
+        raise RobotModelError(urdf_path, f"the path of an existing URDF file ({err.strerror})") from err
+    if is_dir:
+        raise RobotModelError(urdf_path, "a URDF file (this is a directory, not a URDF file)")
+    if not is_file:
+        raise RobotModelError(urdf_path, f"the path of an existing URDF file (nothing at {_absolute(path)})")
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as err:
@@ -320,7 +337,79 @@ def _checked_urdf_path(urdf_path: str) -> Path:
         raise RobotModelError(urdf_path, f"a readable URDF file ({err})") from err
     if root.tag != "robot":
         raise RobotModelError(urdf_path, f"a URDF file, whose root element is <robot> (found <{root.tag}>)")
-    return path
+    _check_urdf_numbers(urdf_path, root)
+    return path, root
+
+
+def _absolute(path: Path) -> str:
+    """The absolute path, quoted and shortened for a one-line message."""
+    try:
+        return short_repr(str(path.resolve()))
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return short_repr(str(path))
+
+
+_NUMERIC_ATTRIBUTES = {
+    "mass": ("value",),
+    "inertia": ("ixx", "ixy", "ixz", "iyy", "iyz", "izz"),
+    "origin": ("xyz", "rpy"),
+    "axis": ("xyz",),
+    "limit": ("lower", "upper", "effort", "velocity"),
+    "dynamics": ("damping", "friction"),
+    "box": ("size",),
+    "cylinder": ("radius", "length"),
+    "capsule": ("radius", "length"),
+    "sphere": ("radius",),
+    "mesh": ("scale",),
+}
+"""URDF elements and attributes holding numbers PyBullet builds the body from."""
+
+
+def _check_urdf_numbers(urdf_path: str, root: ET.Element) -> None:
+    """Refuse NaN or infinite numbers (and negative masses) before PyBullet builds a body from them.
+
+    PyBullet loads ``<mass value="nan"/>`` without complaint, and the body then leaves the
+    simulation on its first step; the message names the link or joint, the element and the value.
+    """
+    for owner in [*root.iter("link"), *root.iter("joint")]:
+        for element in owner.iter():
+            for attribute in _NUMERIC_ATTRIBUTES.get(element.tag, ()):
+                text = element.get(attribute)
+                if text is None:
+                    continue
+                try:
+                    numbers = [float(word) for word in text.split()]
+                except ValueError:
+                    continue  # PyBullet's own parser reports text that is not a number
+                where = f"{owner.tag} {owner.get('name')!r}: <{element.tag} {attribute}={short_repr(text)}>"
+                if not all(math.isfinite(x) for x in numbers):
+                    raise RobotModelError(urdf_path, f"a URDF with finite numbers ({where})")
+                if element.tag == "mass" and numbers and numbers[0] < 0.0:
+                    raise RobotModelError(urdf_path, f"a URDF with masses >= 0 ({where})")
+
+
+def _missing_mesh(root: ET.Element, folder: Path) -> tuple[str, str] | None:
+    """The first mesh file a link names that exists nowhere PyBullet looks, with the link's name.
+
+    Asked only after PyBullet refused the file (its reason goes to stdout, not to the error), so a
+    mesh found by a search path this guess does not know can never block a loadable URDF.
+    """
+    for link in root.iter("link"):
+        for mesh in link.iter("mesh"):
+            name = mesh.get("filename", "")
+            relative = name.split("://", 1)[1] if "://" in name else name
+            candidates = [Path(relative)] if Path(relative).is_absolute() else []
+            candidates += [base / relative for base in (folder, *folder.parents)]
+            if not any(_exists(candidate) for candidate in candidates):
+                return name, str(link.get("name"))
+    return None
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _add_armature(sim: BulletSim, body_id: int, joints: tuple[int, ...], armature: float) -> None:

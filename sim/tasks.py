@@ -9,7 +9,7 @@ so a range outside a field's bounds is rejected when the family is loaded, not m
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ from sim.params import (
     check_field_value,
     field_by_path,
     get_value,
+    key_path,
     parse_json,
+    shorten,
     with_values,
 )
 
@@ -34,6 +36,15 @@ AGENTS_DIR = ASSETS_DIR / "agents"
 
 _TEST_SEED_OFFSET = 1_000_003
 """Held-out test tasks are drawn from a seed stream no training seed below one million reaches."""
+
+MAX_TEST_TASKS = 1000
+"""Most held-out tasks a family may ask for: every evaluation draws all of them (10^12 hung ``adapt``)."""
+MAX_NAME_CHARS = 100
+"""Longest family name: it names files and run folders, whose names the file system bounds."""
+FIXED_ROBOT_FIELDS = ("robot.name", "robot.urdf_path")
+"""Fields a family cannot vary: the envs of a run share one robot model (its observation and action sizes).
+They are also the only fields the schema ties together, so a family whose base and ranges pass their
+checks draws only valid tasks: none fails mid-training."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,10 @@ FieldDistribution = UniformRange | ChoiceSet
 
 
 def _check_range(path: str, dist: FieldDistribution) -> None:
+    if path in FIXED_ROBOT_FIELDS:
+        raise TaskParamError(
+            f"vary.{path}", dist.to_dict(), "not varied: every task of a family uses the base's robot model"
+        )
     leaf = field_by_path(path)
     spec = leaf.spec
     if isinstance(dist, ChoiceSet):
@@ -100,14 +115,26 @@ def _check_range(path: str, dist: FieldDistribution) -> None:
         )
 
 
+def _is_number(value: object) -> bool:
+    """An int or float that is not a bool (JSON ``true`` is not a bound) and fits a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, float) or abs(value) <= 2**1023  # beyond, float() overflows
+
+
 def _parse_distribution(path: str, raw: object) -> FieldDistribution:
     if isinstance(raw, Mapping) and set(raw) == {"uniform"}:
         bounds = raw["uniform"]
-        if isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds):
+        if isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds):
             return UniformRange(float(bounds[0]), float(bounds[1]))
     if isinstance(raw, Mapping) and set(raw) == {"choice"} and isinstance(raw["choice"], list):
         return ChoiceSet(tuple(raw["choice"]))
-    raise TaskParamError(f"vary.{path}", raw, '{"uniform": [low, high]} or {"choice": [values...]}')
+    raise TaskParamError(
+        f"vary.{path}", raw, '{"uniform": [low, high]} with two numbers (not true/false), or {"choice": [values...]}'
+    )
+
+
+_FORBIDDEN = frozenset("/\\\0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,14 +149,23 @@ class TaskDistribution:
     """size of the fixed held-out test set (see :meth:`test_tasks`)"""
 
     def __post_init__(self) -> None:
-        if not self.name.strip() or any(sep in self.name for sep in ("/", "\\")):
+        name = self.name
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS or _FORBIDDEN & set(name):
             raise TaskParamError(
-                "family.name", self.name, "a non-empty name without '/' or '\\' (it names files and run folders)"
+                "family.name",
+                name,
+                f"a non-empty text of at most {MAX_NAME_CHARS} characters without '/', '\\' or NUL "
+                "(it names files and run folders)",
             )
+        if not isinstance(self.description, str):
+            raise TaskParamError("family.description", self.description, "a text")
+        if not isinstance(self.base, TaskParams):
+            raise TaskParamError("family.base", self.base, "a TaskParams")
         for path, dist in self.vary.items():
             _check_range(path, dist)
-        if isinstance(self.num_test_tasks, bool) or not isinstance(self.num_test_tasks, int) or self.num_test_tasks < 1:
-            raise TaskParamError("num_test_tasks", self.num_test_tasks, "a whole number >= 1")
+        count = self.num_test_tasks
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TEST_TASKS:
+            raise TaskParamError("num_test_tasks", count, f"a whole number from 1 to {MAX_TEST_TASKS}")
 
     def sample_tasks(self, n: int, seed: int | np.random.Generator) -> list[TaskParams]:
         """``n`` tasks drawn with ``seed``; the same seed gives the same list."""
@@ -175,13 +211,13 @@ class TaskDistribution:
             raise TaskParamError("family", data, "an object with keys " + ", ".join(allowed))
         for key in data:
             if key not in allowed:
-                raise TaskParamError(f"family.{key}", data[key], "no such key; known: " + ", ".join(allowed))
+                raise TaskParamError(key_path("family", key), data[key], "no such key; known: " + ", ".join(allowed))
         vary_raw = data.get("vary", {})
         if not isinstance(vary_raw, Mapping):
             raise TaskParamError("family.vary", vary_raw, "an object mapping field paths to distributions")
         return cls(
-            name=str(data.get("name", "")),
-            description=str(data.get("description", "")),
+            name=data.get("name", ""),  # checked as it is: 5 is not the name "5"
+            description=data.get("description", ""),
             base=TaskParams.from_dict(data.get("base", {})),
             vary={path: _parse_distribution(path, raw) for path, raw in vary_raw.items()},
             num_test_tasks=data.get("num_test_tasks", 8),  # checked whole, not truncated: 2.7 is an error
@@ -205,10 +241,32 @@ def family_names() -> list[str]:
 def load_family(name_or_path: str | Path) -> TaskDistribution:
     """A bundled family by name, or a family JSON file by path."""
     path = Path(name_or_path)
+    if _checks(path.is_dir):
+        raise TaskParamError("family", str(path), "a family JSON file, not a directory")
     if not path.suffix:
         path = FAMILIES_DIR / f"{name_or_path}.json"
-        if not path.exists():
+        if not _checks(path.is_file):
             raise TaskParamError("family", str(name_or_path), "one of " + ", ".join(family_names()))
-    if not path.exists():
-        raise TaskParamError("family", str(path), "an existing family JSON file")
-    return TaskDistribution.from_json(path.read_text())
+    try:
+        raw = path.read_bytes()
+    except (OSError, ValueError) as err:  # missing, unreadable, a name too long, a NUL in it
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise TaskParamError("family", str(path), f"an existing, readable family JSON file ({reason})") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise TaskParamError(
+            "family", str(path), f"a UTF-8 text file (byte {err.start} is 0x{raw[err.start]:02x}, not UTF-8)"
+        ) from err
+    try:
+        return TaskDistribution.from_json(text)
+    except TaskParamError as err:
+        raise TaskParamError(err.path, err.value, f"{err.allowed} (in {shorten(str(path), 200)})") from err
+
+
+def _checks(test: Callable[[], bool]) -> bool:
+    """``path.is_file`` or ``path.is_dir``, False for a path the OS cannot look up (too long, a NUL in it)."""
+    try:
+        return test()
+    except (OSError, ValueError):
+        return False

@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sim.params import ParamField, TaskParamError, TaskParams, parse_value, task_fields, with_values
+from sim.params import ParamField, TaskParamError, TaskParams, parse_value, short_repr, task_fields, with_values
 
 
 class TaskInputError(ValueError):
@@ -91,7 +91,7 @@ def _read_task_file(path: Path) -> TaskParams:
 def _split_assignment(raw: str) -> tuple[str, str]:
     path, sep, value = raw.partition("=")
     if not sep or not path.strip():
-        raise TaskInputError(f"--set {raw!r}: expected PATH=VALUE, e.g. robot.payload_kg=3")
+        raise TaskInputError(f"--set {short_repr(raw)}: expected PATH=VALUE, e.g. robot.payload_kg=3")
     return path.strip(), value
 
 

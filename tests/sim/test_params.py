@@ -104,3 +104,46 @@ def test_parse_value_converts_cli_text_and_names_the_field_on_failure() -> None:
     assert parse_value("robot.payload_kg", "1.5") == 1.5
     with pytest.raises(TaskParamError, match=r"robot\.payload_kg = 'heavy'"):
         parse_value("robot.payload_kg", "heavy")
+
+
+# --- input that once crashed the schema instead of being rejected (issue 14) ---
+
+
+def test_a_whole_number_beyond_any_float_is_rejected_naming_the_field() -> None:
+    with pytest.raises(TaskParamError, match=r"^robot\.payload_kg = <a whole number of 401 digits> is not allowed"):
+        TaskParams.from_dict({"robot": {"payload_kg": 10**400}})
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('{"terrain": {"rough_seed": 1%s}}' % ("0" * 5000), "at most 4300 digits"),
+        ('{"robot": {"payload_kg": 1%s}}' % ("0" * 400), "robot.payload_kg = <a whole number of 401 digits>"),
+        ("[" * 100_000 + "]" * 100_000, "nested at most"),
+    ],
+    ids=["5000-digit", "400-digit", "deep-nesting"],
+)
+def test_task_json_python_cannot_read_is_one_bounded_error(text: str, fragment: str) -> None:
+    with pytest.raises(TaskParamError) as info:
+        TaskParams.from_json(text)
+    assert fragment in str(info.value)
+    assert len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize("where", ["value", "key"])
+def test_a_megabyte_bad_string_gives_a_short_error_line(where: str) -> None:
+    huge = "x" * 1_000_000
+    data = {"robot": {"name": huge}} if where == "value" else {"robot": {huge: 1}}
+    with pytest.raises(TaskParamError, match=r"^robot\.") as info:
+        TaskParams.from_dict(data)
+    assert len(str(info.value)) < 400
+    assert "1000000 characters" in str(info.value) or "..." in str(info.value)
+
+
+def test_a_deeply_nested_value_is_rejected_without_recursing() -> None:
+    nested: list = []
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(TaskParamError, match=r"^goal\.target_velocity_mps = \[\[\[") as info:
+        TaskParams.from_dict({"goal": {"target_velocity_mps": nested}})
+    assert len(str(info.value)) < 300

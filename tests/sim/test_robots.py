@@ -313,3 +313,32 @@ def test_urdf_without_revolute_joint(sim: BulletSim, tmp_path: Path) -> None:
     error = expect_model_error(sim, urdf, "revolute or continuous")
     assert "fixed, prismatic" in str(error)
     assert sim.getNumBodies() == 0  # the rejected body was removed again
+
+
+def test_a_directory_is_named_as_such(sim: BulletSim, tmp_path: Path) -> None:
+    expect_model_error(sim, str(tmp_path), "a directory, not a URDF file")
+
+
+@pytest.mark.parametrize("where", ["visual", "collision"])
+def test_a_missing_mesh_names_the_mesh_file_and_the_link(sim: BulletSim, tmp_path: Path, where: str) -> None:
+    path = Path(write_urdf(tmp_path / "meshy.urdf", ("revolute", "revolute")))
+    mesh = f'<{where}><geometry><mesh filename="meshes/shin.stl"/></geometry></{where}>'
+    path.write_text(path.read_text().replace('<link name="leg_b">', f'<link name="leg_b">{mesh}', 1))
+    error = expect_model_error(sim, str(path), "meshes exist")
+    assert "link 'leg_b' uses 'meshes/shin.stl', which is not there" in str(error)
+
+
+@pytest.mark.parametrize("bad", ['<mass value="nan"/>', '<mass value="-1"/>', '<origin xyz="0 inf 0"/>'])
+def test_a_urdf_with_nan_or_infinite_numbers_is_refused_before_it_builds(
+    sim: BulletSim, tmp_path: Path, bad: str
+) -> None:
+    path = Path(write_urdf(tmp_path / "nan.urdf", ("revolute", "revolute")))
+    text = path.read_text()
+    if "mass" in bad:
+        text = text.replace('<mass value="0.3"/>', bad, 1)
+    else:
+        text = text.replace('<origin xyz="0.15 0 -0.2"/>', bad, 1)
+    path.write_text(text)
+    error = expect_model_error(sim, str(path), "finite numbers|masses >= 0")
+    assert ("link 'leg_a'" if "mass" in bad else "joint 'hip_a'") in str(error)
+    assert sim.getNumBodies() == 0  # nothing was built
