@@ -17,7 +17,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -91,6 +91,27 @@ class TaskChangeEvent:
 
 
 @dataclass(frozen=True)
+class EstimateEvent:
+    """What an agent that adapts online believes about the task at ``step`` (for the window's third plot)."""
+
+    episode: int
+    step: int
+    estimate: tuple[float, ...]
+    """the agent's task estimate (RMA: z_hat, in latent units)"""
+    reference: tuple[float, ...] | None
+    """the same quantity computed from the true current task, where the agent can (RMA: the teacher's z)"""
+
+
+@runtime_checkable
+class TaskEstimator(Protocol):
+    """An agent that can say what it currently believes about the task (optional; RMA's does)."""
+
+    def task_estimate(self, task: TaskParams) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+        """Its current estimate, and the estimate it would have for ``task`` if it knew it (or None)."""
+        ...
+
+
+@dataclass(frozen=True)
 class FrameEvent:
     """A rendered RGB frame (``[H, W, 3]`` uint8) for the viewport."""
 
@@ -113,7 +134,7 @@ class AdaptResult:
     an export records them, so that ``play`` simulates what the agent met"""
 
 
-AdaptEvent = StepEvent | EpisodeEvent | UpdateEvent | FrameEvent | TaskChangeEvent | AdaptResult
+AdaptEvent = StepEvent | EpisodeEvent | UpdateEvent | FrameEvent | TaskChangeEvent | EstimateEvent | AdaptResult
 
 
 @dataclass(frozen=True)
@@ -206,15 +227,19 @@ class AdaptConfig:
     seed: int = 0
     frame_every: int = 0
     """yield a FrameEvent every this many steps (0: no frames; rendering costs ~20 ms a frame)"""
+    estimate_every: int = 0
+    """yield an EstimateEvent every this many steps from an agent that is a TaskEstimator (0: never)"""
     changes: tuple[TaskChange, ...] = ()
     """task changes applied within every episode at their steps (each episode starts on the task as given)"""
 
     def __post_init__(self) -> None:
-        if self.shots < 1 or self.max_steps < 1 or not 0 <= self.updates < self.shots or self.frame_every < 0:
+        every = min(self.frame_every, self.estimate_every)
+        if self.shots < 1 or self.max_steps < 1 or not 0 <= self.updates < self.shots or every < 0:
             raise ValueError(
                 f"AdaptConfig(shots={self.shots}, max_steps={self.max_steps}, updates={self.updates}, "
-                f"frame_every={self.frame_every}) is not allowed: shots >= 1, max_steps >= 1, "
-                "0 <= updates < shots (an update needs an episode after it), frame_every >= 0"
+                f"frame_every={self.frame_every}, estimate_every={self.estimate_every}) is not allowed: "
+                "shots >= 1, max_steps >= 1, 0 <= updates < shots (an update needs an episode after it), "
+                "frame_every >= 0, estimate_every >= 0"
             )
 
 
@@ -227,6 +252,13 @@ def _apply_change(env: gym.Env[Any, Any], change: TaskChange, episode: int) -> T
     return TaskChangeEvent(episode, change.step, change.path, old, change.value)
 
 
+def _estimate(agent: TaskEstimator, env: gym.Env[Any, Any], episode: int, step: int) -> EstimateEvent:
+    """The agent's belief after ``step``, beside what it would believe about the env's current task."""
+    estimate, reference = agent.task_estimate(env.unwrapped.get_task())  # type: ignore[attr-defined]
+    as_tuple = tuple(float(v) for v in estimate)
+    return EstimateEvent(episode, step, as_tuple, None if reference is None else tuple(float(v) for v in reference))
+
+
 def _run_episode(
     env: gym.Env[Any, Any],
     agent: AdaptiveAgent,
@@ -234,7 +266,7 @@ def _run_episode(
     episode: int,
     rng: np.random.Generator,
     task: TaskParams,
-) -> Iterator[StepEvent | FrameEvent | TaskChangeEvent | EpisodeMetrics | EpisodeRecord]:
+) -> Iterator[StepEvent | FrameEvent | TaskChangeEvent | EstimateEvent | EpisodeMetrics | EpisodeRecord]:
     if cfg.changes:
         env.unwrapped.set_task(task)  # type: ignore[attr-defined]  # undo the last episode's changes
     obs, reset_info = env.reset(seed=cfg.seed + episode)
@@ -256,6 +288,8 @@ def _run_episode(
         done = bool(terminated or truncated) or step == cfg.max_steps - 1
         velocity = info.get("velocity_along_heading_mps")
         yield StepEvent(episode, step, float(reward), done, None if velocity is None else float(velocity))
+        if cfg.estimate_every and step % cfg.estimate_every == 0 and isinstance(agent, TaskEstimator):
+            yield _estimate(agent, env, episode, step)
         if cfg.frame_every and step % cfg.frame_every == 0:
             frame = env.render()
             if frame is not None:

@@ -9,6 +9,7 @@ the per-step feedback the acting contract provides. Both act through
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 from agents.core.adaptation import EpisodeRecord, StepFeedback, UpdateInfo
 from agents.rma.networks import OnlinePolicy, history_width
+from sim.params import TaskParams
 
 
 class HistoryPolicy:
@@ -71,10 +73,13 @@ class HistoryPolicy:
 class RMAAgent:
     """Adapts within the episode: ``z_hat`` from the last steps, re-estimated before every action."""
 
-    def __init__(self, module: OnlinePolicy) -> None:
-        """Act with a private copy of ``module``."""
+    def __init__(
+        self, module: OnlinePolicy, *, reference: Callable[[TaskParams], NDArray[np.float32]] | None = None
+    ) -> None:
+        """Act with a private copy of ``module``; ``reference`` gives the teacher's ``z`` of a true task, if known."""
         self.actor = HistoryPolicy(module)
         self.actor.start_episodes(np.ones(1, bool))
+        self.reference = reference
 
     def start_episode(self) -> None:
         """A new episode: the history starts empty."""
@@ -89,6 +94,10 @@ class RMAAgent:
         """The step just taken joins the history (its reward is not used: RMA reads proprioception)."""
         done = np.array([feedback.terminated or feedback.truncated])
         self.actor.observe(np.array([feedback.reward]), np.asarray(feedback.next_obs, np.float32)[None], done)
+
+    def task_estimate(self, task: TaskParams) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+        """``z_hat`` from the history so far, and the teacher's ``z`` of ``task`` (what ``z_hat`` should approach)."""
+        return self.actor.estimate()[0], None if self.reference is None else self.reference(task)
 
     def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
         """No gradient steps at test time: adaptation happens inside every episode."""

@@ -25,6 +25,7 @@ FAMILY = TaskDistribution(
     vary={"goal.target_velocity_mps": UniformRange(0.0, 2.0)},
     num_test_tasks=2,
 )
+TINY_LATENT = 8  # RMAConfig.latent_dim default
 TINY = {
     "tasks_per_iteration": 4,
     "episodes_per_task": 2,
@@ -104,7 +105,7 @@ def test_an_export_reproduces_the_in_app_actions_step_by_step(trained_run: Path,
     exported = export_policy(result.policy, out_dir=tmp_path)
     assert [i["name"] for i in exported.sidecar["inputs"]] == ["obs", "history", "noise"]
     assert exported.sidecar["memory"]["length"] == 4
-    for path in (exported.torchscript_path, exported.onnx_path):
+    for path in (exported.torch_path, exported.onnx_path):
         actor = ExportedActor(load_exported(path), exported.sidecar, mean_action=False)
         rng = np.random.default_rng(config.seed)  # adapt() draws the agent's noise from this generator
         for obs, action in recorded:
@@ -116,3 +117,15 @@ def test_teacher_settings_are_validated_with_the_field_named() -> None:
         get_algorithm("rma").config({"history_len": 0})
     with pytest.raises(ValueError, match=r"PPOConfig\.gamma"):
         dataclasses.replace(get_algorithm("rma").config(), gamma=1.5)
+
+
+def test_the_agent_reports_its_running_estimate_of_the_task(trained_run: Path) -> None:
+    from agents.core.adaptation import EstimateEvent
+
+    trained = load_trained(trained_run, device=torch.device("cpu"))
+    config = AdaptConfig(shots=1, updates=0, max_steps=12, estimate_every=5)
+    events = list(adapt(trained.new_agent, trained.make_env, FAMILY.test_tasks()[0], config))
+    estimates = [e for e in events if isinstance(e, EstimateEvent)]
+    assert [e.step for e in estimates] == [0, 5, 10]
+    assert all(len(e.estimate) == TINY_LATENT for e in estimates)
+    assert estimates[0].estimate != estimates[-1].estimate  # it changes as the history fills
