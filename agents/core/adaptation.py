@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -259,16 +259,34 @@ def _estimate(agent: TaskEstimator, env: gym.Env[Any, Any], episode: int, step: 
     return EstimateEvent(episode, step, as_tuple, None if reference is None else tuple(float(v) for v in reference))
 
 
+LiveChanges = Callable[[], Sequence[tuple[str, Any]]]
+"""polled before every step: ``(field, value)`` edits to apply now (the window's task form while a run goes on)"""
+
+
+class _TaskState:
+    """The task each episode starts on: the given one, with every live edit so far (scheduled ones restart)."""
+
+    def __init__(self, task: TaskParams, poll: LiveChanges | None) -> None:
+        self.base, self.poll = task, poll
+
+    def live(self, env: gym.Env[Any, Any], episode: int, step: int) -> Iterator[TaskChangeEvent]:
+        """Apply the edits made since the last step, in place, and keep them for later episodes."""
+        for path, value in self.poll() if self.poll is not None else ():
+            change = TaskChange(step, path, value)
+            self.base = change.applied_to(self.base)
+            yield _apply_change(env, change, episode)
+
+
 def _run_episode(
     env: gym.Env[Any, Any],
     agent: AdaptiveAgent,
     cfg: AdaptConfig,
     episode: int,
     rng: np.random.Generator,
-    task: TaskParams,
+    state: _TaskState,
 ) -> Iterator[StepEvent | FrameEvent | TaskChangeEvent | EstimateEvent | EpisodeMetrics | EpisodeRecord]:
     if cfg.changes:
-        env.unwrapped.set_task(task)  # type: ignore[attr-defined]  # undo the last episode's changes
+        env.unwrapped.set_task(state.base)  # type: ignore[attr-defined]  # undo the last episode's schedule
     obs, reset_info = env.reset(seed=cfg.seed + episode)
     meter = EpisodeMeter.from_reset_info(reset_info)
     agent.start_episode()
@@ -276,6 +294,7 @@ def _run_episode(
     for step in range(cfg.max_steps):
         for change in (c for c in cfg.changes if c.step == step):
             yield _apply_change(env, change, episode)
+        yield from state.live(env, episode, step)
         action = agent.act(np.asarray(obs, dtype=np.float32), rng)
         next_obs, reward, terminated, truncated, info = env.step(action)
         if meter is not None:
@@ -313,22 +332,27 @@ def adapt(
     make_env: Callable[[TaskParams], gym.Env[Any, Any]],
     task: TaskParams,
     config: AdaptConfig,
+    *,
+    live_changes: LiveChanges | None = None,
 ) -> Generator[AdaptEvent, None, None]:
     """Run ``config.shots`` episodes on ``task``, adapting after each of the first ``config.updates``.
 
     Yields step, frame, episode and update events, then one :class:`AdaptResult`. Cancel by
-    closing the generator; the env is closed either way.
+    closing the generator; the env is closed either way. ``live_changes``, polled before every
+    step, applies edits made while the run goes on (dynamics fields only: a field that rebuilds
+    the world raises ValueError naming it, so a caller checks an edit with :class:`TaskChange` first).
     """
     validate_schedule(config.changes, task)  # a bad change fails now, not at its step
     agent = make_agent()
     env = make_env(task)
     rng = np.random.default_rng(config.seed)
+    state = _TaskState(task, live_changes)
     try:
         episodes: list[EpisodeRecord] = []
         returns: list[float] = []
         for episode in range(config.shots):
             metrics: EpisodeMetrics | None = None
-            for event in _run_episode(env, agent, config, episode, rng, task):
+            for event in _run_episode(env, agent, config, episode, rng, state):
                 if isinstance(event, EpisodeRecord):
                     episodes.append(event)
                 elif isinstance(event, EpisodeMetrics):

@@ -237,3 +237,22 @@ def test_a_change_that_would_rebuild_the_world_is_refused_naming_its_field() -> 
     config = AdaptConfig(shots=1, updates=0, max_steps=5, changes=(TaskChange(2, "robot.payload_kg", 99.0),))
     with pytest.raises(ValueError, match=r"robot\.payload_kg = 99\.0 is not allowed"):
         next(adapt(_StillAgent, LocomotionEnv, TaskParams(), config))  # refused before any episode runs
+
+
+def test_a_live_edit_applies_at_the_next_step_and_the_edits_are_polled_before_every_step() -> None:
+    from agents.core.adaptation import TaskChangeEvent
+
+    task = with_values(TaskParams(), {"robot.name": "ant"})
+    edits = {4: [("terrain.friction", 0.3)]}
+    steps_seen: list[int] = []
+
+    def poll() -> list[tuple[str, object]]:
+        steps_seen.append(len(steps_seen))
+        return edits.get(len(steps_seen) - 1, [])
+
+    config = AdaptConfig(shots=2, updates=0, max_steps=6)
+    events = list(adapt(_StillAgent, LocomotionEnv, task, config, live_changes=poll))
+    marks = [e for e in events if isinstance(e, TaskChangeEvent)]
+    assert [(m.episode, m.step, m.path, m.new) for m in marks] == [(0, 4, "terrain.friction", 0.3)]
+    result = events[-1]
+    assert isinstance(result, AdaptResult) and len(steps_seen) == 12  # polled before every step
