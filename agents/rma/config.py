@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from agents.core.task_sampler import TASK_SAMPLERS
 from agents.ppo.update import PPOConfig
 
 _POSITIVE = (
@@ -75,6 +76,9 @@ class RMAConfig:
     """passes over one iteration's student samples"""
     student_samples_per_episode: int = 100
     """time steps per episode (drawn at random) that the adaptation module regresses on"""
+    task_sampler: str = "uniform"
+    """how training tasks are drawn: uniform over the family, or progress (where the return still changes,
+    ALP-GMM style, with a 20 % uniform share; agents/core/task_sampler.py)"""
 
     def __post_init__(self) -> None:
         for name in ("hidden_sizes", "encoder_hidden_sizes"):
@@ -88,6 +92,8 @@ class RMAConfig:
                 self._reject(name, "must be > 0")
         if self.teacher_iterations < 0:
             self._reject("teacher_iterations", "must be >= 0")
+        if self.task_sampler not in TASK_SAMPLERS:
+            self._reject("task_sampler", "one of " + ", ".join(TASK_SAMPLERS))
         self.ppo()  # validates the PPO part with PPOConfig's own rules
 
     def _reject(self, name: str, allowed: str) -> None:

@@ -22,6 +22,7 @@ from agents.core.learner import IterationStats
 from agents.core.policies import GaussianMLPPolicy, ValueMLP
 from agents.core.rollout import EpisodeBatch, collect_tasks, collect_with
 from agents.core.seeding import seeded_torch
+from agents.core.task_sampler import make_task_sampler
 from agents.ppo.update import ppo_samples, ppo_update
 from agents.rma.agent import HistoryPolicy, RMAAgent
 from agents.rma.config import RMAConfig
@@ -70,6 +71,7 @@ class RMALearner:
         self.adapter.to(device)
         self.optimizer = torch.optim.Adam([*self.policy.parameters(), *self.value.parameters()], lr=config.lr)
         self.adapter_optimizer = torch.optim.Adam(self.adapter.parameters(), lr=config.adapter_lr)
+        self.task_sampler = make_task_sampler(config.task_sampler, family, seed=seed)
         self.iteration = 0
         self.resume_note: str | None = None  # its checkpoints hold everything a resumed run needs
 
@@ -83,18 +85,20 @@ class RMALearner:
     def train_iteration(self, sampler: VectorSampler) -> IterationStats:
         """One PPO iteration of the teacher, or (after ``teacher_iterations``) one of the adaptation module."""
         rng = np.random.default_rng([self.seed, self.iteration])
-        tasks = self.family.sample_tasks(self.config.tasks_per_iteration, rng)
+        tasks = self.task_sampler.sample(self.config.tasks_per_iteration, rng)
         episode_seed, update_seed = (int(s) for s in rng.integers(2**31, size=2))
         if self.iteration < self.config.teacher_iterations:
-            stats = self._teacher_iteration(sampler, tasks, episode_seed, update_seed)
+            stats, episodes = self._teacher_iteration(sampler, tasks, episode_seed, update_seed)
         else:
-            stats = self._student_iteration(sampler, tasks, episode_seed, update_seed)
+            stats, episodes = self._student_iteration(sampler, tasks, episode_seed, update_seed)
+        # each task's mean return is its score: the progress sampler draws where scores still change
+        self.task_sampler.update(tasks, [float(batch.episode_returns.mean()) for batch in episodes])
         self.iteration += 1
         return stats
 
     def _teacher_iteration(
         self, sampler: VectorSampler, tasks: list[Any], episode_seed: int, update_seed: int
-    ) -> IterationStats:
+    ) -> tuple[IterationStats, list[EpisodeBatch]]:
         cfg = self.config
         start = time.perf_counter()
         episodes = collect_tasks(
@@ -109,17 +113,18 @@ class RMALearner:
         )
         self.policy.update_obs_stats(samples.obs)  # after the update: its old log-probs used the old statistics
         self.value.update_obs_stats(samples.obs)
-        return _stats(
+        stats = _stats(
             self.iteration,
             episodes,
             loss=update.policy_loss,
             seconds={"sampling": sampled - start, "update": time.perf_counter() - sampled},
             extra={"phase": 1.0, "value_loss": update.value_loss, "kl": update.kl, "entropy": update.entropy},
         )
+        return stats, episodes
 
     def _student_iteration(
         self, sampler: VectorSampler, tasks: list[Any], episode_seed: int, update_seed: int
-    ) -> IterationStats:
+    ) -> tuple[IterationStats, list[EpisodeBatch]]:
         cfg = self.config
         start = time.perf_counter()
         actor = HistoryPolicy(self.online_policy())
@@ -136,13 +141,14 @@ class RMALearner:
         generator = torch.Generator().manual_seed(update_seed)
         histories, targets = self._regression_set(episodes, generator)
         loss = self._fit_adapter(histories, targets, generator)
-        return _stats(
+        stats = _stats(
             self.iteration,
             episodes,
             loss=loss,
             seconds={"sampling": sampled - start, "update": time.perf_counter() - sampled},
             extra={"phase": 2.0, "z_target_rms": float(targets.square().mean().sqrt())},
         )
+        return stats, episodes
 
     def _regression_set(self, episodes: list[EpisodeBatch], generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Histories before randomly drawn real steps, and the teacher's ``z`` of those steps' tasks."""
@@ -209,6 +215,7 @@ class RMALearner:
             "optimizer": self.optimizer.state_dict(),
             "adapter_optimizer": self.adapter_optimizer.state_dict(),
             "iteration": self.iteration,
+            "task_sampler": self.task_sampler.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -219,6 +226,8 @@ class RMALearner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.adapter_optimizer.load_state_dict(state["adapter_optimizer"])
         self.iteration = int(state["iteration"])
+        if "task_sampler" in state:  # checkpoints from before the choice hold none (they drew uniformly)
+            self.task_sampler.load_state_dict(state["task_sampler"])
 
 
 def _stats(
