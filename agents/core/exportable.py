@@ -1,7 +1,7 @@
 """The contract between a policy and the exporter: a policy describes what to write and how to check it.
 
-:func:`agents.storage.export.export_policy` writes TorchScript and ONNX files from an :class:`ExportPlan` and
-compares the reloaded files with the live policy. Any policy that can produce such a plan is
+:func:`agents.storage.export.export_policy` writes ``torch.export`` (``.pt2``) and ONNX files from an
+:class:`ExportPlan` and compares the reloaded files with the live policy. Any policy that can produce such a plan is
 exportable: a stateless policy has one input (``obs``); a policy with memory (a history of the
 last steps, a recurrent state) declares its extra inputs, so the exported graph takes the history
 explicitly and the caller keeps it, as a deployed controller would.
@@ -36,7 +36,8 @@ class ExportPlan:
     """What to write and what to compare it with, whatever kind of policy is exported."""
 
     module: nn.Module
-    """deterministic, CPU, eval: the inputs in order, an action in [-1, 1] out (scriptable, traceable)"""
+    """deterministic, CPU, eval: the inputs in order, an action in [-1, 1] out (traceable by ``torch.export``:
+    no data-dependent Python control flow)"""
     inputs: tuple[ExportInput, ...]
     """the graph's inputs in call order; the first is always ``obs``"""
     action_dim: int

@@ -92,7 +92,7 @@ class PEARLExportPolicy(nn.Module):
     the bundled A1 agent walked 10 s with sampled actions and fell within 2 s with its mean action,
     which is why an export that only offered the mean did not do what the app showed.
 
-    CPU, float32, eval mode, no gradients; scriptable with ``torch.jit.script`` and traceable for ONNX.
+    CPU, float32, eval mode, no gradients; ``torch.export`` traces it, for the ``.pt2`` and ONNX files.
     ``z`` is a buffer (it travels in ``state_dict`` and the exported graph); ``context_transitions``
     records how many transitions the posterior that gave ``z`` was computed from.
     """
@@ -123,7 +123,6 @@ class PEARLExportPolicy(nn.Module):
         log_std = self.log_std_head(features).clamp(self.log_std_min, self.log_std_max)
         return torch.tanh(self.mean_head(features) + log_std.exp() * noise)
 
-    @torch.jit.unused
     def export_plan(self) -> ExportPlan:
         """Itself as the graph (``obs`` and ``noise`` inputs); ``z`` and its context size go into the sidecar."""
 

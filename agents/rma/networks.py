@@ -3,7 +3,7 @@
 * :class:`TeacherMeanNet`: ``[obs | e] -> mean action`` through the bottleneck ``z = mu(e)``; it is the
   ``mean_net`` of a :class:`~agents.core.policies.GaussianMLPPolicy`, so PPO trains it unchanged.
 * :class:`AdaptationModule`: the last ``N`` steps of (observation, action) -> ``z_hat``, a GRU over
-  embedded steps (any ``N``; exports to TorchScript and ONNX).
+  embedded steps (any ``N``; ``torch.export`` traces it for the ``.pt2`` and ONNX files).
 * :class:`OnlinePolicy`: what acts at test time and what is exported: ``(obs, history, noise) ->
   action``, normalisation inside. The same module acts in the app and is written to the files, so
   the two cannot drift apart.
@@ -130,7 +130,6 @@ class OnlinePolicy(nn.Module):
         mean: Tensor = self.base(torch.cat([self.normalise(obs), z], dim=-1))
         return (mean + self.action_std * noise).clamp(-1.0, 1.0)
 
-    @torch.jit.unused
     def export_plan(self) -> ExportPlan:
         """Itself as the graph: inputs ``obs``, ``history`` and ``noise``; the history layout goes into the sidecar."""
         width = history_width(self.obs_dim, self.action_dim)

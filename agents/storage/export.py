@@ -1,4 +1,4 @@
-"""Export an (adapted) policy to TorchScript and ONNX, verified against the live policy before it lands.
+"""Export an (adapted) policy to ``torch.export`` (``.pt2``) and ONNX, verified against the live policy before it lands.
 
 The exported module is a pure function and self-contained: raw observation and action noise in,
 action to apply out. The caller draws the noise (standard normal to act as the agent acted in the
@@ -8,9 +8,10 @@ adds its memory as further inputs (:mod:`agents.core.exportable`). Normalisation
 graph; the JSON sidecar says so, and records the caller's metadata, the statistics, the file
 hashes, the parity check and library versions.
 
-Order of work, so that a failed export never damages an earlier one: write ``.pt`` and ``.onnx`` to
-temporary files, reload *those* (TorchScript and onnxruntime) and compare their actions with the live
-policy on 256 random observations; only when both agree within ``atol`` are the files renamed into
+Order of work, so that a failed export never damages an earlier one: trace the module once with
+``torch.export``, write that program as ``.pt2`` and as ``.onnx`` to temporary files, reload *those*
+(``torch.export.load`` and onnxruntime) and compare their actions with the live policy on 256 random
+observations; only when both agree within ``atol`` are the files renamed into
 place, the sidecar last, so a sidecar always describes files that passed. On any failure the
 temporaries are removed and the old files stay byte-identical.
 
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.export import ExportedProgram
 
 from agents.core.exportable import PARITY_SAMPLES, ExportablePolicy, ExportPlan
 from agents.core.policies import GaussianMLPPolicy
@@ -41,14 +43,18 @@ from agents.storage.atomic import commit, discard, write_temp
 from agents.storage.gaussian_export import gaussian_plan
 from agents.storage.policy_files import (
     ONNX_OPSET,
+    ONNX_SUFFIX,
+    TORCH_SUFFIX,
     ExportError,
     Runner,
+    export_program,
     load_exported,
     onnx_runner,
+    program_runner,
     require_onnxruntime,
-    torchscript_runner,
+    require_onnxscript,
     write_onnx,
-    write_torchscript,
+    write_program,
 )
 
 __all__ = ["ExportError", "ExportResult", "export_policy", "load_exported"]
@@ -76,13 +82,24 @@ _RESERVED_KEYS = frozenset(
 class ExportResult:
     """Where an export landed and how closely it matched the live policy."""
 
-    torchscript_path: Path
+    torch_path: Path
+    """the ``.pt2`` file (an ExportedProgram)"""
     onnx_path: Path
     sidecar_path: Path
-    torchscript_max_abs_diff: float
+    torch_max_abs_diff: float
     onnx_max_abs_diff: float
     sidecar: dict[str, Any]
     """the JSON sidecar as written"""
+
+    @property
+    def torchscript_path(self) -> Path:
+        """Former name of :attr:`torch_path` (the torch file was TorchScript), for callers not yet moved."""
+        return self.torch_path
+
+    @property
+    def torchscript_max_abs_diff(self) -> float:
+        """Former name of :attr:`torch_max_abs_diff`, for callers not yet moved."""
+        return self.torch_max_abs_diff
 
 
 def _check_parity(
@@ -118,7 +135,7 @@ def _sidecar(
     """The caller's metadata plus what any consumer of the files needs; ``files`` maps format to (final, temp)."""
     return {
         **caller,
-        "format_version": 1,
+        "format_version": 2,  # 2: the torch file is an ExportedProgram (.pt2), 1: TorchScript (.pt)
         "obs_dim": plan.obs_dim,
         "action_dim": plan.action_dim,
         "inputs": [{"name": i.name, "shape": list(i.shape), "doc": i.doc} for i in plan.inputs],
@@ -146,8 +163,18 @@ def _caller_metadata(sidecar: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _verify(plan: ExportPlan, temps: Mapping[str, Path], atol: float) -> dict[str, float]:
     """Reload the written files and compare them with the live policy (their sessions close on return)."""
-    runners = {"torchscript": torchscript_runner(temps["torchscript"]), "onnx": onnx_runner(temps["onnx"])}
+    runners = {"torch": program_runner(temps["torch"]), "onnx": onnx_runner(temps["onnx"])}
     return _check_parity(plan.live_actions(*plan.parity_inputs), plan.parity_inputs, runners, atol)
+
+
+def _trace(plan: ExportPlan) -> ExportedProgram:
+    """The plan's module as one ExportedProgram, the source of both files; ExportError where torch cannot trace it."""
+    try:
+        return export_program(plan.module, plan.inputs)
+    except Exception as err:  # torch.export reports an untraceable module with many exception types
+        raise ExportError(
+            f"torch.export could not trace {type(plan.module).__name__} ({type(err).__name__}: {err})"
+        ) from err
 
 
 def export_policy(
@@ -159,7 +186,7 @@ def export_policy(
     sidecar: Mapping[str, Any] | None = None,
     atol: float = 1e-5,
 ) -> ExportResult:
-    """Write ``NAME.pt``, ``NAME.onnx`` and ``NAME.json`` into ``out_dir``, verified and atomically.
+    """Write ``NAME.pt2``, ``NAME.onnx`` and ``NAME.json`` into ``out_dir``, verified and atomically.
 
     Args:
         policy: The live policy (any device): a :class:`GaussianMLPPolicy`, or any
@@ -176,7 +203,8 @@ def export_policy(
         Paths, measured differences and the sidecar as written.
 
     Raises:
-        ExportError: A reloaded file disagrees with the live policy, or onnxruntime is missing. Files
+        ExportError: A reloaded file disagrees with the live policy, or onnxruntime or onnxscript is
+            missing, or torch cannot trace the module. Files
             from an earlier export at the same paths are left untouched.
         ValueError: Bad ``name``, ``sidecar`` or ``fast_params``.
     """
@@ -184,6 +212,7 @@ def export_policy(
         raise ValueError(f"name = {name!r} is not allowed: a plain file stem")
     caller = _caller_metadata(sidecar)
     require_onnxruntime()
+    require_onnxscript()
     if isinstance(policy, GaussianMLPPolicy):
         plan = gaussian_plan(policy, fast_params)
     elif fast_params is not None:
@@ -196,27 +225,28 @@ def export_policy(
         )
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    suffixes = {"torchscript": ".pt", "onnx": ".onnx", "sidecar": ".json"}
+    suffixes = {"torch": TORCH_SUFFIX, "onnx": ONNX_SUFFIX, "sidecar": ".json"}
     targets = {fmt: folder / f"{name}{suffix}" for fmt, suffix in suffixes.items()}
+    program = _trace(plan)
     temps: dict[str, Path] = {}
     try:
-        temps["torchscript"] = write_temp(targets["torchscript"], lambda f: write_torchscript(plan.module, f))
-        temps["onnx"] = write_temp(targets["onnx"], lambda f: write_onnx(plan.module, f, plan.inputs))
+        temps["torch"] = write_temp(targets["torch"], lambda f: write_program(program, f))
+        temps["onnx"] = write_temp(targets["onnx"], lambda f: write_onnx(program, f, plan.inputs))
         diffs = _verify(plan, temps, atol)
-        files = {fmt: (targets[fmt], temps[fmt]) for fmt in ("torchscript", "onnx")}
+        files = {fmt: (targets[fmt], temps[fmt]) for fmt in ("torch", "onnx")}
         doc = _sidecar(plan, caller, files, diffs)
         text = json.dumps(doc, indent=2, allow_nan=False).encode()
         temps["sidecar"] = write_temp(targets["sidecar"], lambda f: f.write(text))
-        for fmt in ("torchscript", "onnx", "sidecar"):  # the sidecar last: it vouches for the other two
+        for fmt in ("torch", "onnx", "sidecar"):  # the sidecar last: it vouches for the other two
             commit(temps[fmt], targets[fmt])
     except BaseException:
         discard(list(temps.values()))  # committed ones are already gone from their temporary names
         raise
     return ExportResult(
-        torchscript_path=targets["torchscript"],
+        torch_path=targets["torch"],
         onnx_path=targets["onnx"],
         sidecar_path=targets["sidecar"],
-        torchscript_max_abs_diff=diffs["torchscript"],
+        torch_max_abs_diff=diffs["torch"],
         onnx_max_abs_diff=diffs["onnx"],
         sidecar=doc,
     )

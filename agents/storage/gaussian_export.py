@@ -7,8 +7,8 @@ Gaussian policy's side of the :class:`~agents.core.exportable.ExportPlan` that
 with memory) describe their own plan through :class:`~agents.core.exportable.ExportablePolicy`.
 """
 
-# No `from __future__ import annotations` here: TorchScript must see ExportedGaussianPolicy's class-level
-# annotations as real types, and cannot resolve them from strings.
+# No `from __future__ import annotations` here: the module stays scriptable with TorchScript, as earlier
+# exports wrote it (the tests write such a legacy .pt file), and TorchScript cannot resolve string annotations.
 
 import copy
 from collections.abc import Mapping

@@ -1,15 +1,19 @@
-"""An exported policy's files: TorchScript and ONNX written from a module, and loaded back as functions.
+"""An exported policy's files: an ExportedProgram (``.pt2``) and ONNX written from a module, and loaded back.
 
-Loading needs only torch (for ``.pt``) or onnxruntime (for ``.onnx``), never the training code.
+Loading needs only torch (for ``.pt2`` and legacy ``.pt``) or onnxruntime (for ``.onnx``), never the
+training code.
 
-Exporters (torch 2.13): ``torch.jit`` and the TorchScript-based ONNX exporter (``dynamo=False``) are
-deprecated but need nothing beyond torch; the ``torch.export``-based ONNX exporter needs
-``onnxscript``. Their deprecation warnings are silenced only around these calls.
+Formats (torch 2.13): ``torch.export`` gives an ExportedProgram, saved as ``.pt2``; the ONNX file comes
+from that same program through torch's current exporter (``torch.onnx.export(..., dynamo=True)``, which
+needs ``onnxscript``). Both take any batch size. TorchScript (``torch.jit``, deprecated by torch 2.13)
+is no longer written, but ``.pt`` files from earlier exports still load; exporting again writes
+``.pt2`` (:data:`LEGACY_NOTE`). Exporters' warnings and log lines are silenced only around these calls.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,18 +23,26 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
+from torch.export import Dim, ExportedProgram
 
 from agents.core.exportable import ExportInput
 
-ONNX_OPSET = 17
-"""ONNX opset written: supported by the TorchScript-based exporter and by every onnxruntime >= 1.14."""
+ONNX_OPSET = 18
+"""ONNX opset written: the oldest that torch's current exporter writes; onnxruntime >= 1.14 runs it."""
+
+TORCH_SUFFIX, ONNX_SUFFIX, LEGACY_TORCHSCRIPT_SUFFIX = ".pt2", ".onnx", ".pt"
+
+LEGACY_NOTE = "a TorchScript .pt file (a format torch deprecates): exporting the policy again writes a .pt2"
+"""one line for the user who loads an old ``.pt`` file"""
 
 INSTALL_HINT = "pip install sim2adapt[export]"
 
-_EXPORTER_DEPRECATIONS = (
-    r"You are using the legacy TorchScript-based ONNX export",
-    r"`torch\.jit\.\w+` is deprecated",
-    r"The feature will be removed",  # raised by the legacy ONNX exporter's own internals
+_EXPORTER_WARNINGS = (
+    (r"`torch\.jit\.\w+` is deprecated", DeprecationWarning),  # loading a legacy .pt file
+    # nn.GRU re-assigns its flat weight list while it is traced; the program holds the weights all the same
+    (r"The tensor attributes .* were assigned during export", UserWarning),
+    (r"# The axis name: .* will not be used", UserWarning),  # every input's batch axis is the same one
+    (r".*isinstance\(treespec, LeafSpec\)", FutureWarning),  # raised inside torch's own exporter
 )
 
 Runner = Callable[..., NDArray[np.float32]]
@@ -42,11 +54,18 @@ class ExportError(RuntimeError):
 
 
 @contextlib.contextmanager
-def _torch_deprecations_silenced() -> Iterator[None]:
-    with warnings.catch_warnings():
-        for message in _EXPORTER_DEPRECATIONS:
-            warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
-        yield
+def _exporter_noise_silenced() -> Iterator[None]:
+    """No warnings about torch's internals and no log lines (torchvision ops it skips) from the exporters."""
+    onnx_logger = logging.getLogger("torch.onnx")
+    level = onnx_logger.level
+    onnx_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            for message, category in _EXPORTER_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=category)
+            yield
+    finally:
+        onnx_logger.setLevel(level)
 
 
 def require_onnxruntime() -> Any:
@@ -58,39 +77,72 @@ def require_onnxruntime() -> Any:
     return onnxruntime
 
 
-def write_torchscript(module: nn.Module, file: BinaryIO) -> None:
-    """``module`` scripted and saved to ``file``."""
-    with _torch_deprecations_silenced():
-        torch.jit.save(torch.jit.script(module), file)
+def require_onnxscript() -> None:
+    """ExportError with the install hint where ``onnxscript`` (torch's ONNX exporter needs it) is missing."""
+    try:
+        import onnxscript  # noqa: F401
+    except ImportError as err:
+        raise ExportError(f"ONNX export needs onnxscript, which is not installed: {INSTALL_HINT}") from err
 
 
-def write_onnx(module: nn.Module, file: BinaryIO, inputs: tuple[ExportInput, ...]) -> None:
-    """``module`` as ONNX in ``file``: inputs named as ``inputs`` say, output ``action``, any batch size."""
+def _examples(inputs: tuple[ExportInput, ...]) -> tuple[torch.Tensor, ...]:
+    """Zero inputs with a batch of 2: torch.export would fix a batch axis traced at size 1 as a constant."""
+    return tuple(torch.zeros(2, *i.shape) for i in inputs)
+
+
+def export_program(module: nn.Module, inputs: tuple[ExportInput, ...]) -> ExportedProgram:
+    """``module`` traced by ``torch.export``: its inputs in order, one batch axis shared by all, any size >= 1."""
+    batch = Dim("batch", min=1)
+    with _exporter_noise_silenced():
+        return torch.export.export(module, _examples(inputs), dynamic_shapes=tuple({0: batch} for _ in inputs))
+
+
+def write_program(program: ExportedProgram, file: BinaryIO) -> None:
+    """The ExportedProgram saved to ``file`` (a ``.pt2`` archive)."""
+    torch.export.save(program, file)
+
+
+def write_onnx(program: ExportedProgram, file: BinaryIO, inputs: tuple[ExportInput, ...]) -> None:
+    """The program as ONNX in ``file``: inputs named as ``inputs`` say, output ``action``, weights inside."""
     names = [i.name for i in inputs]
-    with _torch_deprecations_silenced():
-        torch.onnx.export(
-            module,
-            tuple(torch.zeros(1, *i.shape) for i in inputs),
-            file,  # type: ignore[arg-type]  # the TorchScript-based exporter writes to file objects too
-            dynamo=False,
+    batch = Dim("batch", min=1)
+    with _exporter_noise_silenced(), contextlib.redirect_stdout(None):  # it prints its progress otherwise
+        onnx_program = torch.onnx.export(
+            program,
+            _examples(inputs),
+            dynamo=True,
+            verbose=False,
             opset_version=ONNX_OPSET,
             input_names=names,
             output_names=["action"],
-            dynamic_axes={name: {0: "batch"} for name in [*names, "action"]},
+            dynamic_shapes=tuple({0: batch} for _ in inputs),
         )
+    if onnx_program is None:  # only the legacy exporter returns nothing
+        raise ExportError("torch.onnx.export returned no ONNX program")
+    file.write(onnx_program.model_proto.SerializeToString())
 
 
-def torchscript_runner(path: Path) -> Runner:
-    """The batched function of a ``.pt`` file."""
-    with _torch_deprecations_silenced():
-        module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
-
+def _torch_runner(module: Callable[..., torch.Tensor]) -> Runner:
     def run(*inputs: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
         with torch.no_grad():
             tensors = [torch.as_tensor(x, dtype=torch.float32) for x in inputs]
-            return module(*tensors).numpy()  # type: ignore[no-any-return]
+            return module(*tensors).numpy()
 
     return run
+
+
+def program_runner(path: Path) -> Runner:
+    """The batched function of a ``.pt2`` file (an ExportedProgram)."""
+    with _exporter_noise_silenced(), path.open("rb") as file:  # a file object: the name may be a temporary's
+        module = torch.export.load(file).module()
+    return _torch_runner(module)
+
+
+def torchscript_runner(path: Path) -> Runner:
+    """The batched function of a legacy TorchScript ``.pt`` file (see :data:`LEGACY_NOTE`)."""
+    with _exporter_noise_silenced():
+        module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
+    return _torch_runner(module)
 
 
 def onnx_runner(path: Path) -> Runner:
@@ -106,12 +158,19 @@ def onnx_runner(path: Path) -> Runner:
     return run
 
 
-def load_exported(path: str | Path) -> Runner:
-    """A function ``obs -> action`` (numpy, float32) from an exported ``.pt`` or ``.onnx`` file.
+_LOADERS: dict[str, Callable[[Path], Runner]] = {
+    TORCH_SUFFIX: program_runner,
+    ONNX_SUFFIX: onnx_runner,
+    LEGACY_TORCHSCRIPT_SUFFIX: torchscript_runner,
+}
 
-    Needs only torch (for ``.pt``) or onnxruntime (for ``.onnx``), never the training code. Accepts
-    one observation ``[obs_dim]`` or a batch ``[N, obs_dim]``, followed by the policy's memory inputs
-    if its sidecar lists any; returns actions already in ``[-1, 1]``.
+
+def load_exported(path: str | Path) -> Runner:
+    """A function ``obs -> action`` (numpy, float32) from an exported ``.pt2``, ``.onnx`` or legacy ``.pt`` file.
+
+    Needs only torch (for ``.pt2`` / ``.pt``) or onnxruntime (for ``.onnx``), never the training code.
+    Accepts one observation ``[obs_dim]`` or a batch ``[N, obs_dim]``, followed by the policy's other
+    inputs if its sidecar lists any; returns actions already in ``[-1, 1]``.
 
     Raises:
         ExportError: The file is missing, damaged or of an unknown kind, or onnxruntime is not installed.
@@ -119,11 +178,10 @@ def load_exported(path: str | Path) -> Runner:
     source = Path(path)
     if not source.is_file():
         raise ExportError(f"exported policy {source} does not exist")
-    loaders = {".pt": torchscript_runner, ".onnx": onnx_runner}
-    if source.suffix not in loaders:
-        raise ExportError(f"exported policy {source} is not allowed: expected a .pt or .onnx file")
+    if source.suffix not in _LOADERS:
+        raise ExportError(f"exported policy {source} is not allowed: expected a .pt2, .onnx or (legacy) .pt file")
     try:
-        batched = loaders[source.suffix](source)
+        batched = _LOADERS[source.suffix](source)
     except ExportError:
         raise
     except Exception as err:  # torch and onnxruntime report a damaged file with unrelated exception types

@@ -101,7 +101,7 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--export", type=Path, metavar="DIR", help="export the adapted policy (.pt, .onnx, .json)")
+    parser.add_argument("--export", type=Path, metavar="DIR", help="export the adapted policy (.pt2, .onnx, .json)")
     add_task_arguments(parser)
     return parser
 

@@ -1,8 +1,9 @@
 """``sim2adapt export`` and ``sim2adapt play``: policies leaving the app, and exported ones coming back.
 
-``export`` writes a trained agent's policy (before any adaptation) to TorchScript, ONNX and a
-sidecar; ``adapt --export`` does the same after adaptation, through :func:`export_adapted`.
-``play`` needs nothing but an exported file and the sim, so it proves the export stands alone.
+``export`` writes a trained agent's policy (before any adaptation) to a ``torch.export`` program
+(``.pt2``), ONNX and a sidecar; ``adapt --export`` does the same after adaptation, through :func:`export_adapted`.
+``play`` needs nothing but an exported file and the sim, so it proves the export stands alone; it
+runs ``.pt2``, ``.onnx`` and the TorchScript ``.pt`` files of earlier exports.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ VIDEO_FPS = 30
 
 
 def add_export_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """``export``: a checkpoint's policy, as trained, to TorchScript / ONNX with a sidecar."""
+    """``export``: a checkpoint's policy, as trained, to ``.pt2`` (torch.export) / ONNX with a sidecar."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "export", help="export a checkpoint's policy (before adaptation) to .pt, .onnx and a .json sidecar"
+        "export", help="export a checkpoint's policy (before adaptation) to .pt2, .onnx and a .json sidecar"
     )
     parser.add_argument("checkpoint", type=Path, help="a checkpoint file or a run directory")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the exported files")
@@ -69,10 +70,12 @@ def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
     """``play``: run an exported policy in the sim, with nothing but the exported file."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "play",
-        help="run an exported policy (.pt or .onnx) on a task; prints per episode the return, "
+        help="run an exported policy (.pt2, .onnx, or an older export's .pt) on a task; prints per episode the return, "
         "the velocity-tracking error (m/s), whether it fell and the distance (m)",
     )
-    parser.add_argument("policy", type=Path, help="an exported .pt or .onnx file (its .json sidecar beside it)")
+    parser.add_argument(
+        "policy", type=Path, help="an exported .pt2, .onnx or (TorchScript) .pt file (its .json sidecar beside it)"
+    )
     parser.add_argument("--episodes", type=int, default=1)
     add_episode_length_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
@@ -89,9 +92,9 @@ def add_play_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 def print_export(exported: ExportResult) -> None:
     """One line naming the written files and how closely they matched the live policy."""
-    worst = max(exported.torchscript_max_abs_diff, exported.onnx_max_abs_diff)
+    worst = max(exported.torch_max_abs_diff, exported.onnx_max_abs_diff)
     print(
-        f"exported {exported.torchscript_path} and {exported.onnx_path} "
+        f"exported {exported.torch_path} and {exported.onnx_path} "
         f"(max action difference {worst:.1e}), sidecar {exported.sidecar_path}"
     )
 
@@ -155,6 +158,7 @@ def run_play(args: argparse.Namespace) -> int:
     from agents.storage.export import load_exported
     from agents.storage.exported_actor import ExportedActor
     from sim.envs.locomotion import EnvConfig, LocomotionEnv
+    from agents.storage.policy_files import LEGACY_NOTE, LEGACY_TORCHSCRIPT_SUFFIX
 
     if args.episodes < 1:
         raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
@@ -165,6 +169,8 @@ def run_play(args: argparse.Namespace) -> int:
     steps = episode_length_steps(args, recorded.control_dt)
     act = ExportedActor(load_exported(args.policy), sidecar, mean_action=args.mean_action)
     task = task_from_args(args)
+    if args.policy.suffix == LEGACY_TORCHSCRIPT_SUFFIX:
+        print(f"note: {args.policy} is {LEGACY_NOTE}")
     if task == TaskParams() and "task" in sidecar:  # no task given: replay the one it was adapted on
         task = TaskParams.from_dict(sidecar["task"])
     video = _VideoFile(args.video) if args.video else None

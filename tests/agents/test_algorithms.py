@@ -91,7 +91,7 @@ def test_train_load_adapt_export_for_every_algorithm(name: str, tmp_path: Path) 
             live = policy.act(obs_t, deterministic=True)
         else:
             live = policy(obs_t, *(torch.as_tensor(x) for x in extra))
-    for path in (exported.torchscript_path, exported.onnx_path):
+    for path in (exported.torch_path, exported.onnx_path):
         assert np.abs(load_exported(path)(obs, *extra) - live.clamp(-1.0, 1.0).numpy()).max() < 1e-5
 
 

@@ -104,7 +104,7 @@ def test_adapt_exports_and_play_runs_an_exported_policy_with_only_the_file(tmp_p
         main(["adapt", str(run.path), "--shots", "2", "--steps", "5", "--updates", "1", "--export", str(tmp_path)]) == 0
     )
     assert "exported" in capsys.readouterr().out
-    assert {p.suffix for p in tmp_path.glob("policy.*")} == {".pt", ".onnx", ".json"}
+    assert {p.suffix for p in tmp_path.glob("policy.*")} == {".pt2", ".onnx", ".json"}
     # the point-mass policy cannot drive a robot: one clear line, no traceback
     assert main(["play", str(tmp_path / "policy.onnx")]) == 2
     assert "expects 4 observation values" in capsys.readouterr().err
@@ -116,7 +116,7 @@ def test_adapt_exports_and_play_runs_an_exported_policy_with_only_the_file(tmp_p
     export_policy(
         GaussianMLPPolicy(obs_dim=obs_dim, action_dim=action_dim), out_dir=out, sidecar={"task": task.to_dict()}
     )
-    assert main(["play", str(out / "policy.pt"), "--episodes", "2", "--steps", "20"]) == 0
+    assert main(["play", str(out / "policy.pt2"), "--episodes", "2", "--steps", "20"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[:2] for line in lines] == [["episode", "0:"], ["episode", "1:"]]
     pattern = (
@@ -125,7 +125,7 @@ def test_adapt_exports_and_play_runs_an_exported_policy_with_only_the_file(tmp_p
     )
     assert re.fullmatch(pattern, lines[0]), lines[0]
     for flag, value, allowed in (("--seconds", "-1", "> 0"), ("--steps", "0", "at least 1"), ("--episodes", "0", "1")):
-        assert main(["play", str(out / "policy.pt"), flag, value]) == 2
+        assert main(["play", str(out / "policy.pt2"), flag, value]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"sim2adapt: error: {flag} {value}") and allowed in err and "\n" not in err
 
@@ -152,7 +152,7 @@ def test_export_command_writes_the_trained_policy_that_play_and_onnx_reproduce(t
     live = load_trained(run.path, device=torch.device("cpu")).new_agent().adapted_policy()
     obs = torch.randn(16, 4)
     expected = live.act(obs, deterministic=True).clamp(-1.0, 1.0).numpy()
-    for suffix in (".pt", ".onnx"):
+    for suffix in (".pt2", ".onnx"):
         got = load_exported(tmp_path / "out" / f"init{suffix}")(obs.numpy(), np.zeros((16, 2), np.float32))
         assert abs(got - expected).max() < 1e-5
 
@@ -169,11 +169,11 @@ def test_play_renders_a_video_file_and_refuses_other_formats(tmp_path: Path, cap
         GaussianMLPPolicy(obs_dim=obs_dim, action_dim=action_dim), out_dir=tmp_path, sidecar={"task": task.to_dict()}
     )
     video = tmp_path / "run.mp4"
-    assert main(["play", str(tmp_path / "policy.pt"), "--steps", "30", "--video", str(video)]) == 0
+    assert main(["play", str(tmp_path / "policy.pt2"), "--steps", "30", "--video", str(video)]) == 0
     assert f"video: {video}" in capsys.readouterr().out
     assert video.stat().st_size > 1000 and video.read_bytes()[4:8] == b"ftyp"  # an MP4 container
     assert not list(tmp_path.glob(".*partial*"))
-    assert main(["play", str(tmp_path / "policy.pt"), "--video", str(tmp_path / "run.avi")]) == 2
+    assert main(["play", str(tmp_path / "policy.pt2"), "--video", str(tmp_path / "run.avi")]) == 2
     assert "must end in .mp4 or .gif" in capsys.readouterr().err
 
 

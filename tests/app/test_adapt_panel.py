@@ -167,14 +167,14 @@ def test_frames_of_the_adapting_episode_and_an_export_that_reloads(qtbot, make_p
     panel.dialogs.folder = out  # type: ignore[attr-defined]
     panel.export_button.click()
     qtbot.waitUntil(lambda: panel.message.text().startswith("exported"), timeout=TIMEOUT_MS)
-    assert {p.name for p in out.iterdir()} == {"policy.pt", "policy.onnx", "policy.json"}
+    assert {p.name for p in out.iterdir()} == {"policy.pt2", "policy.onnx", "policy.json"}
     assert panel.last_outcome is not None
     policy = panel.last_outcome.result.policy
     obs = np.random.default_rng(0).normal(size=(16, policy.obs_dim)).astype(np.float32)
     # Fed the noise the app's agent draws, the export takes the agent's sampled actions.
     expected = np.stack([sample_action(policy, o, np.random.default_rng(i)) for i, o in enumerate(obs)])
     noise = np.stack([np.random.default_rng(i).standard_normal(policy.action_dim) for i in range(16)])
-    for name in ("policy.pt", "policy.onnx"):
+    for name in ("policy.pt2", "policy.onnx"):
         got = load_exported(out / name)(obs, noise.astype(np.float32))
         np.testing.assert_allclose(got, expected.clip(-1.0, 1.0), atol=1e-5)
 
