@@ -182,7 +182,7 @@ class RMALearner:
                 self.adapter_optimizer.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 self.adapter_optimizer.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
         return float(np.mean(losses))
 
     def online_policy_module(self) -> OnlinePolicy:

@@ -65,6 +65,20 @@ def test_settings_come_from_the_algorithm_and_explain_themselves(qtbot, tmp_path
     assert len(documented) >= 10 and len(set(documented)) == len(documented)  # each its own explanation
 
 
+def test_every_algorithm_starts_with_valid_settings_and_a_named_choice_is_checked(qtbot, tmp_path: Path) -> None:
+    """RMA's task_sampler is text: its defaults are valid, and an unknown sampler is refused by name."""
+    panel = make_panel(qtbot, tmp_path, 1)
+    for index in range(panel.algorithm.count()):
+        panel.algorithm.setCurrentIndex(index)
+        assert panel.settings_form.config() is not None, panel.algorithm.itemData(index)
+    panel.algorithm.setCurrentIndex(panel.algorithm.findData("rma"))
+    sampler = panel.settings_form.editor("task_sampler")
+    assert isinstance(sampler, QLineEdit) and sampler.text() == "uniform"
+    sampler.setText("psychic")
+    sampler.editingFinished.emit()
+    assert panel.settings_form.config() is None and "task_sampler" in panel.settings_form.error()
+
+
 def test_a_bad_setting_is_outlined_and_explained_and_blocks_start(qtbot, tmp_path: Path) -> None:
     panel = make_panel(qtbot, tmp_path, 1)
     panel.show()

@@ -80,6 +80,10 @@ class ConfigForm(QWidget):
             dspin.setKeyboardTracking(False)
             dspin.valueChanged.connect(self._validate)
             editor = dspin
+        elif field.type_name == "str":  # a choice by name (e.g. RMA's task_sampler): its class checks it
+            text = QLineEdit(str(value))
+            text.editingFinished.connect(self._validate)
+            editor = text
         else:  # tuple[int, ...]: layer widths
             line = QLineEdit(_tuple_text(value))
             line.editingFinished.connect(self._validate)
@@ -92,11 +96,14 @@ class ConfigForm(QWidget):
 
     def _raw_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
+        text_fields = {field.name for field in self._fields if field.type_name == "str"}
         for name, editor in self._editors.items():
             if isinstance(editor, QCheckBox):
                 values[name] = editor.isChecked()
             elif isinstance(editor, QSpinBox | QDoubleSpinBox):
                 values[name] = editor.value()
+            elif isinstance(editor, QLineEdit) and name in text_fields:
+                values[name] = editor.text()
             elif isinstance(editor, QLineEdit):
                 text = editor.text()
                 try:
