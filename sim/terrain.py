@@ -8,25 +8,33 @@ Kinds (``TerrainParams.kind``), each one static body whose top passes through z 
   peak to valley) on a square patch reaching :data:`ROUGH_HALF_SIZE_M` from the origin, flat within
   :data:`ROUGH_FLAT_RADIUS_M` of the origin and blended to 0 at the patch edge, where flat ground
   (4 boxes) continues so the world never ends. The patch is fixed (it does not follow the robot).
-  Collision is a concave triangle mesh (in tiles) with cells of about a quarter of a bump,
-  20-50 cm; see :func:`rough_cell_size` for why, and for the speed measured. TinyRenderer does not
-  draw heightfields, and this mesh needs no heightfield: the same grid, textured, is the visual
-  (given to the EGL renderer as OBJ files, the only meshes it draws: ``visual_mesh_files``).
-  Building it takes ~0.2 s (PyBullet's mesh import), paid again when a geometry field changes.
+  Collision is one PyBullet heightfield with cells of about a quarter of a bump, 20-50 cm (see
+  :func:`rough_cell_size` for why, and for the speed measured), split into triangles exactly as
+  :class:`GridSurface` interpolates. A heightfield rather than a triangle mesh because PyBullet
+  3.2.7 never frees meshes given as vertex lists (+10.8 MB per build, for the life of the process)
+  and ``saveState`` serialises a mesh's whole BVH (~0.26 s per build); a heightfield is freed by
+  ``resetSimulation`` and saved in ~4 ms. Renderers get a visual mesh of the same grid, textured,
+  from an OBJ file named by its content (:class:`_MeshFiles`): TinyRenderer draws heightfields
+  without our texture, the EGL renderer draws only mesh files, and PyBullet keeps every OBJ file it
+  parsed, by path, for the life of the process, so the same ground reuses the same file.
 - ``stairs``: :data:`STAIRS_STEPS` steps of ``step_rise_m`` x ``step_run_m`` rising along +x from
   :data:`STAIRS_START_M` ahead of the origin, then a plateau; boxes on a 200 m ground box.
 
 :meth:`Terrain.height_at` gives the ground height under a point: exact for every kind (for
-``rough`` it interpolates on the very triangles the collision mesh uses). The env uses it for the
+``rough`` it interpolates on the very triangles the heightfield collides with). The env uses it for the
 spawn height and the torso-height observation.
 """
 
 from __future__ import annotations
 
-import contextlib
+import atexit
+import hashlib
 import math
 import os
+import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -68,7 +76,6 @@ STAIRS_STEPS = 10
 STAIRS_PLATEAU_M = 30.0
 """Length of the plateau after the last step."""
 
-_TILE_CELLS = 128  # cells per side of one rough mesh tile (PyBullet caps vertices/indices per mesh)
 _GROUND_HALF_M = 100.0  # half side of the ground box under slope and stairs (as plane.urdf)
 _GROUND_RGBA = (0.55, 0.6, 0.5, 1.0)
 _ROUGH_TINT = (0.85, 0.95, 0.8, 1.0)  # multiplies the checker texture: rough ground reads greener
@@ -126,8 +133,9 @@ class StairsSurface:
 class GridSurface:
     """Heights on a square grid centred on the origin, 0 outside it.
 
-    Each cell is split along its (i, j)-(i+1, j+1) diagonal, exactly as :func:`grid_triangles`
-    triangulates the collision mesh, so interpolation here equals the surface robots touch.
+    Each cell is split along its (i, j)-(i+1, j+1) diagonal, as the rough ground's heightfield is
+    (:func:`_build_grid_body`) and :func:`grid_triangles` splits its visual mesh, so interpolation
+    here equals the surface robots touch and see.
     """
 
     heights: NDArray[np.float64]
@@ -167,23 +175,21 @@ def build_terrain(
     """Create the ground described by ``params`` (its contact properties come from
     :func:`apply_terrain_dynamics`).
 
-    ``visual_mesh_files``: give the rough ground's visual mesh as OBJ files rather than vertex lists
-    (the EGL renderer draws only mesh files: :attr:`sim.render.Renderer.needs_mesh_files`). The
-    files live in a temporary folder only while the body is created.
+    ``visible=False`` gives rough ground no visual mesh, for envs that never render (sampler
+    workers): the build is faster and no renderer turns the heightfield into a mesh of its own.
 
-    ``visible=False`` gives rough ground no visual mesh at all, for envs that never render (sampler
-    workers). Besides the build time, that halves what PyBullet 3.2.7 leaks per rough-ground build:
-    meshes given as vertex lists are never freed, not by ``resetSimulation`` nor by disconnecting
-    (measured: ~20 MB per A1-family rough build with visuals, ~11 MB without).
+    ``visual_mesh_files`` is accepted for callers that say whether their renderer needs mesh files
+    (:attr:`sim.render.Renderer.needs_mesh_files`); rough ground's visual is always an OBJ file now,
+    because PyBullet never frees visual meshes given as vertex lists (~10 MB per build).
     """
+    del visual_mesh_files  # always satisfied: see the docstring
     if params.kind == "flat":
         return Terrain(_load_plane(sim, (0.0, 0.0, 0.0, 1.0)), FlatSurface())
     if params.kind == "slope":
         return _build_slope(sim, params)
     if params.kind == "rough":
         surface = GridSurface(rough_heights(params), rough_cell_size(params.rough_feature_m))
-        body = _build_grid_body(sim, surface, visual_mesh_files=visual_mesh_files, visible=visible)
-        return Terrain(body, surface)
+        return Terrain(_build_grid_body(sim, surface, visible=visible), surface)
     if params.kind == "stairs":
         return _build_stairs(sim, params)
     raise ValueError(f"terrain.kind = {params.kind!r} is not allowed: no builder for it")
@@ -245,10 +251,14 @@ def rough_heights(params: TerrainParams) -> NDArray[np.float64]:
     direction = rng.uniform(0.0, 2.0 * math.pi, waves)
     phase = rng.uniform(0.0, 2.0 * math.pi, waves)
     weight = rng.uniform(0.5, 1.0, waves)
-    heights = np.zeros_like(x)
-    for k in range(waves):
-        along = x * math.cos(direction[k]) + y * math.sin(direction[k])
-        heights += weight[k] * np.sin(2.0 * math.pi * along / wavelength[k] + phase[k])
+    # sin(a x + b y + phase) = sin(a x) cos(b y + phase) + cos(a x) sin(b y + phase): the waves over
+    # the grid are one sum of products of 1-D rows, ~1 ms instead of ~30 (it runs at every task
+    # switch). einsum without optimize sums in a fixed order; BLAS (matmul) may not, with threads.
+    along_x = np.outer(2.0 * math.pi * np.cos(direction) / wavelength, coords)
+    along_y = np.outer(2.0 * math.pi * np.sin(direction) / wavelength, coords) + phase[:, None]
+    rows_x = np.concatenate([np.sin(along_x), np.cos(along_x)]) * np.concatenate([weight, weight])[:, None]
+    rows_y = np.concatenate([np.cos(along_y), np.sin(along_y)])
+    heights = np.einsum("ki,kj->ij", rows_x, rows_y)
     spread = float(heights.max() - heights.min())
     heights = (heights - (heights.max() + heights.min()) / 2.0) * (params.rough_amplitude_m / spread)
     centre = _smoothstep((np.hypot(x, y) - ROUGH_FLAT_RADIUS_M) / ROUGH_BLEND_M)
@@ -280,72 +290,127 @@ def grid_triangles(rows: int, cols: int) -> NDArray[np.int32]:
     return np.concatenate([lower, upper]).astype(np.int32)
 
 
-def _build_grid_body(sim: BulletSim, surface: GridSurface, *, visual_mesh_files: bool, visible: bool) -> int:
-    """One static body: flat ground boxes around the patch (base) and the grid in mesh tiles (links).
+_QUARTER_TURN = (0.0, 0.0, math.sin(math.pi / 4.0), math.cos(math.pi / 4.0))  # +90 deg about z
+_HIDDEN_BOX_M = 0.001  # half side of the visual an invisible heightfield carries, 1 m under the ground
 
-    PyBullet takes at most 131072 vertices and 524288 indices per mesh, so the grid is cut into
-    square tiles of at most :data:`_TILE_CELLS` cells a side, sharing their edge vertices.
+
+def _build_grid_body(sim: BulletSim, surface: GridSurface, *, visible: bool) -> int:
+    """One static body: flat ground boxes around the patch (base) and the grid as a heightfield (link 0).
+
+    Bullet splits each heightfield cell along its (i, j+1)-(i+1, j) diagonal, the other one than
+    :class:`GridSurface`; turned a quarter about z, with its rows reversed, the heightfield is the
+    very same triangles. Bullet centres a heightfield on the middle of its height range, so the link
+    sits that much higher. Heights travel as 32-bit floats (~1e-9 m off at these amplitudes).
     """
-    n = surface.heights.shape[0]
-    vertices = grid_vertices(surface).reshape(n, n, 3)
-    normals = _grid_normals(vertices)
-    starts = range(0, n - 1, _TILE_CELLS)
-    with contextlib.ExitStack() as stack:
-        mesh_dir = None
-        if visual_mesh_files:
-            mesh_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sim2adapt-terrain-")))
-        tiles = [_tile_shapes(sim, vertices, normals, i, j, mesh_dir, visible) for i in starts for j in starts]
-        # The renderers read mesh files when the body is created, so the folder may go right after.
-        body_id = _static_body(sim, _ground_frame(sim, ROUGH_HALF_SIZE_M), tiles)
-    if not visible:
-        return body_id
+    heights = np.asarray(surface.heights, dtype=np.float32)
+    n = heights.shape[0]
+    middle = 0.5 * (float(heights.min()) + float(heights.max()))  # as Bullet computes it, in double
+    collision = int(
+        sim.createCollisionShape(
+            pybullet.GEOM_HEIGHTFIELD,
+            meshScale=[surface.cell, surface.cell, 1.0],
+            heightfieldData=heights[::-1, :].ravel().tolist(),
+            numHeightfieldRows=n,
+            numHeightfieldColumns=n,
+        )
+    )
+    # The link is turned and raised; the visual's frame undoes that, so meshes stay in world coordinates.
+    undo = {"visualFramePosition": [0.0, 0.0, -middle], "visualFrameOrientation": _inverse(_QUARTER_TURN)}
+    if visible:
+        return _visible_grid_body(sim, surface, collision, undo, middle)
+    # Without a visual of its own, PyBullet's TinyRenderer turns the heightfield into a render
+    # mesh at every build (~25 ms and ~25 MB while it lives): a millimetre box under the ground.
+    below = {**undo, "visualFramePosition": [0.0, 0.0, -middle - 1.0]}
+    visual = sim.createVisualShape(pybullet.GEOM_BOX, halfExtents=[_HIDDEN_BOX_M] * 3, **below)
+    base = _ground_frame(sim, ROUGH_HALF_SIZE_M)
+    return _static_body(sim, base, [(collision, int(visual))], ((0.0, 0.0, middle), _QUARTER_TURN))
+
+
+def _visible_grid_body(
+    sim: BulletSim, surface: GridSurface, collision: int, undo: dict[str, list[float]], middle: float
+) -> int:
+    """The body of :func:`_build_grid_body` with the grid's textured OBJ mesh as its visual.
+
+    PyBullet keeps every OBJ file it parses for the life of the process (~4 MB for this mesh),
+    unless file caching is off: it is turned off while the ground is made, which also empties that
+    cache, so other meshes (the robot's) are parsed again at their next load. The EGL plugin keeps
+    its own cache, which nothing empties: :class:`_MeshFiles` names files so that it stays right.
+    """
+    sim.setPhysicsEngineParameter(enableFileCaching=0)
+    try:
+        mesh_file = str(_MESH_FILES.obj_for(surface))
+        visual = sim.createVisualShape(pybullet.GEOM_MESH, fileName=mesh_file, rgbaColor=_ROUGH_TINT, **undo)
+        base = _ground_frame(sim, ROUGH_HALF_SIZE_M)
+        body_id = _static_body(sim, base, [(collision, int(visual))], ((0.0, 0.0, middle), _QUARTER_TURN))
+    finally:
+        sim.setPhysicsEngineParameter(enableFileCaching=1)
     texture = sim.loadTexture(os.path.join(pybullet_data.getDataPath(), "checker_blue.png"))
-    for link in range(len(tiles)):
-        sim.changeVisualShape(body_id, link, textureUniqueId=texture)
+    sim.changeVisualShape(body_id, 0, textureUniqueId=texture)
     return body_id
 
 
-def _tile_shapes(
-    sim: BulletSim,
-    vertices: NDArray[np.float64],
-    normals: NDArray[np.float64],
-    i0: int,
-    j0: int,
-    mesh_dir: Path | None,
-    visible: bool = True,
-) -> tuple[int, int]:
-    """Collision and visual mesh of the tile of the (n, n, 3) vertex grid starting at point (i0, j0).
+def _inverse(quaternion: tuple[float, float, float, float]) -> list[float]:
+    x, y, z, w = quaternion
+    return [-x, -y, -z, w]
 
-    The visual carries normals (for shading) and texture coordinates: the checker texture of the
-    flat plane, 1 m squares, drapes over the bumps so that both relief and motion show. With a
-    ``mesh_dir`` the visual is written there as an OBJ file and loaded from it.
+
+class _MeshFiles:
+    """OBJ files of rough ground's visual mesh, one per distinct grid, in a folder of this process.
+
+    The EGL plugin parses an OBJ file once per path and keeps the result for the life of the
+    process: a new path per build grows the process by ~3.5 MB each time, and rewriting one path
+    would draw the stale mesh. So a file is named by a digest of its grid: the same ground built
+    again (episodes, edits of anything but its shape, another env) costs nothing, and a new ground
+    costs one parse. At most ``keep`` files stay on disk; one evicted and needed again is written
+    again, identical, under the same name.
+
+    Process-wide, like the cache it mirrors; a forked child starts its own folder.
     """
-    n = vertices.shape[0]
-    i1, j1 = min(i0 + _TILE_CELLS, n - 1), min(j0 + _TILE_CELLS, n - 1)
-    tile = vertices[i0 : i1 + 1, j0 : j1 + 1]
-    triangles = grid_triangles(tile.shape[0], tile.shape[1])
-    indices = triangles.ravel().tolist()
-    points = tile.reshape(-1, 3)
-    point_list = points.tolist()
-    tile_normals = normals[i0 : i1 + 1, j0 : j1 + 1].reshape(-1, 3)
-    uvs = points[:, :2] / 2.0
-    collision = sim.createCollisionShape(pybullet.GEOM_MESH, vertices=point_list, indices=indices)
-    if not visible:
-        return int(collision), -1
-    if mesh_dir is not None:
-        mesh_file = mesh_dir / f"tile_{i0}_{j0}.obj"
-        write_obj(mesh_file, points, tile_normals, uvs, triangles)
-        visual = sim.createVisualShape(pybullet.GEOM_MESH, fileName=str(mesh_file), rgbaColor=_ROUGH_TINT)
-    else:
-        visual = sim.createVisualShape(
-            pybullet.GEOM_MESH,
-            vertices=point_list,
-            indices=indices,
-            normals=tile_normals.tolist(),
-            uvs=uvs.tolist(),
-            rgbaColor=_ROUGH_TINT,
-        )
-    return int(collision), int(visual)
+
+    def __init__(self, keep: int = 16) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._folder: Path | None = None
+        self._files: OrderedDict[str, Path] = OrderedDict()
+
+    def obj_for(self, surface: GridSurface) -> Path:
+        """The path of the OBJ file of ``surface``'s grid, written if it is not on disk."""
+        digest = hashlib.sha1(np.ascontiguousarray(surface.heights).tobytes())
+        digest.update(repr(surface.cell).encode())
+        name = f"rough-{digest.hexdigest()[:20]}.obj"
+        with self._lock:
+            folder = self._own_folder()
+            path = self._files.pop(name, None) or folder / name
+            self._files[name] = path  # most recently used last
+            if not path.exists():
+                _write_grid_obj(path, surface)
+            while len(self._files) > self._keep:
+                _, old = self._files.popitem(last=False)
+                old.unlink(missing_ok=True)
+            return path
+
+    def _own_folder(self) -> Path:
+        if self._folder is None or self._pid != os.getpid():
+            self._pid, self._files = os.getpid(), OrderedDict()
+            self._folder = Path(tempfile.mkdtemp(prefix="sim2adapt-terrain-"))
+            atexit.register(shutil.rmtree, self._folder, ignore_errors=True)
+        return self._folder
+
+
+_MESH_FILES = _MeshFiles()
+"""This process's terrain mesh files (see :class:`_MeshFiles` for why it is process-wide)."""
+
+
+def _write_grid_obj(path: Path, surface: GridSurface) -> None:
+    """The grid as a textured OBJ: the flat plane's checker texture, 1 m squares, drapes over the
+    bumps so that both relief and motion show. Written aside and renamed, so no reader sees half."""
+    n = surface.heights.shape[0]
+    points = grid_vertices(surface)
+    normals = _grid_normals(points.reshape(n, n, 3)).reshape(-1, 3)
+    partial = path.with_suffix(".part")
+    write_obj(partial, points, normals, points[:, :2] / 2.0, grid_triangles(n, n))
+    partial.replace(path)
 
 
 def write_obj(
@@ -434,13 +499,19 @@ def _box_array(
     return int(collision), int(visual)
 
 
-def _static_body(sim: BulletSim, base: tuple[int, int], links: list[tuple[int, int]]) -> int:
-    """A massless (static) body: ``base`` shapes plus each of ``links`` on a fixed joint.
+def _static_body(
+    sim: BulletSim,
+    base: tuple[int, int],
+    links: list[tuple[int, int]],
+    link_pose: tuple[tuple[float, float, float], tuple[float, float, float, float]] | None = None,
+) -> int:
+    """A massless (static) body: ``base`` shapes plus each of ``links`` on a fixed joint at ``link_pose``.
 
     A single body keeps ``Terrain.body_id`` the one id every ground contact reports.
     """
     count = len(links)
     origin, identity = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]
+    position, orientation = link_pose or (origin, identity)
     return int(
         sim.createMultiBody(
             baseMass=0.0,
@@ -449,8 +520,8 @@ def _static_body(sim: BulletSim, base: tuple[int, int], links: list[tuple[int, i
             linkMasses=[0.0] * count,
             linkCollisionShapeIndices=[link[0] for link in links],
             linkVisualShapeIndices=[link[1] for link in links],
-            linkPositions=[origin] * count,
-            linkOrientations=[identity] * count,
+            linkPositions=[list(position)] * count,
+            linkOrientations=[list(orientation)] * count,
             linkInertialFramePositions=[origin] * count,
             linkInertialFrameOrientations=[identity] * count,
             linkParentIndices=[0] * count,

@@ -73,6 +73,25 @@ def test_one_body_carries_the_ground(sim: BulletSim, kind: str) -> None:
         assert sim.rayTest([x, y, 20.0], [x, y, -20.0])[0][0] == terrain.body_id
 
 
+@pytest.mark.parametrize("feature_m", [0.4, 0.9, 1.7])
+def test_rough_collision_is_the_grid_surface_exactly(sim: BulletSim, feature_m: float) -> None:
+    """The heightfield is split into the very triangles GridSurface interpolates (the other
+    diagonal would be off by up to a quarter of the amplitude between grid points)."""
+    params = TerrainParams(kind="rough", rough_amplitude_m=0.3, rough_feature_m=feature_m, rough_seed=3)
+    terrain = build_terrain(sim, params, visible=False)
+    points = np.random.default_rng(0).uniform(-ROUGH_HALF_SIZE_M + 0.1, ROUGH_HALF_SIZE_M - 0.1, (300, 2))
+    hits = sim.rayTestBatch([[x, y, 5.0] for x, y in points], [[x, y, -5.0] for x, y in points])
+    errors = [abs(hit[3][2] - terrain.height_at(x, y)) for hit, (x, y) in zip(hits, points, strict=True)]
+    assert max(errors) < 1e-6  # heights travel as 32-bit floats
+
+
+def test_rough_ground_of_zero_amplitude_is_flat(sim: BulletSim) -> None:
+    terrain = build_terrain(sim, TerrainParams(kind="rough", rough_amplitude_m=0.0))
+    for x, y in POINTS:
+        assert ray_height(sim, x, y) == pytest.approx(0.0, abs=1e-6)
+        assert terrain.height_at(x, y) == 0.0
+
+
 def test_slope_rises_toward_its_heading(sim: BulletSim) -> None:
     terrain = build_terrain(sim, KINDS["slope"])
     heading = math.radians(35.0)
@@ -119,7 +138,7 @@ def test_rough_is_built_the_same_for_the_same_seed() -> None:
 
 
 def test_invisible_rough_ground_collides_the_same_and_has_no_visual_mesh() -> None:
-    """Sampler envs never render: their rough ground skips the visual mesh (PyBullet leaks those)."""
+    """Sampler envs never render: their rough ground gets no visual mesh (nor one a renderer derives)."""
     heights, tints = [], []
     for visible in (True, False):
         with BulletSim() as sim:
