@@ -5,10 +5,16 @@ For each built-in robot on flat and rough ground it measures, in env steps per s
 step and a full state read every env step), ``env`` (:class:`LocomotionEnv` with random actions),
 their ratio, and the :class:`VectorSampler` with 1, 2 and 4 workers over the same number of envs.
 Targets from the foundation issue: env >= 85 % of raw, 2 workers >= 1.7x one, rough >= 50 % of flat.
+
+For ``sim2adapt bench memory`` (:mod:`app.cli.bench_memory`): MB and seconds per rough-ground
+rebuild as sampler workers and the preview rebuild it (:func:`measure_rebuild_memory`), and env
+steps/s when every episode starts on a new task (:func:`run_switching_benchmark`).
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -200,4 +206,169 @@ def format_table(rows: Sequence[SimBenchRow]) -> str:
     text = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     footer = "targets: env/raw >= 85%, 2wkr/1wkr >= 1.70x (2 cores), rough/flat >= 50%"
+    return "\n".join([*text, footer])
+
+
+# ----------------------------------------------------------------------------- rough ground: memory and task switches
+def current_rss_mb() -> float:
+    """This process's resident memory, MB (Linux ``/proc/self/statm``; elsewhere the peak so far)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def switching_tasks(robot: str, terrain: str, count: int, seed: int = 0) -> list[TaskParams]:
+    """``count`` tasks as a terrain family draws them (the a1-rough family's ranges), all different.
+
+    On rough ground every task has another seed, bump size and height, so every switch rebuilds
+    the world; on other kinds only the friction changes, which is applied in place.
+    """
+    rng = np.random.default_rng(seed)
+    tasks = []
+    for _ in range(count):
+        values: dict[str, object] = {"robot.name": robot, "terrain.kind": terrain}
+        values["terrain.friction"] = float(rng.uniform(0.4, 1.2))
+        if terrain == "rough":
+            values["terrain.rough_amplitude_m"] = float(rng.uniform(0.0, 0.1))
+            values["terrain.rough_feature_m"] = float(rng.uniform(0.4, 2.0))
+            values["terrain.rough_seed"] = int(rng.integers(0, 1_000_000))
+        tasks.append(with_values(TaskParams(), values))
+    return tasks
+
+
+@dataclass(frozen=True)
+class RebuildMemoryRow:
+    """Memory and time of rebuilding one env's rough ground again and again (one process)."""
+
+    robot: str
+    visuals: str
+    """``none`` (a sampler worker's env) or the renderer that draws the ground (a preview's env)"""
+    rebuilds: int
+    rss_after_warmup_mb: float
+    rss_end_mb: float
+    mb_per_rebuild: float
+    """least-squares slope of the process's RSS over the rebuilds after the warm-up"""
+    s_per_rebuild: float
+    """median time of ``set_task`` (reset of the world, ground, robot, saved state)"""
+
+
+def measure_rebuild_memory(
+    robot: str, *, rebuilds: int, render: bool, renderer: str = "auto", warmup: int = 5
+) -> RebuildMemoryRow:
+    """Switch one env between ``rebuilds`` distinct rough tasks, as a sampler worker (``render=False``)
+    or the window's preview (``render=True``: a frame after each switch) does; run it in a fresh process."""
+    tasks = switching_tasks(robot, "rough", rebuilds + 1)
+    config = EnvConfig(renderer=renderer, render_width=160, render_height=120)
+    env = LocomotionEnv(tasks[0], config=config, render_mode="rgb_array" if render else None)
+    try:
+        rss, seconds = [], []
+        for k, task in enumerate(tasks[1:]):
+            start = time.perf_counter()
+            env.set_task(task)
+            seconds.append(time.perf_counter() - start)
+            env.reset(seed=k)
+            if render:
+                env.render()
+            rss.append(current_rss_mb())
+        visuals = (env.renderer_backend or "?") if render else "none"
+    finally:
+        env.close()
+    tail = np.asarray(rss[min(warmup, max(0, len(rss) - 2)) :])  # short runs keep two points for a slope
+    slope = float(np.polyfit(np.arange(tail.size), tail, 1)[0]) if tail.size > 1 else float("nan")
+    return RebuildMemoryRow(robot, visuals, rebuilds, float(tail[0]), float(tail[-1]), slope, float(np.median(seconds)))
+
+
+@dataclass(frozen=True)
+class SwitchingRow:
+    """Env steps/s of episodes that each start on a new task (one env, random actions)."""
+
+    robot: str
+    terrain: str
+    episode_steps: int
+    steps_per_s: float
+    s_per_switch: float
+    """mean time of the ``reset`` that switches the task"""
+
+
+def measure_switching(robot: str, terrain: str, *, episode_steps: int, seconds: float) -> SwitchingRow:
+    """Run episodes of ``episode_steps`` (fewer on a fall), each on the next task of
+    :func:`switching_tasks`, for about ``seconds``; the switches count in the time."""
+    tasks = switching_tasks(robot, terrain, 64)
+    env = LocomotionEnv(tasks[0], config=EnvConfig(max_episode_steps=episode_steps))
+    try:
+        actions = random_actions(int(np.prod(env.action_space.shape or (0,))))
+        steps = switches = 0
+        switch_time = 0.0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds or switches == 0:
+            before = time.perf_counter()
+            env.reset(seed=switches, options={"task": tasks[switches % len(tasks)]})
+            switch_time += time.perf_counter() - before
+            switches += 1
+            done = False
+            while not done:
+                _, _, terminated, truncated, _ = env.step(actions[steps % len(actions)])
+                steps += 1
+                done = terminated or truncated
+        elapsed = time.perf_counter() - start
+    finally:
+        env.close()
+    return SwitchingRow(robot, terrain, episode_steps, steps / elapsed, switch_time / switches)
+
+
+def run_switching_benchmark(
+    *, robots: Sequence[str], episode_steps: Sequence[int], seconds: float, repeats: int = 3
+) -> list[SwitchingRow]:
+    """:func:`measure_switching` for every robot x episode length on flat and rough ground, in
+    interleaved rounds of ``seconds / repeats``, best kept (load on a shared VM only slows a run)."""
+    best: dict[tuple[str, int, str], SwitchingRow] = {}
+    for _ in range(repeats):
+        for robot in robots:
+            for steps in episode_steps:
+                for terrain in ("flat", "rough"):
+                    row = measure_switching(robot, terrain, episode_steps=steps, seconds=seconds / repeats)
+                    key = (robot, steps, terrain)
+                    if key not in best or row.steps_per_s > best[key].steps_per_s:
+                        best[key] = row
+    return list(best.values())
+
+
+def format_memory_table(rows: Sequence[RebuildMemoryRow]) -> str:
+    """One line per robot x visuals: MB and seconds per rough-ground rebuild."""
+    head = ["robot", "visuals", "rebuilds", "RSS after warm-up MB", "RSS end MB", "MB/rebuild", "s/rebuild"]
+    lines = [head] + [
+        [
+            r.robot,
+            r.visuals,
+            str(r.rebuilds),
+            f"{r.rss_after_warmup_mb:,.0f}",
+            f"{r.rss_end_mb:,.0f}",
+            f"{r.mb_per_rebuild:+.2f}",
+            f"{r.s_per_rebuild:.3f}",
+        ]
+        for r in rows
+    ]
+    return _aligned(lines, footer="target: RSS flat over long runs (PyBullet 3.2.7 meshes from vertex lists: ~+11 MB)")
+
+
+def format_switching_table(rows: Sequence[SwitchingRow]) -> str:
+    """One line per robot x terrain x episode length, with rough over flat at the same length."""
+    flat = {(r.robot, r.episode_steps): r.steps_per_s for r in rows if r.terrain == "flat"}
+    head = ["robot", "terrain", "episode steps", "env steps/s", "s/switch", "rough/flat"]
+    lines = [head]
+    for r in rows:
+        base = flat.get((r.robot, r.episode_steps))
+        ratio = f"{r.steps_per_s / base:.0%}" if base and r.terrain != "flat" else "-"
+        lines.append(
+            [r.robot, r.terrain, str(r.episode_steps), f"{r.steps_per_s:,.0f}", f"{r.s_per_switch:.3f}", ratio]
+        )
+    return _aligned(lines, footer="target: rough >= 50% of flat, task switches included")
+
+
+def _aligned(lines: list[list[str]], *, footer: str) -> str:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    text = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join([*text, footer])

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_train_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_train")
     add_bench_adapt_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_adapt")
     add_bench_online_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_online")
+    from app.cli.bench_memory import add_bench_memory_parser
+
+    add_bench_memory_parser(benchmarks)  # sets its own handler
     from app.cli.bench_map import add_bench_map_parser
 
     add_bench_map_parser(benchmarks)  # sets its own handler
