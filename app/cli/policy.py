@@ -13,8 +13,9 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -193,6 +194,7 @@ def run_play(args: argparse.Namespace) -> int:
             meter = EpisodeMeter.from_reset_info(reset_info)
             assert meter is not None  # the locomotion env describes every episode
             total, step = 0.0, 0
+            info: dict[str, Any] = {}
             for step in range(1, steps + 1):
                 obs, reward, terminated, truncated, info = env.step(act(obs, rng))
                 total += float(reward)
@@ -201,7 +203,8 @@ def run_play(args: argparse.Namespace) -> int:
                     video.add(np.asarray(env.render(), dtype=np.uint8))
                 if terminated or truncated:
                     break
-            print(f"episode {episode}: {_episode_line(total, meter)}")
+            ending = episode_ending(info)
+            print(f"episode {episode}: {_episode_line(total, meter)}" + (f", {ending}" if ending else ""))
         complete = True
     finally:
         env.close()
@@ -210,6 +213,20 @@ def run_play(args: argparse.Namespace) -> int:
     if video is not None:
         print(f"video: {video.path}")
     return 0
+
+
+def episode_ending(info: Mapping[str, Any]) -> str:
+    """How an episode ended, from its last step's info, when neither a fall nor its length ended it.
+
+    ``play`` and ``adapt`` append it to the episode's line: a robot that left the world (the env's
+    ``left_world``: off the terrain, or at a height no gait reaches) or a physics blow-up would
+    otherwise read as a short episode with odd numbers. Empty when there is nothing to say.
+    """
+    if info.get("left_world"):
+        return "left the world (torso off the terrain or at an absurd height)"
+    if info.get("physics_blowup"):
+        return "physics blow-up (the simulation diverged)"
+    return ""
 
 
 def _episode_line(total: float, meter: EpisodeMeter) -> str:

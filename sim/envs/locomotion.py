@@ -33,6 +33,13 @@ Obs = NDArray[np.float32]
 TRACKING_REWARDS = ("linear", "exp")
 """the velocity-tracking reward kernels :class:`EnvConfig` offers"""
 
+WORLD_CEILING_SIZES = 3.0
+"""A torso higher above the ground than this many robot sizes (bounding-box diagonals) plus 1 m has
+left the world: no gait gets there (a user's mini_cheetah was thrown 12 m up at the 100 rad/s joint cap)."""
+WORLD_FLOOR_M = 1.0
+"""A torso more than this below the ground under it has fallen off the terrain's edge or through it
+(a half_cheetah sliding off the steepest slope free-fell 260 m)."""
+
 CAMERA_REFERENCE_SIZE_M = 2.0
 """bounding-box diagonal of the robot that ``EnvConfig.camera_distance_m`` frames (the ant's is 2.5 m,
 the half_cheetah's 1.8, the hexapod's 0.9, the A1's 0.75)"""
@@ -146,6 +153,10 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
     Actions are in ``[-1, 1]`` per actuated joint: torque fractions for torque-controlled robots,
     PD targets around the standing pose for PD-controlled ones. Reward terms are reported by name
     in ``info["reward_terms"]``.
+
+    An episode ends with ``info["left_world"]`` when the torso leaves the terrain's extent or its
+    height above the ground is absurd for the robot (below :data:`WORLD_FLOOR_M` under it, or above
+    :data:`WORLD_CEILING_SIZES` robot sizes plus 1 m).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 60}  # noqa: RUF012
@@ -256,10 +267,16 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         truncated = self._steps >= self.config.max_episode_steps
         if self._blew_up(torso):
             zero = np.zeros(self._obs_dim, dtype=np.float32)
-            return zero, 0.0, True, truncated, {"physics_blowup": True, "fallen": False, "reward_terms": {}}
+            info = {"physics_blowup": True, "left_world": False, "fallen": False, "reward_terms": {}}
+            return zero, 0.0, True, truncated, info
         obs = self._observe(torso)
         reward_terms, info = self._score(torso, act)
-        return obs, sum(reward_terms.values()), bool(info["fallen"]), truncated, info
+        # Plain float comparisons on the torso already read: the hot path stays cheap (MEASURED.md).
+        x, y, _ = torso.position
+        x_low, x_high, y_low, y_high, floor, ceiling = self._world_limits
+        left = not (x_low <= x <= x_high and y_low <= y <= y_high and floor <= torso.height <= ceiling)
+        info["left_world"] = left
+        return obs, sum(reward_terms.values()), bool(info["fallen"]) or left, truncated, info
 
     def render(self) -> NDArray[np.uint8] | None:
         """An RGB frame from the camera (:meth:`set_camera`) following the torso (``render_mode="rgb_array"``)."""
@@ -312,7 +329,18 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         # Load clear of the ground, then set down at the height the loaded model reports.
         self._robot: RobotHandle = load_robot(sim, self.task.robot, position=(0.0, 0.0, ground + 10.0))
         place_robot(sim, self._robot, position=(0.0, 0.0, ground + self._robot.spawn_height))
+        self._world_limits = self._measure_world_limits()
         self._state_id: int = sim.saveState()
+
+    def _measure_world_limits(self) -> tuple[float, float, float, float, float, float]:
+        """x and y extent of the ground (the union of its shapes' boxes), then the torso heights above
+        the ground between which the robot is still in the world (see :data:`WORLD_FLOOR_M`)."""
+        sim, body = self._sim, self._terrain.body_id
+        boxes = [sim.getAABB(body, link) for link in range(-1, sim.getNumJoints(body))]
+        x_low, y_low = min(box[0][0] for box in boxes), min(box[0][1] for box in boxes)
+        x_high, y_high = max(box[1][0] for box in boxes), max(box[1][1] for box in boxes)
+        ceiling = 1.0 + WORLD_CEILING_SIZES * self._robot.size_m
+        return float(x_low), float(x_high), float(y_low), float(y_high), -WORLD_FLOOR_M, ceiling
 
     def _simulate(self, act: NDArray[np.float64]) -> None:
         """``frame_skip`` physics steps; torques are fixed for torque control, recomputed for PD."""

@@ -120,3 +120,60 @@ def test_task_command_never_loads_qt() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+# --- physics that leaves the world, as play and adapt print it (issue 14) ---
+
+SLIDING_CHEETAH = {
+    "robot.name": "half_cheetah",
+    "terrain.kind": "slope",
+    "terrain.slope_deg": 30.0,
+    "terrain.friction": 0.01,
+    "robot.foot_friction": 0.01,
+}
+"""The measured case: on the steepest, most slippery slope the cheetah slides off the terrain in ~11 s."""
+
+
+def test_episode_endings_are_named() -> None:
+    from app.cli.policy import episode_ending
+
+    assert episode_ending({"left_world": True, "physics_blowup": False}).startswith("left the world")
+    assert episode_ending({"left_world": False, "physics_blowup": True}).startswith("physics blow-up")
+    assert episode_ending({"left_world": False, "fallen": True}) == ""
+
+
+def test_play_says_when_the_robot_left_the_world(tmp_path, capsys) -> None:
+    from agents.core.policies import GaussianMLPPolicy
+    from agents.storage.export import export_policy
+    from sim.envs.locomotion import LocomotionEnv
+
+    task = with_values(TaskParams(), SLIDING_CHEETAH)
+    with LocomotionEnv(task) as env:
+        obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    export_policy(
+        GaussianMLPPolicy(obs_dim=obs_dim, action_dim=action_dim), out_dir=tmp_path, sidecar={"task": task.to_dict()}
+    )
+    status, out, err = run(capsys, "play", str(tmp_path / "policy.onnx"), "--steps", "900", "--mean-action")
+    assert status == 0, err
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("episode 0: ") and line.endswith(
+        "left the world (torso off the terrain or at an absurd height)"
+    )
+
+
+def test_adapt_lines_say_which_episode_left_the_world() -> None:
+    import numpy as np
+
+    from app.cli.agents import EndingWatch
+    from sim.envs.locomotion import LocomotionEnv
+
+    watch = EndingWatch()
+    make_env = watch.wrap(LocomotionEnv)
+    with make_env(with_values(TaskParams(), {"robot.name": "ant"})) as env:
+        env.reset(seed=0)
+        env.step(np.zeros(env.action_space.shape, np.float32))
+        assert watch.last == ""
+        body = env.unwrapped._robot.body_id
+        env.unwrapped._sim.resetBasePositionAndOrientation(body, (0.0, 0.0, 40.0), (0.0, 0.0, 0.0, 1.0))
+        _, _, terminated, _, _ = env.step(np.zeros(env.action_space.shape, np.float32))
+        assert terminated and watch.last.startswith("left the world")
