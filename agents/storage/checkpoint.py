@@ -80,6 +80,11 @@ def _refusal_reason(err: pickle.UnpicklingError) -> str:
     return "it is corrupt or not a checkpoint"
 
 
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters: an error line stays one readable line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`, without ever unpickling code.
 
@@ -100,8 +105,12 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
         payload = torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(f"checkpoint {source} was refused: {_refusal_reason(err)}") from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"checkpoint {source} is truncated or corrupt ({type(err).__name__}: {err})") from err
+    except Exception as err:
+        # Damaged bytes make torch's weights-only unpickler fail wherever its parsing stops: RuntimeError,
+        # EOFError, IndexError ("pop from empty list"), struct.error, KeyError, UnicodeDecodeError...
+        # (measured by tests/agents/test_fuzz_checkpoints.py). Each means a file that is not a checkpoint.
+        reason = _shorten(f"{type(err).__name__}: {err}", 200)
+        raise CheckpointError(f"checkpoint {source} is truncated or corrupt ({reason})") from err
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {source} holds a {type(payload).__name__}, not a dict")
     return payload

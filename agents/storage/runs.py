@@ -67,10 +67,11 @@ class RunDir:
         """Make a new run directory; refuses one that already holds a run (use resume for that)."""
         root = Path(path)
         if (root / RUN_FILE).exists():
-            raise RunDirError(f"{root} already holds a run: resume it, or choose another directory")
+            raise RunDirError(f"{root} already holds a run: resume it (train --resume {root}), or choose another")
         root.mkdir(parents=True, exist_ok=True)
-        _write_text(root / RUN_FILE, json.dumps(dict(settings), indent=2))
+        # run.json last: it marks the directory as a run, so a kill in between leaves no half run behind.
         _write_text(root / FAMILY_FILE, family.to_json())
+        _write_text(root / RUN_FILE, json.dumps(dict(settings), indent=2))
         return cls(root)
 
     @classmethod
@@ -83,6 +84,11 @@ class RunDir:
                 what = "a resumable run" if require_checkpoint else "a run directory"
                 raise RunDirError(f"{root} is not {what}: {name} is missing")
         return cls(root)
+
+    @property
+    def has_checkpoint(self) -> bool:
+        """Whether a first iteration was saved (a run killed in its first seconds has none)."""
+        return (self.path / CHECKPOINT_FILE).is_file()
 
     @property
     def settings(self) -> dict[str, Any]:

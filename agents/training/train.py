@@ -13,13 +13,14 @@ import functools
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import torch
 
 from agents.algorithms import ALGORITHMS, AlgorithmConfig, get_algorithm
 from agents.core.adaptation import AdaptiveAgent
+from agents.core.device import resolve_device
 from agents.core.learner import AgentSource, IterationStats, Learner
 from agents.maml.learner import MAMLConfig
 from agents.ppo.finetune import ScratchBaseline
@@ -29,12 +30,14 @@ from agents.storage.runs import CHECKPOINT_FILE, RunDir, ScalarLog, checkpoint_a
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.envs.point_mass import PointMassEnv
 from sim.envs.task_aware import TaskAwareObservation
-from sim.params import TaskParams
+from sim.params import TaskParams, key_path, short_repr, shorten
 from sim.sampler import EnvFactory, VectorSampler
 from sim.tasks import TaskDistribution
 
 ENV_KINDS = ("locomotion", "point_mass")
 CPU = torch.device("cpu")
+MAX_SEED = 2**32 - 1
+"""Largest seed: numpy, torch and gymnasium all take 0 to 2**32 - 1 (a negative seed fails in numpy)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,10 +60,18 @@ class TrainSettings:
     horizon, evaluated ones up to ``env_config.max_episode_steps``"""
 
     def __post_init__(self) -> None:
+        for name, kind in (("algorithm", str), ("device", str), ("env", str)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"{name} = {short_repr(getattr(self, name))} is not allowed: a text")
         if self.env not in ENV_KINDS:
-            raise ValueError(f"env = {self.env!r} is not allowed: one of {', '.join(ENV_KINDS)}")
-        if self.iterations < 1 or self.num_workers < 1:
-            raise ValueError(f"iterations = {self.iterations}, num_workers = {self.num_workers}: both must be >= 1")
+            raise ValueError(f"env = {short_repr(self.env)} is not allowed: one of {', '.join(ENV_KINDS)}")
+        for name, low, high in (("seed", 0, MAX_SEED), ("iterations", 1, None), ("num_workers", 1, None)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+                allowed = f"a whole number from {low} to {high}" if high else f"a whole number >= {low}"
+                raise ValueError(f"{name} = {short_repr(value)} is not allowed: {allowed}")
+        if not isinstance(self.env_config, EnvConfig):
+            raise ValueError(f"env_config = {short_repr(self.env_config)} is not allowed: an EnvConfig")
         algorithm = get_algorithm(self.algorithm)
         if not isinstance(self.config, algorithm.config_type):
             raise ValueError(
@@ -69,17 +80,50 @@ class TrainSettings:
             )
 
     @classmethod
-    def from_dict(cls, row: Mapping[str, Any]) -> TrainSettings:
-        """Back from :meth:`to_dict` (``run.json``, a checkpoint): the settings are validated once, here."""
-        algorithm = str(row.get("algorithm", "maml"))
-        config = get_algorithm(algorithm).config(row.get("config", {}))
-        env_config = EnvConfig(**row.get("env_config", {}))  # runs from before env_config used the defaults
-        return cls(**{**row, "config": config, "env_config": env_config})
+    def from_dict(cls, row: object) -> TrainSettings:
+        """Back from :meth:`to_dict` (``run.json``, a checkpoint): the settings are validated once, here.
+
+        Raises:
+            ValueError: naming the key and what is allowed, for anything :meth:`to_dict` would not write
+                (a file edited by hand or damaged must not end in a TypeError deep inside).
+        """
+        settings_row = _mapping(row, "settings", [f.name for f in dataclasses.fields(cls)])
+        algorithm = settings_row.get("algorithm", "maml")
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm = {short_repr(algorithm)} is not allowed: one of {', '.join(ALGORITHMS)}")
+        config_type = get_algorithm(algorithm).config_type
+        config_row = _mapping(
+            settings_row.get("config", {}), "config", [f.name for f in dataclasses.fields(config_type)]
+        )
+        env_row = _mapping(  # runs from before env_config: the defaults
+            settings_row.get("env_config", {}), "env_config", [f.name for f in dataclasses.fields(EnvConfig)]
+        )
+        try:
+            config = get_algorithm(algorithm).config(config_row)
+            env_config = EnvConfig(**env_row)
+        except (ValueError, TypeError) as err:  # a value of the wrong type fails in a comparison
+            raise ValueError(one_line(str(err))) from err
+        return cls(**{**settings_row, "config": config, "env_config": env_config})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the settings as a plain mapping)."""
         row = {k: getattr(self, k) for k in self.__dataclass_fields__}
         return {**row, "config": self.config.to_dict(), "env_config": dataclasses.asdict(self.env_config)}
+
+
+def _mapping(value: object, name: str, known: list[str]) -> dict[str, Any]:
+    """``value`` as a dict whose keys are all in ``known``, or a ValueError naming ``name`` or the key."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} = {short_repr(value)} is not allowed: an object of named settings")
+    for key in value:
+        if key not in known:
+            raise ValueError(f"{key_path(name, key)} is not allowed: one of {', '.join(known)}")
+    return dict(value)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """An error text as one bounded line (settings classes may echo a long or multi-line value)."""
+    return shorten(" ".join(text.split()), limit)
 
 
 def make_run_env(
@@ -132,8 +176,28 @@ def env_spaces(settings: TrainSettings, family: TaskDistribution) -> tuple[int, 
     return obs_shape[0], action_shape[0]
 
 
+def check_run(settings: TrainSettings, family: TaskDistribution) -> None:
+    """Everything a run needs that can be checked before it starts, so a run that cannot train is never written.
+
+    The settings and the family validated themselves when built; here come the checks that need the
+    machine or the simulator: the device exists (``--device cuda`` without CUDA), the family's robot
+    loads (a user URDF), and the env and the learner agree on the spaces (one probe env, built and closed).
+
+    Raises:
+        ValueError: naming the setting or field and what is allowed (the device's names ``--device``).
+    """
+    if not isinstance(settings, TrainSettings) or not isinstance(family, TaskDistribution):
+        raise ValueError("start_run needs TrainSettings and a TaskDistribution")
+    resolve_device(settings.device)
+    env_spaces(settings, family)
+
+
 def start_run(path: str | Path, *, settings: TrainSettings, family: TaskDistribution) -> RunDir:
-    """Create the run directory (refusing one that already holds a run)."""
+    """Check the run (:func:`check_run`), then create its directory (refusing one that already holds a run).
+
+    A directory is never left behind by a run that could not start: every check comes first.
+    """
+    check_run(settings, family)
     return RunDir.create(path, settings=settings.to_dict(), family=family)
 
 
@@ -169,15 +233,20 @@ def run_training(
     settings = TrainSettings.from_dict(run.settings)
     torch_device = device
     learner = build_learner(settings, run.family, torch_device)
-    if resume:
+    if resume and run.has_checkpoint:
         state = run.load_checkpoint()
         algorithm = checkpoint_algorithm(state, run.path / CHECKPOINT_FILE)
         if algorithm != settings.algorithm:
             raise CheckpointError(f"{run.path / CHECKPOINT_FILE} holds a {algorithm} agent, not {settings.algorithm}")
-        learner.load_state_dict(state["learner"])
+        _load_learner_state(learner, state, run.path / CHECKPOINT_FILE, algorithm)
         if learner.resume_note and notes is not None:
             notes(learner.resume_note)
         run.truncate_metrics(learner.iteration)
+    elif resume:
+        # Killed before its first checkpoint: nothing to continue, so it starts from its stored settings.
+        if notes is not None:
+            notes(f"{run.path} has no checkpoint yet: training starts from its stored settings")
+        run.truncate_metrics(0)
     run.record_start(learner.iteration)
     # Each worker holds a few envs: episodes of a task run in jobs of that size, one batched
     # policy forward per step, and jobs go to whichever worker is free.
@@ -267,12 +336,49 @@ def load_trained(path: str | Path, *, device: torch.device) -> TrainedAgent:
     state = load_checkpoint(file, map_location=device)
     algorithm = checkpoint_algorithm(state, file)
     if algorithm not in ALGORITHMS:
-        raise CheckpointError(f"{file} holds a {algorithm} agent; this version adapts {', '.join(ALGORITHMS)}")
-    settings = TrainSettings.from_dict(state["settings"])
-    family = TaskDistribution.from_dict(state["family"])
+        raise CheckpointError(
+            f"{file} holds a {shorten(algorithm, 80)} agent; this version adapts {', '.join(ALGORITHMS)}"
+        )
+    settings = _checkpoint_entry(state, "settings", file, TrainSettings.from_dict)
+    family = _checkpoint_entry(state, "family", file, TaskDistribution.from_dict)
+    if settings.algorithm != algorithm:
+        raise CheckpointError(f"{file} is inconsistent: a {algorithm} agent with {settings.algorithm} settings")
     learner = build_learner(settings, family, device)
-    learner.load_state_dict(state["learner"])
+    _load_learner_state(learner, state, file, algorithm)
     return TrainedAgent(learner, settings, family, algorithm)
+
+
+_T = TypeVar("_T")
+
+
+def _checkpoint_entry(state: Mapping[str, Any], key: str, file: Path, parse: Callable[[Any], _T]) -> _T:
+    """``parse(state[key])``, with a missing or malformed entry reported as a CheckpointError naming it."""
+    if key not in state:
+        raise CheckpointError(
+            f"{file} is not a complete sim2adapt checkpoint: its {key!r} entry is missing "
+            "(use a run's checkpoint.pt or a bundled agent)"
+        )
+    try:
+        return parse(state[key])
+    except (ValueError, TypeError, RecursionError) as err:  # a damaged or hand-made entry
+        raise CheckpointError(f"{file}: its {key!r} entry is not allowed: {one_line(str(err))}") from err
+
+
+def _load_learner_state(learner: Learner, state: Mapping[str, Any], file: Path, algorithm: str) -> None:
+    """Load the ``learner`` entry, reporting a missing or mismatched one as a CheckpointError.
+
+    ``load_state_dict`` of torch modules and optimisers raises KeyError, RuntimeError (shapes),
+    TypeError or ValueError on state from another configuration or a damaged file.
+    """
+    if "learner" not in state:
+        raise CheckpointError(f"{file} is not a complete sim2adapt checkpoint: its 'learner' entry is missing")
+    try:
+        learner.load_state_dict(state["learner"])
+    except (KeyError, RuntimeError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise CheckpointError(
+            f"{file}: its 'learner' entry does not fit a {algorithm} agent with its settings "
+            f"({type(err).__name__}: {one_line(str(err), 200)})"
+        ) from err
 
 
 def scratch_agent_source(family: TaskDistribution, *, env: str = "locomotion", seed: int = 0) -> TrainedAgent:

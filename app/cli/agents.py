@@ -94,7 +94,11 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--test-task", type=int, metavar="I", help="use the family's held-out task I")
     parser.add_argument("--shots", type=int, default=3, help="episodes on the task")
     add_episode_length_arguments(parser)
-    parser.add_argument("--updates", type=int, default=2, help="adaptation updates (one after each early episode)")
+    parser.add_argument(
+        "--updates",
+        type=int,
+        help="adaptation updates, one after each early episode (default: one fewer than --shots)",
+    )
     parser.add_argument(
         "--change",
         action="append",
@@ -162,27 +166,56 @@ def env_config_overrides(assignments: list[str]) -> Any:
     return EnvConfig(**parse_assignments("--env-config", EnvConfig, assignments))
 
 
+def check_whole_number(flag: str, value: int | None, *, low: int, high: int | None = None) -> None:
+    """Refuse a flag's value outside ``[low, high]`` with one line naming the flag as the user typed it."""
+    if value is None or (low <= value and (high is None or value <= high)):
+        return
+    allowed = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+    raise ValueError(f"{flag} {value} is not allowed: {allowed}")
+
+
+def _stored_settings(run: Any) -> Any:
+    """The run's ``run.json`` as TrainSettings; a damaged or hand-edited file is one line naming it."""
+    from agents.training.train import TrainSettings
+
+    try:
+        return TrainSettings.from_dict(run.settings)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{run.path / 'run.json'} cannot be used: {err}") from err
+
+
 def run_train(args: argparse.Namespace) -> int:
-    """Create or resume a run and train it with a progress bar."""
+    """Create or resume a run and train it with a progress bar.
+
+    Every flag is checked before the run directory is written, so a run that cannot train leaves
+    nothing behind; a run killed before its first checkpoint resumes from its stored settings.
+    """
     from tqdm import tqdm
 
     from agents.algorithms import get_algorithm
     from agents.core.device import resolve_device
     from agents.storage.runs import RunDir
-    from agents.training.train import TrainSettings, run_training, start_run
+    from agents.training.train import MAX_SEED, TrainSettings, check_run, run_training, start_run
 
+    check_whole_number("--seed", args.seed, low=0, high=MAX_SEED)
+    check_whole_number("--iterations", args.iterations, low=1)
+    check_whole_number("--workers", args.workers, low=1)
     if args.resume is not None:
-        run, resume = RunDir.open(args.resume), True
-        held = run.settings["algorithm"]
-        if args.algo is not None and args.algo != held:
-            raise ValueError(f"--algo {args.algo} is not allowed with --resume {args.resume}: it holds a {held} run")
+        run, resume = RunDir.open(args.resume, require_checkpoint=False), True
+        stored = _stored_settings(run)
+        if args.algo is not None and args.algo != stored.algorithm:
+            raise ValueError(
+                f"--algo {args.algo} is not allowed with --resume {args.resume}: it holds a {stored.algorithm} run"
+            )
         if args.env_config:
             raise ValueError(f"--env-config is not allowed with --resume {args.resume}: a run keeps its env settings")
+        check_run(stored, run.family)  # the device it names and its robot, before anything is written
         if args.iterations is not None:
             run.extend(args.iterations)
     else:
         if not args.family:
             raise ValueError("--family is required (a bundled family name or a JSON file), or use --resume RUN_DIR")
+        resolve_device(args.device)  # names --device, before the family and the algorithm load
         family = load_family(args.family)
         settings = TrainSettings(
             algorithm=args.algo or "maml",
@@ -197,7 +230,7 @@ def run_train(args: argparse.Namespace) -> int:
         path = args.run_dir or Path("runs") / f"{family.name}-{settings.algorithm}-seed{args.seed}"
         run, resume = start_run(path, settings=settings, family=family), False
     total = int(run.settings["iterations"])
-    done = len(run.metrics()) if resume else 0
+    done = len(run.metrics()) if resume and run.has_checkpoint else 0
     print(f"run: {run.path}", file=sys.stderr)
     with tqdm(total=total, initial=done, unit="it", file=sys.stderr, dynamic_ncols=True) as bar:
         device = resolve_device(args.device if args.resume is None else str(run.settings["device"]))
@@ -259,6 +292,26 @@ def _physical(event: EpisodeEvent) -> str:
     return f"{m.tracking_error_mps:>9.3f}  {'yes' if m.fell else 'no':>4}  {m.distance_m:>6.2f}"
 
 
+def adapt_budget(args: argparse.Namespace) -> int:
+    """Check ``--shots``, ``--updates`` and ``--seed`` as typed; returns the updates (default: shots - 1).
+
+    An update needs an episode after it, so ``--updates`` defaults to one fewer than ``--shots``
+    (``--shots 2`` failed while it defaulted to 2 whatever the shots).
+    """
+    from agents.training.train import MAX_SEED
+
+    check_whole_number("--shots", args.shots, low=1)
+    check_whole_number("--seed", args.seed, low=0, high=MAX_SEED)
+    if args.updates is None:
+        return int(args.shots) - 1
+    if not 0 <= args.updates < args.shots:
+        raise ValueError(
+            f"--updates {args.updates} is not allowed with --shots {args.shots}: from 0 to {args.shots - 1} "
+            "(each update needs an episode after it)"
+        )
+    return int(args.updates)
+
+
 def run_adapt(args: argparse.Namespace) -> int:
     """Adapt the checkpoint's agent to the task and print one line per episode."""
     from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, TaskChangeEvent, UpdateEvent, adapt
@@ -270,6 +323,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     from sim.envs.locomotion import EnvConfig
     from sim.task_changes import parse_change
 
+    updates = adapt_budget(args)
     if str(args.checkpoint) == "scratch":
         if not args.family:
             raise ValueError("--family is required with 'scratch' (the robot and held-out tasks to use)")
@@ -281,7 +335,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     trained.check_task(task)
     steps = episode_length_steps(args, EnvConfig().control_dt)
     changes = tuple(parse_change(text) for text in args.change)
-    config = AdaptConfig(shots=args.shots, max_steps=steps, updates=args.updates, seed=args.seed, changes=changes)
+    config = AdaptConfig(shots=args.shots, max_steps=steps, updates=updates, seed=args.seed, changes=changes)
     print(f"{'episode':>7}  {'phase':<16}  {'return':>9}  {'steps':>5}  {'error m/s':>9}  {'fell':>4}  {'dist m':>6}")
     endings = EndingWatch()
     for event in adapt(trained.new_agent, endings.wrap(trained.make_env), task, config):

@@ -83,3 +83,12 @@ def test_save_refuses_what_a_weights_only_load_could_not_read(tmp_path: Path) ->
     with pytest.raises(CheckpointError, match=r"payload\['history'\] has a key 1.5"):
         save_checkpoint(tmp_path / "ckpt.pt", {"history": {1.5: 2.0}})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("raw", [b"\x80", b"}\x81", b"J", b"\x87"], ids=["index", "pop", "struct", "range"])
+def test_bytes_that_break_the_unpickler_anywhere_are_a_checkpoint_error(tmp_path: Path, raw: bytes) -> None:
+    """torch's weights-only unpickler raised IndexError or struct.error on these: adapt printed a traceback."""
+    path = tmp_path / "garbage.pt"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointError, match=re.escape(str(path)) + " is truncated or corrupt"):
+        load_checkpoint(path)

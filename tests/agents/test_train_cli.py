@@ -77,7 +77,7 @@ def test_bad_input_gives_one_error_line(tmp_path: Path, capsys) -> None:
         (["train", "--family", "cheetah-velocity", "--config", "horizon=abc"], "--config horizon = 'abc'"),
         (["train", "--family", "no-such-family"], "family = 'no-such-family' is not allowed"),
         (["train", "--family", "cheetah-velocity", "--algo", "dqn"], "algorithm = 'dqn' is not allowed"),
-        (["train", "--resume", str(tmp_path)], "is not a resumable run"),
+        (["train", "--resume", str(tmp_path)], "is not a run directory: run.json is missing"),
     ]
     for argv, fragment in cases:
         assert main(argv) == 2, argv
@@ -366,3 +366,141 @@ def test_a_bad_env_config_names_the_flag_and_the_allowed_values(capsys) -> None:
     assert "tracking_reward = 'cubic' is not allowed: one of linear, exp" in capsys.readouterr().err
     assert main([*argv, "--env-config", "frame_skip=fast"]) == 2
     assert "--env-config frame_skip = 'fast' is not allowed: expected int" in capsys.readouterr().err
+
+
+# --- runs that could be neither resumed nor started again, and flags named as typed (issue 14) ---
+
+
+def _train_argv(tmp_path: Path, *extra: str) -> list[str]:
+    family_file = tmp_path / "family.json"
+    family_file.write_text(FAMILY.to_json())
+    overrides = [arg for key, value in TINY.items() if key != "hidden_sizes" for arg in ("--config", f"{key}={value}")]
+    return [
+        "train", "--family", str(family_file), "--env", "point_mass", "--workers", "1", "--iterations", "1",
+        *overrides, "--config", "hidden_sizes=8", "--run-dir", str(tmp_path / "run"), *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--seed", "-1"], "--seed -1 is not allowed: a whole number from 0 to 4294967295"),
+        (["--iterations", "0"], "--iterations 0 is not allowed"),
+        (["--workers", "0"], "--workers 0 is not allowed"),
+        (["--device", "tpu"], "--device = 'tpu' is not allowed"),
+    ],
+)
+def test_bad_train_flags_name_the_flag_and_leave_no_run_directory(
+    tmp_path: Path, capsys, extra: list[str], fragment: str
+) -> None:
+    assert main(_train_argv(tmp_path, *extra)) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "\n" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_device_cuda_without_cuda_leaves_no_run_directory(tmp_path: Path, capsys) -> None:
+    assert main(_train_argv(tmp_path, "--device", "cuda")) == 2
+    assert "--device = 'cuda' is not available" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    settings = dataclasses.replace(tiny_settings(1), device="cuda")
+    with pytest.raises(ValueError, match="not available"):
+        start_run(tmp_path / "direct", settings=settings, family=FAMILY)
+    assert not (tmp_path / "direct").exists()
+
+
+def test_a_family_whose_robot_cannot_load_leaves_no_run_directory(tmp_path: Path) -> None:
+    broken = TaskDistribution(
+        name="ghost",
+        base=with_values(TaskParams(), {"robot.name": "urdf", "robot.urdf_path": str(tmp_path / "x.urdf")}),
+    )
+    settings = dataclasses.replace(tiny_settings(1), env="locomotion")
+    with pytest.raises(ValueError, match=r"robot\.urdf_path"):
+        start_run(tmp_path / "run", settings=settings, family=broken)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_seed_the_rngs_refuse_is_a_settings_error() -> None:
+    with pytest.raises(ValueError, match=r"^seed = -1 is not allowed"):
+        dataclasses.replace(tiny_settings(1), seed=-1)
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_from_its_settings(tmp_path: Path, capsys) -> None:
+    run = start_run(tmp_path / "run", settings=tiny_settings(2), family=FAMILY)
+    (run.path / "metrics.jsonl").write_text('{"iteration": 0, "pre_ret')  # cut by the kill
+    assert main(["train", "--resume", str(run.path)]) == 0
+    captured = capsys.readouterr()
+    assert "has no checkpoint yet" in captured.out + captured.err
+    assert [row["iteration"] for row in run.metrics()] == [0, 1]
+    assert run.has_checkpoint
+    straight = start_run(tmp_path / "straight", settings=tiny_settings(2), family=FAMILY)
+    list(run_training(straight))
+    assert timeless(run.metrics()) == timeless(straight.metrics())
+
+
+def test_a_run_directory_is_marked_by_run_json_written_last(tmp_path: Path, monkeypatch) -> None:
+    """A kill between create's two writes left run.json without family.json: neither resumable nor restartable."""
+    import agents.storage.runs as runs
+
+    real_write, calls = runs._write_text, []
+
+    def killed_on_the_second_write(path: Path, text: str) -> None:
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process dies here
+        real_write(path, text)
+
+    monkeypatch.setattr(runs, "_write_text", killed_on_the_second_write)
+    with pytest.raises(KeyboardInterrupt):
+        start_run(tmp_path, settings=tiny_settings(1), family=FAMILY)
+    monkeypatch.setattr(runs, "_write_text", real_write)
+    run = start_run(tmp_path, settings=tiny_settings(1), family=FAMILY)  # started again, from scratch
+    assert run.family == FAMILY and calls == ["family.json", "run.json"]
+
+
+def _trained_run(tmp_path: Path) -> RunDir:
+    run = start_run(tmp_path / "run", settings=tiny_settings(1), family=FAMILY)
+    list(run_training(run))
+    return run
+
+
+def test_adapt_updates_follow_the_shots_and_errors_name_the_flags(tmp_path: Path, capsys) -> None:
+    run = _trained_run(tmp_path)
+    assert main(["adapt", str(run.path), "--test-task", "0", "--shots", "2", "--steps", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "after update 1" in out and "after update 2" not in out
+    cases = [
+        (["--shots", "2", "--updates", "2"], "--updates 2 is not allowed with --shots 2: from 0 to 1"),
+        (["--shots", "0"], "--shots 0 is not allowed"),
+        (["--seed", "-1"], "--seed -1 is not allowed"),
+    ]
+    for extra, fragment in cases:
+        assert main(["adapt", str(run.path), "--steps", "5", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("sim2adapt: error: ") and fragment in err and "AdaptConfig" not in err, err
+
+
+@pytest.mark.parametrize("entry", ["settings", "family", "learner"])
+def test_a_checkpoint_missing_an_entry_is_one_line_in_adapt_and_export(tmp_path: Path, capsys, entry: str) -> None:
+    run = _trained_run(tmp_path)
+    state = run.load_checkpoint()
+    del state[entry]
+    damaged = tmp_path / "damaged.pt"
+    torch.save(state, damaged)
+    for argv in (["adapt", str(damaged), "--steps", "5"], ["export", str(damaged), "--out", str(tmp_path / "x")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("sim2adapt: error: ") and "\n" not in err
+        assert f"its '{entry}' entry is missing" in err and str(damaged) in err
+
+
+def test_a_checkpoint_with_a_malformed_entry_names_it(tmp_path: Path, capsys) -> None:
+    run = _trained_run(tmp_path)
+    state = run.load_checkpoint()
+    state["settings"] = {**state["settings"], "seed": "x" * 100_000}
+    damaged = tmp_path / "damaged.pt"
+    torch.save(state, damaged)
+    assert main(["export", str(damaged), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "its 'settings' entry is not allowed: seed = 'xxx" in err and len(err) < 600
