@@ -5,6 +5,14 @@ events of :func:`agents.core.adaptation.adapt`, with rendered frames as :class:`
 and the end as an :class:`AdaptOutcome`. In a child process the env's C calls (the EGL plugin's load
 holds the GIL for 0.3-0.75 s) and torch's work cost the GUI thread nothing.
 
+While it runs, the window's task form reaches it through the control key ``"task"``: the newest task
+the run should be on. Each step, the job hands the fields that differ from what it applied so far to
+:func:`~agents.core.adaptation.adapt` as live changes, which apply them in place at that step. The
+newest task is a state, not a stream of edits, so an edit is never lost when two arrive between
+steps (the control channel keeps only the newest value per key). The window sends only tasks whose
+differences are dynamics fields (:func:`changed_fields`, checked with
+:class:`~sim.task_changes.TaskChange`).
+
 torch and the agents package load inside the job, so importing this module (as the window does for
 the request types) stays cheap.
 """
@@ -21,7 +29,7 @@ import numpy as np
 
 from agents.core.child_process import JobControl
 from app.runtime.preview import Frame, apply_camera, renderer_of
-from sim.params import TaskParams
+from sim.params import TaskParams, get_value, task_fields
 from sim.render import Camera
 
 if TYPE_CHECKING:
@@ -50,6 +58,8 @@ class AdaptStarted:
     """the resolved torch device"""
     iteration: int
     """training iterations behind the agent"""
+    estimates: bool = False
+    """whether the agent reports a running estimate of the task (an online agent such as RMA does)"""
 
 
 @dataclass(frozen=True)
@@ -69,20 +79,48 @@ class _FramelessEnv(gym.Wrapper[Any, Any, Any, Any]):
         return None
 
 
+def changed_fields(before: TaskParams, after: TaskParams) -> list[tuple[str, Any]]:
+    """``(path, value)`` for every schema field whose value in ``after`` differs from ``before``, in schema order."""
+    return [
+        (leaf.path, get_value(after, leaf.path))
+        for leaf in task_fields()
+        if get_value(after, leaf.path) != get_value(before, leaf.path)
+    ]
+
+
+class _LiveTask:
+    """The job's side of live edits: the newest task the window asked for, as the changes not yet applied."""
+
+    def __init__(self, control: JobControl, task: TaskParams) -> None:
+        self._control, self._applied = control, task
+
+    def __call__(self) -> list[tuple[str, Any]]:
+        """Polled by adapt() before every step: the fields edited since the last poll (usually none)."""
+        wanted = self._control.take("task")
+        if wanted is None:
+            return []
+        edits, self._applied = changed_fields(self._applied, wanted), wanted
+        return edits
+
+
 def adapt_job(control: JobControl, request: AdaptRequest, camera: Camera | None) -> Generator[Any, None, None]:
     """Adapt the checkpoint's agent to the request's task, yielding the run's events (see the module doc).
 
-    Control key: ``"camera"`` (a :class:`Camera`, applied to the env from the next event on).
-    Raises ValueError naming the field when the task does not fit the agent's robot.
+    Control keys: ``"camera"`` (a :class:`Camera`, applied to the env from the next event on) and
+    ``"task"`` (a :class:`TaskParams`: its dynamics fields apply at the next step, see the module doc).
+    Raises ValueError naming the field when the task does not fit the agent's robot, or when a live
+    task differs in a field that would rebuild the world.
     """
-    from agents.core.adaptation import AdaptResult, FrameEvent, adapt
+    from agents.core.adaptation import AdaptResult, FrameEvent, TaskEstimator, adapt
     from agents.core.device import resolve_device
     from agents.training.train import load_trained
 
     device = resolve_device(request.device)
     trained = load_trained(request.checkpoint, device=device)
     trained.check_task(request.task)
-    yield AdaptStarted(trained.algorithm, trained.family.name, str(device), trained.iteration)
+    agent = trained.new_agent()  # built here, not in adapt(), so that AdaptStarted can say what it reports
+    estimates = isinstance(agent, TaskEstimator)
+    yield AdaptStarted(trained.algorithm, trained.family.name, str(device), trained.iteration, estimates)
 
     envs: list[gym.Env[Any, Any]] = []
 
@@ -94,7 +132,8 @@ def adapt_job(control: JobControl, request: AdaptRequest, camera: Camera | None)
         envs.append(env)
         return env
 
-    events = adapt(trained.new_agent, make_env, request.task, request.config)
+    live = _LiveTask(control, request.task)
+    events = adapt(lambda: agent, make_env, request.task, request.config, live_changes=live)
     try:
         for event in events:
             turned = control.take("camera")

@@ -20,6 +20,7 @@ from agents.core.child_process import RunningJob
 from app.runtime.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted
 from app.runtime.preview import Frame
 from app.window.workers import JobWorker, StreamWorker, WorkerThread
+from sim.params import TaskParams
 from sim.render import Camera
 
 
@@ -38,6 +39,10 @@ class AdaptWorker(StreamWorker):
     """A :class:`~app.runtime.preview.Frame` every ``config.frame_every`` steps."""
     adaptation_finished = Signal(object)
     """An :class:`AdaptOutcome`: the run completed (not emitted when stopped or failed)."""
+    task_changed = Signal(object)
+    """An :class:`agents.core.adaptation.TaskChangeEvent`: an edit reached the running episode at its step."""
+    task_estimated = Signal(object)
+    """An :class:`agents.core.adaptation.EstimateEvent` every ``config.estimate_every`` steps (online agents)."""
 
     def __init__(self, job: RunningJob, request: AdaptRequest, parent: QObject | None = None) -> None:
         """``job``: the run of ``request``, from :meth:`~app.runtime.launcher.JobLauncher.adapt`."""
@@ -48,11 +53,23 @@ class AdaptWorker(StreamWorker):
         """Turn the adapting env's camera from the next frame on (safe from any thread)."""
         self.put("camera", camera)
 
+    def set_task(self, task: TaskParams) -> None:
+        """Put the running episode on ``task`` from the next step (safe from any thread).
+
+        ``task`` must differ from the run's only in dynamics fields (see
+        :meth:`~app.runtime.adapt_control.AdaptController.live_edit`); a newer task replaces one not yet taken.
+        """
+        self.put("task", task)
+
     def route(self, event: Any) -> None:
-        from agents.core.adaptation import EpisodeEvent, StepEvent, UpdateEvent
+        from agents.core.adaptation import EpisodeEvent, EstimateEvent, StepEvent, TaskChangeEvent, UpdateEvent
 
         if isinstance(event, StepEvent):
             self.step_done.emit(event)
+        elif isinstance(event, EstimateEvent):
+            self.task_estimated.emit(event)
+        elif isinstance(event, TaskChangeEvent):
+            self.task_changed.emit(event)
         elif isinstance(event, Frame):
             self.frame_rendered.emit(event)
         elif isinstance(event, EpisodeEvent):

@@ -189,8 +189,9 @@ class MainWindow(QMainWindow):
     # --- slots --------------------------------------------------------------------------------------
     @Slot(object)
     def on_params_changed(self, task: TaskParams) -> None:
-        """Send a valid edit to the running preview, or restart a preview that ended (not during a run)."""
+        """Send a valid edit to the running adaptation, else to the running preview, or restart a preview that ended."""
         if self.adapt_panel.is_running():
+            self.adapt_panel.edit_task(task)  # its dynamics fields reach the running episode
             return  # the preview comes back with the newest task when the run ends
         if self._preview is not None and self._preview.is_running():
             worker = self._preview.worker

@@ -3,7 +3,6 @@ and untrained agents' checkpoints for the adaptation panel."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -96,23 +95,32 @@ def make_factory() -> Callable[..., FakeEnvFactory]:
     return FakeEnvFactory
 
 
-def write_untrained_checkpoint(folder: Path, *, env: str, family: TaskDistribution) -> Path:
-    """A checkpoint of a MAML agent at its initial weights: no training, no sampler processes, ~0.1 s.
+def write_untrained_checkpoint(
+    folder: Path, *, env: str, family: TaskDistribution, algorithm: str = "maml", config: dict[str, Any] | None = None
+) -> Path:
+    """A checkpoint of an agent at its initial weights: no training, no sampler processes, ~0.1 s.
 
     Adaptation only needs *a* checkpoint; what the agent learned does not matter to the window.
+    ``config`` overrides the algorithm's settings (default: :data:`TINY_MAML` for MAML).
     """
     import torch
 
+    from agents.algorithms import get_algorithm
     from agents.training.train import TrainSettings, agent_state, build_learner, start_run
 
-    config = dataclasses.replace(TrainSettings().config, **TINY_MAML)
-    settings = TrainSettings(seed=1, iterations=1, num_workers=1, env=env, device="cpu", config=config)
+    values = TINY_MAML if config is None and algorithm == "maml" else config
+    typed = get_algorithm(algorithm).config(values)
+    settings = TrainSettings(
+        algorithm=algorithm, seed=1, iterations=1, num_workers=1, env=env, device="cpu", config=typed
+    )
     run = start_run(folder, settings=settings, family=family)
     learner = build_learner(settings, family, torch.device("cpu"))
     return run.save_checkpoint(agent_state(learner, settings, family))
 
 
 TINY_MAML = {"meta_batch_size": 2, "episodes_per_task": 2, "horizon": 5, "outer_epochs": 1, "hidden_sizes": (8,)}
+TINY_RMA = {"horizon": 40, "hidden_sizes": (8,), "history_len": 4, "adapter_hidden": 8}
+"""an RMA agent small enough to build in a moment; its point-mass episodes last ``horizon`` steps"""
 POINT_FAMILY = TaskDistribution(
     name="point-heading",
     base=with_values(TaskParams(), {"goal.target_velocity_mps": 1.0}),
@@ -131,6 +139,13 @@ HEXAPOD_FAMILY = TaskDistribution(
 def point_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A point-mass agent's checkpoint (episodes of at most 5 steps, no frames)."""
     return write_untrained_checkpoint(tmp_path_factory.mktemp("point"), env="point_mass", family=POINT_FAMILY)
+
+
+@pytest.fixture(scope="session")
+def rma_point_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained RMA agent's checkpoint on the point mass: it reports a running estimate of the task."""
+    folder = tmp_path_factory.mktemp("rma-point")
+    return write_untrained_checkpoint(folder, env="point_mass", family=POINT_FAMILY, algorithm="rma", config=TINY_RMA)
 
 
 @pytest.fixture(scope="session")

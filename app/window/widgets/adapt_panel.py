@@ -3,8 +3,11 @@
 Run starts an :class:`~app.window.jobs.AdaptWorker` on a job from the window's
 :class:`~app.runtime.launcher.JobLauncher`; its events feed
 :class:`~app.window.widgets.adapt_plot.AdaptPlotWidget`, and its frames are passed on in
-``frame_rendered`` for the viewport. The rules (what is allowed, what the status says, the last
-outcome) live in a Qt-free :class:`~app.runtime.adapt_control.AdaptController`; like every panel,
+``frame_rendered`` for the viewport. While a run goes, :meth:`AdaptPanel.edit_task` takes the task
+form's edits: dynamics fields go to the running episode through the worker's control channel (they
+come back as task changes, marked on the plots), and a field that would rebuild the world is refused
+in one line. The rules (what is allowed, what the status says, the last outcome, which edits reach
+the run) live in a Qt-free :class:`~app.runtime.adapt_control.AdaptController`; like every panel,
 this one speaks through ``status_changed`` and ``error_occurred``. Stop asks the worker to close the
 generator (within one step). Export writes the last run's adapted policy in a job thread through
 :func:`agents.storage.export_adapted.export_adapted`; the plots export with pyqtgraph's exporters.
@@ -246,11 +249,14 @@ class AdaptPanel(QWidget):
 
     def _start_worker(self, request: AdaptRequest) -> None:
         status = self.controller.begin(request, number=self.plot.run_count() + 1)
-        self._run_index = self.plot.start_run(f"{self.controller.run_label} ({request.checkpoint.stem})")
+        label = f"{self.controller.run_label} ({request.checkpoint.stem})"
+        self._run_index = self.plot.start_run(label, episode_steps=request.config.max_steps)
         worker = AdaptWorker(self.launcher.adapt(request, camera=self.camera), request)
         worker.adaptation_started.connect(self.on_adaptation_started)
         worker.step_done.connect(self.on_step_done)
         worker.episode_done.connect(self.on_episode_done)
+        worker.task_changed.connect(self.on_task_changed)
+        worker.task_estimated.connect(self.on_task_estimated)
         worker.frame_rendered.connect(self.frame_rendered)
         worker.adaptation_finished.connect(self.on_adaptation_finished)
         worker.failed.connect(self._fail)
@@ -286,11 +292,24 @@ class AdaptPanel(QWidget):
             assert isinstance(worker, AdaptWorker)
             worker.set_camera(camera)
 
+    def edit_task(self, task: TaskParams) -> None:
+        """The task form now shows ``task`` while a run goes: its edited dynamics fields reach the running
+        episode at its next step; a field that would rebuild the world is refused, saying why in one line
+        (the form keeps it, for the next run). Does nothing when no run goes."""
+        edit = self.controller.live_edit(task)
+        if edit.task is not None and self._run is not None:
+            worker = self._run.worker
+            assert isinstance(worker, AdaptWorker)
+            worker.set_task(edit.task)
+        if edit.refused is not None:
+            self.error_occurred.emit(edit.refused)
+
     @Slot(object)
     def on_adaptation_started(self, started: AdaptStarted) -> None:
-        """The checkpoint loaded: name the run by its algorithm."""
+        """The checkpoint loaded: name the run by its algorithm, and say whether it reports an estimate."""
         legend, status = self.controller.started(started)
         self.plot.rename_run(self._run_index, legend)
+        self.plot.expect_estimates(self._run_index, started.estimates)
         self.device_resolved.emit(started.device)
         self._status(status)
 
@@ -298,6 +317,19 @@ class AdaptPanel(QWidget):
     def on_step_done(self, event: Any) -> None:
         """One step: into the reward curve."""
         self.plot.add_step(self._run_index, event.episode, event.step, event.reward)
+
+    @Slot(object)
+    def on_task_changed(self, event: Any) -> None:
+        """An edit reached the running episode: a marker on the plots, and a status line."""
+        self.plot.add_change(self._run_index, episode=event.episode, step=event.step, label=event.label)
+        self._status(self.controller.task_changed(event))
+
+    @Slot(object)
+    def on_task_estimated(self, event: Any) -> None:
+        """The agent's running estimate of the task: into the estimate plot."""
+        self.plot.add_estimate(
+            self._run_index, episode=event.episode, step=event.step, estimate=event.estimate, reference=event.reference
+        )
 
     @Slot(object)
     def on_episode_done(self, event: Any) -> None:
