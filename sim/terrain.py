@@ -13,10 +13,11 @@ Kinds (``TerrainParams.kind``), each one static body whose top passes through z 
   :class:`GridSurface` interpolates. A heightfield rather than a triangle mesh because PyBullet
   3.2.7 never frees meshes given as vertex lists (+10.8 MB per build, for the life of the process)
   and ``saveState`` serialises a mesh's whole BVH (~0.26 s per build); a heightfield is freed by
-  ``resetSimulation`` and saved in ~4 ms. Renderers get a visual mesh of the same grid, textured,
-  from an OBJ file named by its content (:class:`_MeshFiles`): TinyRenderer draws heightfields
-  without our texture, the EGL renderer draws only mesh files, and PyBullet keeps every OBJ file it
-  parsed, by path, for the life of the process, so the same ground reuses the same file.
+  ``resetSimulation`` and saved in ~4 ms. Renderers get a visual mesh of the same grid, a checker
+  of two coloured meshes from OBJ files named by their content (:class:`_MeshFiles`): TinyRenderer
+  draws heightfields without our checker, the EGL renderer draws only mesh files and never frees a
+  texture, and PyBullet keeps every OBJ file it parsed, by path, for the life of the process, so
+  the same ground reuses the same files.
 - ``stairs``: :data:`STAIRS_STEPS` steps of ``step_rise_m`` x ``step_run_m`` rising along +x from
   :data:`STAIRS_START_M` ahead of the origin, then a plateau; boxes on a 200 m ground box.
 
@@ -78,7 +79,10 @@ STAIRS_PLATEAU_M = 30.0
 
 _GROUND_HALF_M = 100.0  # half side of the ground box under slope and stairs (as plane.urdf)
 _GROUND_RGBA = (0.55, 0.6, 0.5, 1.0)
-_ROUGH_TINT = (0.85, 0.95, 0.8, 1.0)  # multiplies the checker texture: rough ground reads greener
+_ROUGH_CHECKER = ((0.85, 0.95, 0.8, 1.0), (0.576, 0.741, 0.75, 1.0))
+# The flat plane's checker (white and (173, 199, 239)) tinted greener, as two coloured meshes: the EGL
+# plugin never frees a texture, and loads one again at every build (+1.3 MB a build, any ground).
+_CHECKER_M = 1.0  # side of a checker square of rough ground, rounded to whole cells
 _STEP_RGBA = ((0.75, 0.7, 0.6, 1.0), (0.6, 0.55, 0.5, 1.0))
 
 
@@ -329,24 +333,29 @@ def _build_grid_body(sim: BulletSim, surface: GridSurface, *, visible: bool) -> 
 def _visible_grid_body(
     sim: BulletSim, surface: GridSurface, collision: int, undo: dict[str, list[float]], middle: float
 ) -> int:
-    """The body of :func:`_build_grid_body` with the grid's textured OBJ mesh as its visual.
+    """The body of :func:`_build_grid_body` with the grid's visual: the light and the dark squares
+    of a checker (so that both relief and motion show) as two coloured OBJ meshes.
 
-    PyBullet keeps every OBJ file it parses for the life of the process (~4 MB for this mesh),
-    unless file caching is off: it is turned off while the ground is made, which also empties that
-    cache, so other meshes (the robot's) are parsed again at their next load. The EGL plugin keeps
-    its own cache, which nothing empties: :class:`_MeshFiles` names files so that it stays right.
+    PyBullet keeps every OBJ file it parses for the life of the process (~1.5 MB per square colour
+    here), unless file caching is off: it is turned off while the ground is made, which also
+    empties that cache, so other meshes (the robot's) are parsed again at their next load. The EGL
+    plugin keeps its own cache, which nothing empties: :class:`_MeshFiles` names files so that it
+    stays right.
     """
     sim.setPhysicsEngineParameter(enableFileCaching=0)
     try:
-        mesh_file = str(_MESH_FILES.obj_for(surface))
-        visual = sim.createVisualShape(pybullet.GEOM_MESH, fileName=mesh_file, rgbaColor=_ROUGH_TINT, **undo)
+        files = [str(_MESH_FILES.obj_for(surface, colour)) for colour in range(len(_ROUGH_CHECKER))]
+        visual = sim.createVisualShapeArray(
+            [pybullet.GEOM_MESH] * len(files),
+            fileNames=files,
+            rgbaColors=[list(c) for c in _ROUGH_CHECKER],
+            visualFramePositions=[undo["visualFramePosition"]] * len(files),
+            visualFrameOrientations=[undo["visualFrameOrientation"]] * len(files),
+        )
         base = _ground_frame(sim, ROUGH_HALF_SIZE_M)
-        body_id = _static_body(sim, base, [(collision, int(visual))], ((0.0, 0.0, middle), _QUARTER_TURN))
+        return _static_body(sim, base, [(collision, int(visual))], ((0.0, 0.0, middle), _QUARTER_TURN))
     finally:
         sim.setPhysicsEngineParameter(enableFileCaching=1)
-    texture = sim.loadTexture(os.path.join(pybullet_data.getDataPath(), "checker_blue.png"))
-    sim.changeVisualShape(body_id, 0, textureUniqueId=texture)
-    return body_id
 
 
 def _inverse(quaternion: tuple[float, float, float, float]) -> list[float]:
@@ -355,10 +364,10 @@ def _inverse(quaternion: tuple[float, float, float, float]) -> list[float]:
 
 
 class _MeshFiles:
-    """OBJ files of rough ground's visual mesh, one per distinct grid, in a folder of this process.
+    """OBJ files of rough ground's visual meshes, two per distinct grid, in a folder of this process.
 
     The EGL plugin parses an OBJ file once per path and keeps the result for the life of the
-    process: a new path per build grows the process by ~3.5 MB each time, and rewriting one path
+    process: a new path per build grows the process by ~1.7 MB each time, and rewriting one path
     would draw the stale mesh. So a file is named by a digest of its grid: the same ground built
     again (episodes, edits of anything but its shape, another env) costs nothing, and a new ground
     costs one parse. At most ``keep`` files stay on disk; one evicted and needed again is written
@@ -374,17 +383,18 @@ class _MeshFiles:
         self._folder: Path | None = None
         self._files: OrderedDict[str, Path] = OrderedDict()
 
-    def obj_for(self, surface: GridSurface) -> Path:
-        """The path of the OBJ file of ``surface``'s grid, written if it is not on disk."""
+    def obj_for(self, surface: GridSurface, colour: int) -> Path:
+        """The path of the OBJ file of ``surface``'s checker squares of ``colour`` (0 or 1), written
+        if it is not on disk."""
         digest = hashlib.sha1(np.ascontiguousarray(surface.heights).tobytes())
         digest.update(repr(surface.cell).encode())
-        name = f"rough-{digest.hexdigest()[:20]}.obj"
+        name = f"rough-{digest.hexdigest()[:20]}-{colour}.obj"
         with self._lock:
             folder = self._own_folder()
             path = self._files.pop(name, None) or folder / name
             self._files[name] = path  # most recently used last
             if not path.exists():
-                _write_grid_obj(path, surface)
+                _write_grid_obj(path, surface, colour)
             while len(self._files) > self._keep:
                 _, old = self._files.popitem(last=False)
                 old.unlink(missing_ok=True)
@@ -402,14 +412,22 @@ _MESH_FILES = _MeshFiles()
 """This process's terrain mesh files (see :class:`_MeshFiles` for why it is process-wide)."""
 
 
-def _write_grid_obj(path: Path, surface: GridSurface) -> None:
-    """The grid as a textured OBJ: the flat plane's checker texture, 1 m squares, drapes over the
-    bumps so that both relief and motion show. Written aside and renamed, so no reader sees half."""
+def _write_grid_obj(path: Path, surface: GridSurface, colour: int) -> None:
+    """The cells of the grid whose checker square has ``colour`` (0 or 1), as an OBJ mesh with
+    normals; written aside and renamed, so that no reader sees half a file."""
     n = surface.heights.shape[0]
     points = grid_vertices(surface)
     normals = _grid_normals(points.reshape(n, n, 3)).reshape(-1, 3)
+    triangles = grid_triangles(n, n)
+    cells = n - 1
+    cell_i, cell_j = np.divmod(np.arange(cells * cells), cells)  # the cell of each triangle, twice
+    per_square = max(1, round(_CHECKER_M / surface.cell))
+    square = np.floor_divide(cell_i - cells // 2, per_square) + np.floor_divide(cell_j - cells // 2, per_square)
+    keep = np.tile(square % 2 == colour, 2)  # grid_triangles lists every cell's lower, then upper triangles
+    used, remapped = np.unique(triangles[keep], return_inverse=True)
     partial = path.with_suffix(".part")
-    write_obj(partial, points, normals, points[:, :2] / 2.0, grid_triangles(n, n))
+    points_used = points[used]
+    write_obj(partial, points_used, normals[used], points_used[:, :2] / 2.0, remapped.reshape(-1, 3).astype(np.int32))
     partial.replace(path)
 
 

@@ -7,6 +7,7 @@ import pytest
 from app.cli.main import main
 
 
+@pytest.mark.slow  # three spawned processes
 def test_bench_memory_prints_the_rebuild_and_switching_tables(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["bench", "memory", "--robots", "ant", "--rebuilds", "4", "--preview-rebuilds", "3"]
     argv += ["--renderer", "tiny", "--episode-steps", "5", "--seconds", "0.2", "--repeats", "1"]
