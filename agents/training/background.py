@@ -43,7 +43,7 @@ def training_job(control: JobControl, run_path: str, resume: bool, device: str |
     from agents.storage.runs import RunDir
     from agents.training.train import run_training
 
-    run = RunDir.open(run_path, require_checkpoint=resume)
+    run = RunDir.open(run_path, require_checkpoint=False)  # a run killed before its first checkpoint starts over
     notes: list[TrainingNote] = []
     torch_device = resolve_device(device or str(run.settings["device"]))
     training = run_training(

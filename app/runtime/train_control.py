@@ -176,7 +176,7 @@ class TrainController:
     def open_run(self, path: Path) -> bool:
         """Show a run directory from disk (its metrics so far) and make it the one Resume continues."""
         try:
-            run = RunDir.open(path)
+            run = RunDir.open(path, require_checkpoint=False)  # Resume starts a run killed before its first save
         except ValueError as err:
             self._view.show_error(str(err), "")
             return False
