@@ -297,7 +297,8 @@ def test_algorithm_help_lists_every_registered_algorithm(
 
     with pytest.raises(SystemExit):
         main([*command, "--help"])
-    text = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # argparse may wrap oracle-pearl at its hyphen
+    # argparse may wrap oracle-pearl at its hyphen
+    text = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))
     assert all(name in text for name in ALGORITHMS) and "{algorithms}" not in text
 
 
