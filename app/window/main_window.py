@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QPlainTextEdit, QSplitter, QTabWidget, QWidget
 
+from app.runtime.adapt_control import AdaptState
 from app.runtime.launcher import JobLauncher
 from app.runtime.preview import Frame
 from app.runtime.task_files import user_home
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         panel.status_changed.connect(self.on_status_changed)
         panel.error_occurred.connect(self.on_error_occurred)
         panel.device_resolved.connect(self.on_device_resolved)
+        panel.worker_created.connect(self.on_adaptation_created)
         return panel
 
     def _build_layout(self) -> QSplitter:
@@ -230,6 +232,11 @@ class MainWindow(QMainWindow):
         self.viewport.clear()
         self.update_job_label()
 
+    @Slot(object)
+    def on_adaptation_created(self, worker: object) -> None:
+        """A run's worker exists (its thread starts next): the status bar says so."""
+        self.update_job_label()
+
     @Slot()
     def on_adaptation_ended(self) -> None:
         """The run's thread ended: back to the idle preview."""
@@ -247,7 +254,7 @@ class MainWindow(QMainWindow):
     def update_job_label(self) -> None:
         """The status bar's job field: what runs now ("idle" when nothing does)."""
         jobs = []
-        if self.adapt_panel.is_running():
+        if self.adapt_panel.controller.state is not AdaptState.IDLE:  # its thread may not have started yet
             jobs.append("adapting")
         elif self.is_previewing():
             paused = " (paused)" if self.train_panel.state.active else ""

@@ -65,6 +65,9 @@ class AdaptPlotWidget(QWidget):
         self.rewards_plot = pg.PlotWidget()
         self.rewards_plot.setLabel("bottom", "step of the current episode")
         self.rewards_plot.setLabel("left", "reward")
+        for plot in (self.returns_plot, self.rewards_plot):
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).enableAutoSIPrefix(False)  # a reward of 0.2 reads as 0.2, not 200 (x0.001)
         self.estimates = EstimatePlotWidget()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -201,7 +204,17 @@ class AdaptPlotWidget(QWidget):
         line.setZValue(5)
         self._plots[plot].addItem(line)
         markers.append(line)
+        self._place_label(plot, line)
         self._plots[plot].viewport().update()
+
+    def _place_label(self, plot: str, line: pg.InfiniteLine) -> None:
+        """Put a marker's label on the side of its line with more room (a change is drawn at the newest
+        step, the plot's right edge: there the label reads leftwards), so it is not cut at the edge."""
+        (low, high), _ = self._plots[plot].plotItem.viewRange()
+        side = (1.0, 0.5) if line.value() > (low + high) / 2 else (0.0, 0.5)
+        if line.label.anchors[0] != side:
+            line.label.anchors = [side, side]
+            line.label.updatePosition()
 
     def _remove_markers(self, run: _Run, plot: str) -> None:
         for line in run.markers.get(plot, []):
@@ -255,6 +268,10 @@ class AdaptPlotWidget(QWidget):
         if changed:
             self.returns_plot.viewport().update()
             self.rewards_plot.viewport().update()
+            for run in self._runs:  # the views follow the data: a label may now have room on the other side
+                for plot, lines in run.markers.items():
+                    for line in lines:
+                        self._place_label(plot, line)
         self.estimates.refresh()
 
     def export(self, plot: str, path: Path) -> None:

@@ -22,11 +22,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
-from app.window.widgets.reward_plot import LEGEND_BRUSH
-
 NO_RUN_TEXT = "The running estimate of the task appears here when an agent that adapts within the episode runs."
 WAITING_TEXT = "waiting for the agent's first estimate"
 NO_ESTIMATE_TEXT = "this agent adapts between episodes: no running estimate"
+TITLE = "running estimate of the task"
 MIN_HUES = 8
 """colours are spread over at least this many hues, so neighbouring components stay apart"""
 
@@ -49,9 +48,10 @@ class EstimatePlotWidget(QWidget):
         super().__init__(parent)
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "step of the current episode")
-        self.plot.setLabel("left", "estimate (latent units)")
-        self.plot.setTitle("task estimate (solid: the agent's, dashed: from the true task)")
-        self.plot.addLegend(offset=(-10, 10), brush=LEGEND_BRUSH, colCount=4)
+        self.plot.setLabel("left", "z (dashed: of the true task)")
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)
+        self.plot.setTitle(TITLE)
         self.message = QLabel(NO_RUN_TEXT)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
@@ -67,7 +67,7 @@ class EstimatePlotWidget(QWidget):
     def start_run(self, label: str) -> None:
         """A new run replaces the drawn one; until it says whether it estimates, the plot waits."""
         self._reset_curves()
-        self.plot.setTitle(f"task estimate: {label.split(' · ')[0]} (solid: the agent's, dashed: from the true task)")
+        self.plot.setTitle(f"{TITLE}: {label.split(' · ')[0]}")
         self._show_message(WAITING_TEXT)
 
     def set_estimates(self, reports: bool) -> None:
@@ -93,7 +93,7 @@ class EstimatePlotWidget(QWidget):
     def clear(self) -> None:
         """Forget the drawn run."""
         self._reset_curves()
-        self.plot.setTitle("task estimate (solid: the agent's, dashed: from the true task)")
+        self.plot.setTitle(TITLE)
         self._show_message(NO_RUN_TEXT)
 
     # --- reading --------------------------------------------------------------------------------------
@@ -136,7 +136,8 @@ class EstimatePlotWidget(QWidget):
         hues = max(width, MIN_HUES)
         for component in range(width):
             colour = pg.intColor(component, hues=hues)
-            self._solid.append(self.plot.plot(name=f"z{component + 1}", pen=pg.mkPen(colour, width=2)))
+            # No legend: latent components have no names, and 8 entries would cover the curves.
+            self._solid.append(self.plot.plot(pen=pg.mkPen(colour, width=2)))
             dashed = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)
             self._dashed.append(self.plot.plot(pen=dashed))
 
@@ -149,9 +150,6 @@ class EstimatePlotWidget(QWidget):
         for curve in self._solid + self._dashed:
             self.plot.removeItem(curve)
         self._solid, self._dashed = [], []
-        legend = self.plot.plotItem.legend
-        if legend is not None:
-            legend.clear()
 
     def _show_message(self, text: str) -> None:
         self.message.setText(text)
