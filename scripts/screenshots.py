@@ -2,6 +2,7 @@
 
     python scripts/screenshots.py OUT_DIR            # starts its own Xvfb (xvfb-run)
     python scripts/screenshots.py OUT_DIR --shots 3  # a shorter adaptation
+    python scripts/screenshots.py OUT_DIR --live-only --live-agent run/checkpoint.pt  # only the live change
 
 Needs, on Debian/Ubuntu: ``apt-get install -y xvfb libxcb-icccm4 libxcb-keysyms1 imagemagick``
 (Xvfb and xvfb-run; the two xcb libraries Qt's X11 plugin loads; ImageMagick's ``import``).
@@ -15,7 +16,12 @@ these moments:
 2. ``2-adapting``: mid-adaptation (two episodes done, the third drawing);
 3. ``3-adapted``: after the run, with its return and reward curves;
 4. ``4-meta-train``: the Meta-train tab;
-5. ``5-family-editor``: the task-family editor opened from it.
+5. ``5-family-editor``: the task-family editor opened from it;
+6. ``6-live-change``: a one-episode run of ``--live-agent`` (default: the same agent) on a held-out
+   task of its family, in which the task form's ``--live-change`` field is edited a third of the way
+   through: the change is marked on every plot, and the third plot draws the agent's running
+   estimate of the task (an online agent such as RMA) or says it has none. ``--live-only`` takes
+   only this one.
 
 Each moment is saved twice: ``NAME.png`` is the X server's root window taken with ImageMagick's
 ``import -window root``, what a user would see on screen; ``NAME-grab.png`` is Qt's own
@@ -62,6 +68,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--agent", default="cheetah-velocity-pearl", help="bundled agent (assets/agents/NAME.pt)")
     parser.add_argument("--test-task", type=int, default=0, help="which held-out task of the agent's family")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for each moment")
+    parser.add_argument("--live-agent", type=Path, help="checkpoint for the live-change moment (default: --agent's)")
+    parser.add_argument(
+        "--live-change", default="robot.payload_kg=10", help="FIELD=VALUE edited in the form during that run"
+    )
+    parser.add_argument("--live-only", action="store_true", help="take only the live-change moment")
     parser.add_argument("--inside-xvfb", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -198,6 +209,62 @@ def build_moments(window: object, bundled: Path, family_name: str, shots: int, s
     ]
 
 
+def live_moments(window: object, checkpoint: Path, task: object, change: str, steps: int) -> list[Moment]:
+    """A one-episode run of ``checkpoint`` on ``task``, with ``change`` (FIELD=VALUE) typed into the form."""
+    from app.window.main_window import MainWindow
+    from sim.params import TaskParams, parse_value
+
+    assert isinstance(window, MainWindow) and isinstance(task, TaskParams)
+    panel, plot = window.adapt_panel, window.adapt_panel.plot
+    path, _, raw = change.partition("=")
+    value = parse_value(path, raw)
+    marks: dict[str, int] = {}
+
+    def ready_to_run() -> bool:
+        editor = window.train_panel.family_editor
+        if editor is not None and editor.isVisible():
+            editor.reject()
+        return not panel.is_running() and window.is_previewing()
+
+    def start() -> None:
+        window.task_panel.set_task(task)
+        window.tabs.setCurrentWidget(panel)
+        panel.add_checkpoint(checkpoint)
+        panel.shots.setValue(1)
+        panel.updates.setValue(0)
+        panel.steps.setValue(steps)
+        panel.run_button.click()
+        marks["run"] = plot.run_count()
+
+    def steps_done() -> int:
+        return len(plot.rewards(marks["run"] - 1)[0]) if plot.run_count() == marks.get("run") else 0
+
+    def edit() -> None:
+        editor = window.form.editor(path)
+        editor.setValue(value)  # type: ignore[attr-defined]  # a number field: what a user types
+
+    def changed_and_on() -> bool:
+        return bool(plot.markers(marks["run"] - 1, "rewards")) and steps_done() >= steps * 2 // 3
+
+    return [
+        Moment("live-start", ready_to_run, start, shot=False),
+        Moment("live-edit", lambda: steps_done() >= steps // 3, edit, shot=False),
+        Moment("6-live-change", changed_and_on),
+    ]
+
+
+def family_of(checkpoint: Path) -> str:
+    """The task family a checkpoint's agent was trained on: its sidecar's, else the checkpoint's own."""
+    sidecar = checkpoint.with_suffix(".json")
+    if sidecar.is_file():
+        return str(json.loads(sidecar.read_text())["family"])
+    import torch
+
+    from agents.training.train import load_trained
+
+    return load_trained(checkpoint, device=torch.device("cpu")).family.name
+
+
 def run_inside(args: argparse.Namespace) -> int:
     """Open the window on this X display, run the moments, and report."""
     os.environ["QT_QPA_PLATFORM"] = "xcb"
@@ -208,18 +275,20 @@ def run_inside(args: argparse.Namespace) -> int:
     from sim.tasks import AGENTS_DIR, load_family
 
     bundled = AGENTS_DIR / f"{args.agent}.pt"
-    family_name = json.loads(bundled.with_suffix(".json").read_text())["family"]
+    family_name = family_of(bundled)
+    live_agent = args.live_agent or bundled
+    live_task = load_family(family_of(live_agent)).test_tasks()[args.test_task]
     args.out_dir.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
     app.setApplicationName("sim2adapt")
-    window = MainWindow(load_family(family_name).test_tasks()[args.test_task])
+    window = MainWindow(live_task if args.live_only else load_family(family_name).test_tasks()[args.test_task])
     window.setGeometry(0, 0, *SCREEN)
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     window.start()
-    director = Director(
-        window, build_moments(window, bundled, family_name, args.shots, args.steps), args.out_dir, args.timeout
-    )
+    moments = [] if args.live_only else build_moments(window, bundled, family_name, args.shots, args.steps)
+    moments += live_moments(window, live_agent, live_task, args.live_change, args.steps)
+    director = Director(window, moments, args.out_dir, args.timeout)
     director.start()
     app.exec()
     if director.failure is not None:
