@@ -74,6 +74,11 @@ class UpdateEvent:
     seconds: float
 
 
+def _short(value: Any) -> str:
+    """A number to 4 significant digits (a held-out task's 8.704122602263194 kg crowded the plot), else as is."""
+    return repr(float(f"{value:.4g}")) if isinstance(value, float) else str(value)
+
+
 @dataclass(frozen=True)
 class TaskChangeEvent:
     """A scheduled change of the task, applied before the action of ``step`` (plots mark it)."""
@@ -86,8 +91,8 @@ class TaskChangeEvent:
 
     @property
     def label(self) -> str:
-        """``robot.payload_kg 0 -> 10``: what a plot's marker says."""
-        return f"{self.path} {self.old} -> {self.new}"
+        """``robot.payload_kg 8.704 -> 10``: what a plot's marker and the CLI say (4 significant digits)."""
+        return f"{self.path} {_short(self.old)} -> {_short(self.new)}"
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,14 @@ agent at test time: its envs observe the robot only.
 
 from __future__ import annotations
 
+import copy
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -27,6 +30,7 @@ from agents.ppo.update import ppo_samples, ppo_update
 from agents.rma.agent import HistoryPolicy, RMAAgent
 from agents.rma.config import RMAConfig
 from agents.rma.networks import AdaptationModule, OnlinePolicy, TeacherMeanNet, history_width
+from sim.params import TaskParams
 from sim.sampler import VectorSampler
 from sim.tasks import TaskDistribution
 
@@ -203,8 +207,23 @@ class RMALearner:
         )
 
     def new_agent(self) -> RMAAgent:
-        """An online agent on private copies of the current networks."""
-        return RMAAgent(self.online_policy())
+        """An online agent on private copies of the current networks, able to say the teacher's ``z`` of a task."""
+        return RMAAgent(self.online_policy(), reference=self.teacher_latent())
+
+    def teacher_latent(self) -> Callable[[TaskParams], NDArray[np.float32]]:
+        """``task -> mu(e)``: what the adaptation module should estimate for a task (CPU copies, for plots)."""
+        encoder = copy.deepcopy(self.teacher_net.encoder).to("cpu").eval().requires_grad_(False)
+        norm = copy.deepcopy(self.policy.obs_normalizer).to("cpu")
+        family, obs_dim = self.family, self.obs_dim
+
+        def latent(task: TaskParams) -> NDArray[np.float32]:
+            features = torch.as_tensor(family.task_features(task), dtype=torch.float32)
+            padded = torch.cat([torch.zeros(obs_dim), features])[None]  # the normaliser spans [obs | features]
+            with torch.no_grad():
+                z: NDArray[np.float32] = encoder(norm(padded)[:, obs_dim:])[0].numpy()
+            return z
+
+        return latent
 
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimisers and iteration."""

@@ -53,20 +53,6 @@ def describe_task(task: TaskParams) -> str:
     return f"{task.robot.name} on {task.terrain.kind}, {task.goal.target_velocity_mps:.3g} m/s"
 
 
-def change_label(event: Any) -> str:
-    """A ``TaskChangeEvent``'s label with numbers to 4 significant digits (``robot.payload_kg 8.704 -> 10.0``).
-
-    A held-out task's values are draws such as 8.704122602263194: in full they crowd a plot marker.
-    """
-    return f"{event.path} {_short(event.old)} -> {_short(event.new)}"
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(float(f"{value:.4g}"))
-    return str(value)
-
-
 class AdaptController:
     """One adaptation run at a time: build it, name it, follow it, keep its outcome."""
 
@@ -166,7 +152,7 @@ class AdaptController:
 
     def task_changed(self, event: Any) -> str:
         """The status line of a change that reached the running episode (a ``TaskChangeEvent``)."""
-        return f"episode {event.episode + 1}, step {event.step}: {change_label(event)}"
+        return f"episode {event.episode + 1}, step {event.step}: {event.label}"
 
     def finished(self, outcome: AdaptOutcome) -> str:
         """A completed run: kept for Export; returns how the return moved."""

@@ -52,6 +52,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run.path
 
 
+@pytest.mark.slow
 def test_a_run_trains_the_teacher_then_the_adaptation_module_which_learns_the_teachers_z(trained_run: Path) -> None:
     rows = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
     assert [row["phase"] for row in rows] == [1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
@@ -60,6 +61,7 @@ def test_a_run_trains_the_teacher_then_the_adaptation_module_which_learns_the_te
     assert all(row["env_steps"] > 0 for row in rows)
 
 
+@pytest.mark.slow
 def test_the_history_starts_empty_each_episode_and_fills_with_what_was_done(trained_run: Path) -> None:
     agent = load_trained(trained_run, device=torch.device("cpu")).new_agent()
     assert isinstance(agent, RMAAgent)
@@ -75,6 +77,7 @@ def test_the_history_starts_empty_each_episode_and_fills_with_what_was_done(trai
     assert not agent.actor.history.any()
 
 
+@pytest.mark.slow
 def test_the_agent_acts_on_the_robot_alone_at_test_time(trained_run: Path) -> None:
     """Its evaluation envs do not append the task: nothing privileged reaches the agent."""
     trained = load_trained(trained_run, device=torch.device("cpu"))
@@ -85,6 +88,7 @@ def test_the_agent_acts_on_the_robot_alone_at_test_time(trained_run: Path) -> No
         env.close()
 
 
+@pytest.mark.slow
 def test_an_export_reproduces_the_in_app_actions_step_by_step(trained_run: Path, tmp_path: Path) -> None:
     """Replayed with only the files (the same observations and noise draws), the actions match the agent's."""
     trained = load_trained(trained_run, device=torch.device("cpu"))
@@ -119,6 +123,7 @@ def test_teacher_settings_are_validated_with_the_field_named() -> None:
         dataclasses.replace(get_algorithm("rma").config(), gamma=1.5)
 
 
+@pytest.mark.slow
 def test_the_agent_reports_its_running_estimate_of_the_task(trained_run: Path) -> None:
     from agents.core.adaptation import EstimateEvent
 
@@ -129,3 +134,5 @@ def test_the_agent_reports_its_running_estimate_of_the_task(trained_run: Path) -
     assert [e.step for e in estimates] == [0, 5, 10]
     assert all(len(e.estimate) == TINY_LATENT for e in estimates)
     assert estimates[0].estimate != estimates[-1].estimate  # it changes as the history fills
+    reference = estimates[0].reference  # the teacher's z of the true task: what the estimate should approach
+    assert reference is not None and len(reference) == TINY_LATENT and reference == estimates[-1].reference

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDoubleSpinBox
 
 from agents.core.adaptation import EstimateEvent, TaskChangeEvent
-from app.runtime.adapt_control import AdaptController, change_label
+from app.runtime.adapt_control import AdaptController
 from app.runtime.launcher import JobLauncher
 from app.runtime.task_files import HOME_ENV
 from app.window.dialogs import FileDialogs
@@ -219,6 +219,6 @@ def test_the_controller_sends_dynamics_edits_and_refuses_rebuilds() -> None:
     assert controller.live_edit(with_values(both, {"robot.limb_length_scale": 1.0})).refused is None  # set back
 
     drawn = TaskChangeEvent(0, 200, "robot.payload_kg", 8.704122602263194, 10.0)
-    assert change_label(drawn) == "robot.payload_kg 8.704 -> 10.0"  # a drawn task's value, short on a marker
+    assert drawn.label == "robot.payload_kg 8.704 -> 10.0"  # a drawn task's value, short on a marker
     controller.ended()
     assert controller.live_edit(with_values(task, {"goal.target_velocity_mps": 2.0})).task is None

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.runtime.adapt_control import AdaptController, AdaptState, change_label, describe_task
+from app.runtime.adapt_control import AdaptController, AdaptState, describe_task
 from app.runtime.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted
 from app.runtime.launcher import JobLauncher
 from app.runtime.task_files import find_checkpoints
@@ -321,7 +321,7 @@ class AdaptPanel(QWidget):
     @Slot(object)
     def on_task_changed(self, event: Any) -> None:
         """An edit reached the running episode: a marker on the plots, and a status line."""
-        self.plot.add_change(self._run_index, episode=event.episode, step=event.step, label=change_label(event))
+        self.plot.add_change(self._run_index, episode=event.episode, step=event.step, label=event.label)
         self._status(self.controller.task_changed(event))
 
     @Slot(object)
