@@ -115,6 +115,7 @@ def test_closing_the_generator_early_closes_the_env() -> None:
     assert _CloseRecorder.closed
 
 
+@pytest.mark.slow
 def test_frames_come_at_the_chosen_rate_and_show_the_scene() -> None:
     env_config = EnvConfig(render_width=64, render_height=48, max_episode_steps=6)
     task = with_values(TaskParams(), {"robot.name": "ant"})

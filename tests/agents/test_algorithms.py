@@ -63,6 +63,7 @@ def test_every_algorithm_has_a_tiny_config_here() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
+@pytest.mark.slow
 def test_train_load_adapt_export_for_every_algorithm(name: str, tmp_path: Path) -> None:
     config = get_algorithm(name).config(TINY[name])
     settings = TrainSettings(algorithm=name, iterations=1, num_workers=1, env="point_mass", device="cpu", config=config)

@@ -40,6 +40,7 @@ def events_until_end(process: ChildProcess, timeout_s: float = 120.0) -> list:
     raise AssertionError(f"no end within {timeout_s} s: {events}")
 
 
+@pytest.mark.slow
 def test_a_child_run_reports_every_iteration_then_its_end(tmp_path: Path) -> None:
     run = start_run(tmp_path / "run", settings=settings(3), family=FAMILY)
     process = training_process(run.path, device="cpu")
@@ -51,6 +52,7 @@ def test_a_child_run_reports_every_iteration_then_its_end(tmp_path: Path) -> Non
     assert len(RunDir.open(run.path).metrics()) == 3
 
 
+@pytest.mark.slow
 def test_stop_mid_run_leaves_no_process_and_a_run_that_resumes(tmp_path: Path) -> None:
     run = start_run(tmp_path / "run", settings=settings(100_000), family=FAMILY)
     process = training_process(run.path, device="cpu")
@@ -71,6 +73,7 @@ def test_stop_mid_run_leaves_no_process_and_a_run_that_resumes(tmp_path: Path) -
     resumed.close()
 
 
+@pytest.mark.slow
 def test_pausing_reports_the_iteration_in_hand_then_ends_between_iterations(tmp_path: Path) -> None:
     run = start_run(tmp_path / "run", settings=settings(100_000), family=FAMILY)
     process = training_process(run.path, device="cpu")
@@ -86,6 +89,7 @@ def test_pausing_reports_the_iteration_in_hand_then_ends_between_iterations(tmp_
     assert len(RunDir.open(run.path).metrics()) == len(done)  # every iteration reported has its checkpoint
 
 
+@pytest.mark.slow
 def test_a_run_that_cannot_start_reports_why(tmp_path: Path) -> None:
     process = training_process(tmp_path / "nowhere")
     process.start()

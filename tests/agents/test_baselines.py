@@ -43,6 +43,7 @@ def make_learner(seed: int = 0) -> MultiTaskPPOLearner:
     )
 
 
+@pytest.mark.slow
 def test_multitask_ppo_learns_the_family_average(sampler: VectorSampler) -> None:
     learner = make_learner()
     stats = [learner.train_iteration(sampler) for _ in range(25)]
@@ -52,6 +53,7 @@ def test_multitask_ppo_learns_the_family_average(sampler: VectorSampler) -> None
     assert all(s.env_steps == CONFIG.tasks_per_iteration * CONFIG.episodes_per_task * CONFIG.horizon for s in stats)
 
 
+@pytest.mark.slow
 def test_same_seed_same_iterations(sampler: VectorSampler) -> None:
     a, b, c = make_learner(5), make_learner(5), make_learner(6)
     first, again, other = (learner.train_iteration(sampler) for learner in (a, b, c))
@@ -69,6 +71,7 @@ def run_adaptation(agent_factory, task: TaskParams, shots: int) -> AdaptResult:
     return result
 
 
+@pytest.mark.slow
 def test_ppo_from_scratch_improves_on_one_task_through_the_adaptation_api() -> None:
     """Fine-tuning is real learning: a fresh policy gets better at one task within a handful of episodes.
 
@@ -87,6 +90,7 @@ def test_ppo_from_scratch_improves_on_one_task_through_the_adaptation_api() -> N
     assert np.mean(gains) > 5.0, gains
 
 
+@pytest.mark.slow
 def test_fine_tuning_leaves_the_trained_baseline_untouched(sampler: VectorSampler) -> None:
     learner = make_learner()
     learner.train_iteration(sampler)
@@ -95,6 +99,7 @@ def test_fine_tuning_leaves_the_trained_baseline_untouched(sampler: VectorSample
     assert all(torch.equal(before[k], v) for k, v in learner.policy.state_dict().items())
 
 
+@pytest.mark.slow
 def test_multitask_run_resumes_like_an_uninterrupted_one_and_loads_for_adaptation(tmp_path: Path) -> None:
     config = get_algorithm("multitask").config({"tasks_per_iteration": 2, "episodes_per_task": 2, "horizon": 5})
     settings = TrainSettings(

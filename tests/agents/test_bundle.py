@@ -26,6 +26,7 @@ def sidecar_of(path: Path) -> dict:
 
 
 @pytest.mark.parametrize("checkpoint", BUNDLED, ids=[p.stem for p in BUNDLED])
+@pytest.mark.slow
 def test_a_bundled_agent_reproduces_its_recorded_adaptation_and_an_untrained_one_does_not(
     checkpoint: Path, tmp_path: Path
 ) -> None:
@@ -43,6 +44,7 @@ def test_a_bundled_agent_reproduces_its_recorded_adaptation_and_an_untrained_one
     assert checkpoint.stat().st_size < 5e6  # "a few MB at most"
 
 
+@pytest.mark.slow
 def test_bundling_a_run_records_how_to_retrain_it_and_family_names_find_it(tmp_path: Path) -> None:
     family = load_family("cheetah-velocity")
     config = dataclasses.replace(
@@ -68,6 +70,7 @@ def test_bundling_a_run_records_how_to_retrain_it_and_family_names_find_it(tmp_p
         resolve_agent("no-such-thing", folder=out.parent)
 
 
+@pytest.mark.slow
 def test_refreshing_a_held_out_record_adds_the_physical_measures_and_leaves_the_checkpoint_alone(
     tmp_path: Path,
 ) -> None:

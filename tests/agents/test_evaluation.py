@@ -41,6 +41,7 @@ def make_env(task: TaskParams) -> PointMassEnv:
     return PointMassEnv(task, max_episode_steps=10)
 
 
+@pytest.mark.slow
 def test_scores_are_the_returns_of_the_adaptation_generator() -> None:
     scores = evaluate_adaptation(make_agent, make_env, TASKS, label="scratch", shots=3, max_steps=10, seeds=(4, 5))
     assert scores.returns.shape == (2, 2, 3)

@@ -71,6 +71,7 @@ checkpoint_bytes = st.one_of(
 
 @FUZZ
 @given(raw=checkpoint_bytes)
+@pytest.mark.slow
 def test_load_checkpoint_on_any_bytes_loads_a_dict_or_names_the_file(scratch: Path, raw: bytes) -> None:
     scratch.write_bytes(raw)
     try:
@@ -100,6 +101,7 @@ settings_rows = st.one_of(  # plain values: a checkpoint holds them
 
 @FUZZ
 @given(st.one_of(settings_rows, json_values))
+@pytest.mark.slow
 def test_train_settings_from_any_dict_is_valid_or_a_value_error(row: object) -> None:
     try:
         TrainSettings.from_dict(row)
@@ -131,6 +133,7 @@ damaged_states = st.fixed_dictionaries(
 
 @FUZZ
 @given(state=damaged_states)
+@pytest.mark.slow
 def test_load_trained_on_damaged_entries_names_the_entry(scratch: Path, state: dict) -> None:
     torch.save(state, scratch)
     try:

@@ -39,6 +39,7 @@ def make_learner(seed: int = 0, config: MAMLConfig = CONFIG) -> MAMLLearner:
     return MAMLLearner(policy=policy, family=FAMILY, config=config, seed=seed)
 
 
+@pytest.mark.slow
 def test_meta_training_improves_adaptation_and_post_update_beats_pre_update(sampler: VectorSampler) -> None:
     learner = make_learner()
     stats = [learner.train_iteration(sampler) for _ in range(30)]
@@ -48,6 +49,7 @@ def test_meta_training_improves_adaptation_and_post_update_beats_pre_update(samp
     assert all(s.env_steps == 2 * CONFIG.meta_batch_size * CONFIG.episodes_per_task * CONFIG.horizon for s in stats)
 
 
+@pytest.mark.slow
 def test_one_shot_support_sets_learn_from_one_episode_and_still_improve(sampler: VectorSampler) -> None:
     """support_episodes=1: one pre-update episode per task (as at one-shot test time), eight after."""
     config = MAMLConfig(meta_batch_size=8, episodes_per_task=8, support_episodes=1, horizon=20, outer_lr=3e-3)
@@ -72,6 +74,7 @@ def timeless(stats: IterationStats) -> dict:
     return {k: v for k, v in stats.to_dict().items() if not k.endswith("_s")}
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_returns(sampler: VectorSampler) -> None:
     first = make_learner(seed=3).train_iteration(sampler)
     again = make_learner(seed=3).train_iteration(sampler)
@@ -80,6 +83,7 @@ def test_same_seed_gives_the_same_returns(sampler: VectorSampler) -> None:
     assert other.post_return != first.post_return
 
 
+@pytest.mark.slow
 def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(sampler: VectorSampler, tmp_path: Path) -> None:
     config = MAMLConfig(meta_batch_size=3, episodes_per_task=8, horizon=10, learn_inner_lr=True)
     straight = make_learner(seed=5, config=config)

@@ -88,6 +88,7 @@ def adapted_returns(learner: PEARLLearner, task: TaskParams, seed: int) -> tuple
     return result.episode_returns
 
 
+@pytest.mark.slow
 def test_one_context_episode_beats_the_prior_episode_on_held_out_tasks(trained: PEARLLearner) -> None:
     """Posterior z after one episode of context beats the prior-z episode on the 8 held-out velocities.
 
@@ -99,6 +100,7 @@ def test_one_context_episode_beats_the_prior_episode_on_held_out_tasks(trained: 
     assert posterior > prior + 5.0, (prior, posterior)
 
 
+@pytest.mark.slow
 def test_iteration_stats_report_both_phases(trained: PEARLLearner, sampler: VectorSampler) -> None:
     learner: Learner = trained
     stats = learner.train_iteration(sampler)
@@ -110,6 +112,7 @@ def test_iteration_stats_report_both_phases(trained: PEARLLearner, sampler: Vect
     assert stats.loss == stats.extra["q_loss"]
 
 
+@pytest.mark.slow
 def test_the_export_acts_like_the_agent_under_the_posterior_mean(trained: PEARLLearner, tmp_path: Path) -> None:
     agent = trained.new_agent()
     assert torch.equal(agent.adapted_policy().z, torch.zeros(1, CONFIG.latent_dim))  # before learning: prior mean
@@ -166,6 +169,7 @@ def test_same_seed_gives_the_same_iterations(sampler: VectorSampler) -> None:
     assert timeless(other.train_iteration(sampler)) != timeless(make_learner(3, SMALL).train_iteration(sampler))
 
 
+@pytest.mark.slow
 def test_resume_with_replay_equals_an_uninterrupted_run(sampler: VectorSampler, tmp_path: Path) -> None:
     straight = make_learner(5, SMALL)
     expected = [timeless(straight.train_iteration(sampler)) for _ in range(3)]

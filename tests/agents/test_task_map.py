@@ -147,6 +147,7 @@ def test_the_scripted_agent_gives_the_expected_map_before_and_after_adapting() -
 
 
 @pytest.mark.slow  # two spawned workers import torch and PyBullet
+@pytest.mark.slow
 def test_two_workers_give_the_same_cells_as_one_and_leave_no_process_behind() -> None:
     map_spec = spec(nx=2, ny=2, shots=1, seeds=1)
     alone = {r.cell.index: r.per_seed("tracking_error_mps") for r in run_map(map_spec, ScriptedLoader(), workers=1)}

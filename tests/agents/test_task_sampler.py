@@ -93,6 +93,7 @@ def test_unknown_names_and_mismatched_scores_are_refused() -> None:
 
 
 @pytest.mark.slow  # a sampler worker process and two RMA iterations
+@pytest.mark.slow
 def test_the_rma_learner_trains_on_progress_drawn_tasks_and_checkpoints_the_sampler(tmp_path: Path) -> None:
     """Two iterations on the toy env: every task's return reaches the sampler, and the checkpoint holds it."""
     from agents.algorithms import get_algorithm

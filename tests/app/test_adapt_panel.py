@@ -79,6 +79,7 @@ def test_checkpoints_under_the_agents_folder_are_offered(qtbot, make_panel, poin
     assert panel.checkpoints.currentText() == str(Path("point-run") / "checkpoint.pt")
 
 
+@pytest.mark.slow
 def test_a_run_draws_one_return_per_episode_and_the_steps_of_the_last(qtbot, make_panel, point_checkpoint) -> None:
     panel = make_panel(TaskParams())
     panel.add_checkpoint(point_checkpoint)
@@ -103,6 +104,7 @@ def test_a_run_draws_one_return_per_episode_and_the_steps_of_the_last(qtbot, mak
     assert panel.plot.run_count() == 0
 
 
+@pytest.mark.slow
 def test_stop_ends_the_run_within_one_step_and_the_panel_stays_usable(qtbot, make_panel, point_checkpoint) -> None:
     panel = make_panel(TaskParams())
     panel.add_checkpoint(point_checkpoint)
@@ -126,6 +128,7 @@ def test_stop_ends_the_run_within_one_step_and_the_panel_stays_usable(qtbot, mak
     assert panel.last_outcome is not None and panel.plot.returns(1)[0] == [0.0, 1.0]
 
 
+@pytest.mark.slow
 def test_a_failing_run_shows_the_error_and_stays_usable(qtbot, make_panel, point_checkpoint, tmp_path) -> None:
     panel = make_panel(TaskParams())
     broken = tmp_path / "broken.pt"
@@ -140,6 +143,7 @@ def test_a_failing_run_shows_the_error_and_stays_usable(qtbot, make_panel, point
     assert panel.last_outcome is not None
 
 
+@pytest.mark.slow
 def test_another_robot_than_the_agents_is_refused_naming_the_field(qtbot, make_panel, hexapod_checkpoint) -> None:
     panel = make_panel(TaskParams())  # an ant task for a hexapod agent
     panel.add_checkpoint(hexapod_checkpoint)
@@ -149,6 +153,7 @@ def test_another_robot_than_the_agents_is_refused_naming_the_field(qtbot, make_p
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=TIMEOUT_MS)
 
 
+@pytest.mark.slow
 def test_frames_of_the_adapting_episode_and_an_export_that_reloads(qtbot, make_panel, hexapod_checkpoint) -> None:
     """One PyBullet run: frames come while it adapts; the exported files act like the adapted policy."""
     from agents.core.rollout import sample_action
@@ -179,6 +184,7 @@ def test_frames_of_the_adapting_episode_and_an_export_that_reloads(qtbot, make_p
         np.testing.assert_allclose(got, expected.clip(-1.0, 1.0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_an_export_failure_is_reported(qtbot, make_panel, point_checkpoint, tmp_path) -> None:
     panel = make_panel(TaskParams())
     panel.add_checkpoint(point_checkpoint)
@@ -192,6 +198,7 @@ def test_an_export_failure_is_reported(qtbot, make_panel, point_checkpoint, tmp_
     qtbot.waitUntil(lambda: panel.export_button.isEnabled(), timeout=TIMEOUT_MS)
 
 
+@pytest.mark.slow
 def test_plots_save_as_png_and_csv(qtbot, make_panel, point_checkpoint, tmp_path) -> None:
     panel = make_panel(TaskParams())
     panel.add_checkpoint(point_checkpoint)
@@ -205,6 +212,7 @@ def test_plots_save_as_png_and_csv(qtbot, make_panel, point_checkpoint, tmp_path
     assert len(rows) == 1 + 2  # header, then one row per episode
 
 
+@pytest.mark.slow
 def test_adapting_with_frames_never_stalls_the_event_loop(qtbot, make_panel, hexapod_checkpoint) -> None:
     """A 10 ms QTimer keeps ticking (no gap above 100 ms) while a PyBullet run streams steps and frames.
 

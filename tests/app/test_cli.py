@@ -90,6 +90,7 @@ def test_gui_resolves_the_task_before_qt(capsys, monkeypatch) -> None:
     assert opened == [with_values(TaskParams(), {"robot.name": "hexapod"})]
 
 
+@pytest.mark.slow
 def test_bench_sim_measures_and_prints_the_table(capsys) -> None:
     argv = ["bench", "sim", "--robots", "half_cheetah", "--terrains", "flat", "--seconds", "0.3"]
     status, out, _ = run(capsys, *argv, "--workers", "1", "--num-envs", "2")
@@ -142,6 +143,7 @@ def test_episode_endings_are_named() -> None:
     assert episode_ending({"left_world": False, "fallen": True}) == ""
 
 
+@pytest.mark.slow
 def test_play_says_when_the_robot_left_the_world(tmp_path, capsys) -> None:
     from agents.core.policies import GaussianMLPPolicy
     from agents.storage.export import export_policy

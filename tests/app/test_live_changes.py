@@ -89,6 +89,7 @@ def start_gated_run(qtbot, window: MainWindow, checkpoint: Path, gate: Gate, *, 
     return panel
 
 
+@pytest.mark.slow
 def test_editing_a_field_during_a_run_reaches_the_running_simulation(
     qtbot, make_factory, windows, hexapod_checkpoint
 ) -> None:
@@ -139,6 +140,7 @@ def test_a_field_that_rebuilds_the_world_is_refused_with_its_message(
     assert factory.env.task.robot.limb_length_scale == 1.2
 
 
+@pytest.mark.slow
 def test_the_estimate_plot_draws_an_online_agents_estimate_and_says_when_there_is_none(
     qtbot, tmp_path: Path, rma_point_checkpoint, point_checkpoint
 ) -> None:

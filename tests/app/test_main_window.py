@@ -147,6 +147,7 @@ def test_an_adaptation_pauses_the_preview_and_gives_it_back(qtbot, make_factory,
     assert panel.plot.returns(0)[0] == [0.0, 1.0]
 
 
+@pytest.mark.slow
 def test_training_pauses_the_preview_and_its_end_resumes_it(qtbot, make_factory, windows, tmp_path: Path) -> None:
     """A training child gets the cores: the preview neither steps nor renders until the run ends."""
     factory = make_factory()

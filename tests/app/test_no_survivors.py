@@ -100,6 +100,7 @@ def trained(run: Path) -> bool:
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+@pytest.mark.slow
 def test_killing_the_window_leaves_no_process_behind(launch, signum: int) -> None:
     """``sim2adapt gui``: its simulation child and multiprocessing's resource tracker end with it."""
     window = launch([str(BIN / "sim2adapt"), "gui"], ready=simulating)
@@ -114,6 +115,7 @@ def write_point_family(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+@pytest.mark.slow
 def test_killing_a_training_run_leaves_no_worker_behind_and_no_traceback(launch, tmp_path: Path, signum: int) -> None:
     """``sim2adapt train``: both sampler workers end with it, quietly (no BrokenPipeError from a dead pipe)."""
     config = [f"--config={key}={value}" for key, value in TINY_MAML.items() if key != "hidden_sizes"]
@@ -147,6 +149,7 @@ app.exec()
 """
 
 
+@pytest.mark.slow
 def test_killing_the_window_while_it_trains_leaves_no_process_behind(launch, tmp_path: Path) -> None:
     """The window with its preview child, a training child and that child's sampler workers: SIGKILL, all gone."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sys
 
+import pytest
 from PySide6.QtWidgets import QApplication
 
 from app.runtime.preview import StepStat
@@ -49,6 +50,7 @@ def test_missing_terms_are_gaps(qtbot) -> None:
     assert forward[0] == 1.0 and math.isnan(forward[1])
 
 
+@pytest.mark.slow
 def test_hundreds_of_repaints_keep_none_alive(qtbot) -> None:
     plot = RewardPlotWidget(history=200)
     qtbot.addWidget(plot)

@@ -6,6 +6,7 @@ import itertools
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QLineEdit, QSpinBox, QWidget
@@ -96,6 +97,7 @@ def test_a_bad_setting_is_outlined_and_explained_and_blocks_start(qtbot, tmp_pat
     assert panel.start_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_a_run_draws_one_point_per_iteration_without_stalling_the_event_loop(qtbot, tmp_path: Path) -> None:
     panel = make_panel(qtbot, tmp_path, 3)
     ticks: list[float] = []
@@ -112,6 +114,7 @@ def test_a_run_draws_one_point_per_iteration_without_stalling_the_event_loop(qtb
     assert len(gaps) > 20 and max(gaps) < 0.1 + 0.01, f"longest event-loop stall {max(gaps) * 1000:.0f} ms"
 
 
+@pytest.mark.slow
 def test_stop_ends_the_child_now_and_resume_continues_the_run(qtbot, tmp_path: Path) -> None:
     panel = make_panel(qtbot, tmp_path, 100_000)
     panel.start_button.click()

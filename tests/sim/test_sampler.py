@@ -100,6 +100,7 @@ def test_a_failing_job_raises_and_leaves_the_sampler_usable() -> None:
         assert len(sampler.run_episodes([EpisodeJob(policy, (TASKS[1],), (0,))], horizon=3)) == 1
 
 
+@pytest.mark.slow
 def test_policy_noise_is_reproducible_from_the_reset_seeds_and_differs_between_workers() -> None:
     def noisy_rollout(seed: int) -> np.ndarray:
         with VectorSampler(TASKS, num_workers=2, env_factory=short_episode_env) as sampler:
