@@ -49,10 +49,25 @@ class EpisodeMetrics:
     """displacement of the torso along the target heading since the episode started, m"""
     steps: int
     """env steps measured"""
+    ending: str = ""
+    """how the episode ended when neither a fall nor its length ended it: ``left_world`` (the torso off
+    the terrain or at an absurd height) or ``physics_blowup``; empty otherwise (see :data:`ENDINGS`)"""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return asdict(self)
+
+
+ENDINGS = {
+    "left_world": "left the world (torso off the terrain or at an absurd height)",
+    "physics_blowup": "physics blow-up (the simulation diverged)",
+}
+"""what :attr:`EpisodeMetrics.ending` says, in words for the CLI and the window"""
+
+
+def ending_of(info: Mapping[str, Any]) -> str:
+    """The :attr:`EpisodeMetrics.ending` code of a step's info ('' when it ended no episode in a special way)."""
+    return next((code for code in ENDINGS if info.get(code)), "")
 
 
 class EpisodeMeter:
@@ -87,6 +102,7 @@ class EpisodeMeter:
         self._samples_settled = 0
         self._position_m = self.start_position_m
         self._fell = False
+        self._ending = ""
 
     @classmethod
     def from_reset_info(cls, info: Mapping[str, Any], *, settle_s: float = SETTLE_SECONDS) -> EpisodeMeter | None:
@@ -116,6 +132,7 @@ class EpisodeMeter:
         self._steps += 1
         # Only the last step's says how the episode ended.
         self._fell = bool(info.get("fallen", False) or info.get("upside_down", False))
+        self._ending = ending_of(info)
 
     def result(self) -> EpisodeMetrics:
         """The metrics of the steps added so far (NaN error before any velocity sample)."""
@@ -130,4 +147,5 @@ class EpisodeMeter:
             fell=self._fell,
             distance_m=self._position_m - self.start_position_m,
             steps=self._steps,
+            ending=self._ending,
         )

@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, SupportsFloat
+from typing import TYPE_CHECKING, Any
 
-import gymnasium as gym
-
-from app.cli.policy import add_episode_length_arguments, episode_ending
+from app.cli.policy import add_episode_length_arguments
 from app.cli.task_args import add_task_arguments, task_from_args
+from sim.metrics import ENDINGS
 from sim.params import TaskParams
 from sim.tasks import load_family
 
@@ -251,39 +249,6 @@ def _adapt_task(args: argparse.Namespace, trained_family_tasks: list[TaskParams]
     return trained_family_tasks[index]
 
 
-class EndingWatch:
-    """How the latest episode ended (left the world, a physics blow-up), for ``adapt``'s episode lines.
-
-    The adaptation loop reports episode metrics, not the env's step infos, so the envs it builds are
-    wrapped to remember the last step's ending; the loop yields an episode's event before the next reset.
-    """
-
-    def __init__(self) -> None:
-        self.last = ""
-
-    def wrap(self, make_env: Callable[..., gym.Env[Any, Any]]) -> Callable[..., gym.Env[Any, Any]]:
-        """``make_env`` whose envs report their steps' endings here."""
-
-        def make(*args: Any, **kwargs: Any) -> gym.Env[Any, Any]:
-            return _WatchedEnv(make_env(*args, **kwargs), self)
-
-        return make
-
-
-class _WatchedEnv(gym.Wrapper[Any, Any, Any, Any]):
-    """Passes everything through; notes each step's ending in its :class:`EndingWatch`."""
-
-    def __init__(self, env: gym.Env[Any, Any], watch: EndingWatch) -> None:
-        super().__init__(env)
-        self._watch = watch
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        """One step of the wrapped env, its ending remembered."""
-        result = self.env.step(action)
-        self._watch.last = episode_ending(result[4])
-        return result
-
-
 def _physical(event: EpisodeEvent) -> str:
     """Tracking error, fall and distance columns of ``adapt``'s table ('-' where the env measures none)."""
     m = event.metrics
@@ -337,11 +302,11 @@ def run_adapt(args: argparse.Namespace) -> int:
     changes = tuple(parse_change(text) for text in args.change)
     config = AdaptConfig(shots=args.shots, max_steps=steps, updates=updates, seed=args.seed, changes=changes)
     print(f"{'episode':>7}  {'phase':<16}  {'return':>9}  {'steps':>5}  {'error m/s':>9}  {'fell':>4}  {'dist m':>6}")
-    endings = EndingWatch()
-    for event in adapt(trained.new_agent, endings.wrap(trained.make_env), task, config):
+    for event in adapt(trained.new_agent, trained.make_env, task, config):
         if isinstance(event, EpisodeEvent):
             cells = f"{event.episode:>7}  {event.phase:<16}  {event.episode_return:>9.2f}  {event.length:>5}"
-            print(f"{cells}  {_physical(event)}" + (f"  {endings.last}" if endings.last else ""))
+            ending = ENDINGS.get(event.metrics.ending, "") if event.metrics is not None else ""
+            print(f"{cells}  {_physical(event)}" + (f"  {ending}" if ending else ""))
         elif isinstance(event, UpdateEvent):
             print(f"{'':>7}  update {event.update}: loss {event.loss:.3f}, KL {event.kl:.4f}", file=sys.stderr)
         elif isinstance(event, TaskChangeEvent):

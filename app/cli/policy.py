@@ -13,14 +13,13 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.cli.task_args import add_task_arguments, task_from_args
-from sim.metrics import EVAL_SECONDS, EpisodeMeter, episode_steps
+from sim.metrics import ENDINGS, EVAL_SECONDS, EpisodeMeter, episode_steps
 from sim.params import TaskParams
 
 if TYPE_CHECKING:
@@ -158,8 +157,8 @@ def run_play(args: argparse.Namespace) -> int:
     """Run the exported policy on the task (the sidecar's, unless task flags are given)."""
     from agents.storage.export import load_exported
     from agents.storage.exported_actor import ExportedActor
-    from sim.envs.locomotion import EnvConfig, LocomotionEnv
     from agents.storage.policy_files import LEGACY_NOTE, LEGACY_TORCHSCRIPT_SUFFIX
+    from sim.envs.locomotion import EnvConfig, LocomotionEnv
 
     if args.episodes < 1:
         raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
@@ -169,9 +168,9 @@ def run_play(args: argparse.Namespace) -> int:
     recorded = EnvConfig(**(sidecar.get("env_config") or {}))
     steps = episode_length_steps(args, recorded.control_dt)
     act = ExportedActor(load_exported(args.policy), sidecar, mean_action=args.mean_action)
-    task = task_from_args(args)
     if args.policy.suffix == LEGACY_TORCHSCRIPT_SUFFIX:
         print(f"note: {args.policy} is {LEGACY_NOTE}")
+    task = task_from_args(args)
     if task == TaskParams() and "task" in sidecar:  # no task given: replay the one it was adapted on
         task = TaskParams.from_dict(sidecar["task"])
     video = _VideoFile(args.video) if args.video else None
@@ -203,7 +202,7 @@ def run_play(args: argparse.Namespace) -> int:
                     video.add(np.asarray(env.render(), dtype=np.uint8))
                 if terminated or truncated:
                     break
-            ending = episode_ending(info)
+            ending = ENDINGS.get(meter.result().ending, "")
             print(f"episode {episode}: {_episode_line(total, meter)}" + (f", {ending}" if ending else ""))
         complete = True
     finally:
@@ -213,20 +212,6 @@ def run_play(args: argparse.Namespace) -> int:
     if video is not None:
         print(f"video: {video.path}")
     return 0
-
-
-def episode_ending(info: Mapping[str, Any]) -> str:
-    """How an episode ended, from its last step's info, when neither a fall nor its length ended it.
-
-    ``play`` and ``adapt`` append it to the episode's line: a robot that left the world (the env's
-    ``left_world``: off the terrain, or at a height no gait reaches) or a physics blow-up would
-    otherwise read as a short episode with odd numbers. Empty when there is nothing to say.
-    """
-    if info.get("left_world"):
-        return "left the world (torso off the terrain or at an absurd height)"
-    if info.get("physics_blowup"):
-        return "physics blow-up (the simulation diverged)"
-    return ""
 
 
 def _episode_line(total: float, meter: EpisodeMeter) -> str:

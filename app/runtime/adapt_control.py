@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.runtime.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted, changed_fields
+from sim.metrics import ENDINGS
 from sim.params import TaskParams, get_value
 from sim.task_changes import TaskChange
 
@@ -118,10 +119,13 @@ class AdaptController:
         return legend, f"adapting ({started.algorithm}, {started.device}): episode 1 of {self._shots}"
 
     def episode_done(self, event: Any) -> str | None:
-        """After an episode: the status line of the next one, or None after the last."""
+        """After an episode: the status line of the next one (saying how this one ended, if it left the
+        world or blew up), or None after the last with nothing to say."""
+        ending = ENDINGS.get(event.metrics.ending, "") if event.metrics is not None else ""
+        said = f"episode {event.episode + 1} {ending}; " if ending else ""
         if event.episode + 1 < self._shots:
-            return f"adapting: episode {event.episode + 2} of {self._shots}"
-        return None
+            return f"{said}adapting: episode {event.episode + 2} of {self._shots}"
+        return said.rstrip("; ") or None
 
     def live_edit(self, task: TaskParams) -> LiveEdit:
         """The form now shows ``task``: which of its edits reach the running episode, and why any does not.

@@ -136,11 +136,11 @@ SLIDING_CHEETAH = {
 
 
 def test_episode_endings_are_named() -> None:
-    from app.cli.policy import episode_ending
+    from sim.metrics import ENDINGS, ending_of
 
-    assert episode_ending({"left_world": True, "physics_blowup": False}).startswith("left the world")
-    assert episode_ending({"left_world": False, "physics_blowup": True}).startswith("physics blow-up")
-    assert episode_ending({"left_world": False, "fallen": True}) == ""
+    assert ENDINGS[ending_of({"left_world": True, "physics_blowup": False})].startswith("left the world")
+    assert ENDINGS[ending_of({"left_world": False, "physics_blowup": True})].startswith("physics blow-up")
+    assert ending_of({"left_world": False, "fallen": True}) == ""
 
 
 @pytest.mark.slow
@@ -163,19 +163,21 @@ def test_play_says_when_the_robot_left_the_world(tmp_path, capsys) -> None:
     )
 
 
-def test_adapt_lines_say_which_episode_left_the_world() -> None:
+def test_an_episode_that_left_the_world_says_so_in_its_metrics() -> None:
+    """The adaptation loop's episode metrics carry the ending: adapt's lines and the window read it there."""
     import numpy as np
 
-    from app.cli.agents import EndingWatch
     from sim.envs.locomotion import LocomotionEnv
+    from sim.metrics import EpisodeMeter
 
-    watch = EndingWatch()
-    make_env = watch.wrap(LocomotionEnv)
-    with make_env(with_values(TaskParams(), {"robot.name": "ant"})) as env:
-        env.reset(seed=0)
-        env.step(np.zeros(env.action_space.shape, np.float32))
-        assert watch.last == ""
+    with LocomotionEnv(with_values(TaskParams(), {"robot.name": "ant"})) as env:
+        _, reset_info = env.reset(seed=0)
+        meter = EpisodeMeter.from_reset_info(reset_info)
+        assert meter is not None
+        meter.add(env.step(np.zeros(env.action_space.shape, np.float32))[4])
+        assert meter.result().ending == ""
         body = env.unwrapped._robot.body_id
         env.unwrapped._sim.resetBasePositionAndOrientation(body, (0.0, 0.0, 40.0), (0.0, 0.0, 0.0, 1.0))
-        _, _, terminated, _, _ = env.step(np.zeros(env.action_space.shape, np.float32))
-        assert terminated and watch.last.startswith("left the world")
+        _, _, terminated, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+        meter.add(info)
+        assert terminated and meter.result().ending == "left_world"

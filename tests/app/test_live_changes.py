@@ -224,3 +224,18 @@ def test_the_controller_sends_dynamics_edits_and_refuses_rebuilds() -> None:
     assert drawn.label == "robot.payload_kg 8.704 -> 10.0"  # a drawn task's value, short on a marker
     controller.ended()
     assert controller.live_edit(with_values(task, {"goal.target_velocity_mps": 2.0})).task is None
+
+
+def test_the_status_says_when_an_episode_left_the_world() -> None:
+    from agents.core.adaptation import EpisodeEvent
+    from sim.metrics import EpisodeMetrics
+
+    controller = AdaptController()
+    settings = {"max_steps": 10, "updates": 1, "show_frames": False, "device": "cpu"}
+    request = controller.request(checkpoint=Path("agent.pt"), task=TaskParams(), shots=2, **settings)
+    controller.begin(request, number=1)
+    gone = EpisodeMetrics(tracking_error_mps=0.2, fell=False, distance_m=1.0, steps=7, ending="left_world")
+    status = controller.episode_done(EpisodeEvent(0, -3.0, 7, 0, gone))
+    assert status == "episode 1 left the world (torso off the terrain or at an absurd height); adapting: episode 2 of 2"
+    last = controller.episode_done(EpisodeEvent(1, -3.0, 7, 1, gone))
+    assert last == "episode 2 left the world (torso off the terrain or at an absurd height)"

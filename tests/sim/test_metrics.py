@@ -113,3 +113,12 @@ def test_a_cheetah_that_ends_on_its_back_counts_as_a_fall() -> None:
         assert info["upside_down"] is False and not terminated
     finally:
         env.close()
+
+
+def test_how_an_episode_ended_is_kept_from_its_last_step() -> None:
+    meter = run([1.0] * 3)
+    meter.add({**step_info(1.0, 3.0), "left_world": True})
+    assert meter.result().ending == "left_world"
+    meter.add({"physics_blowup": True, "fallen": False, "reward_terms": {}})
+    assert meter.result().ending == "physics_blowup"
+    assert run([1.0] * 3).result().ending == ""
