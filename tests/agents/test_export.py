@@ -64,6 +64,7 @@ def _zeros(obs: np.ndarray) -> np.ndarray:
     return np.zeros((*obs.shape[:-1], ACT_DIM), np.float32)
 
 
+@pytest.mark.slow
 def test_exported_files_match_the_adapted_policy_and_the_sidecar_round_trips(tmp_path: Path) -> None:
     policy = _policy()
     fast = _adapted(policy)
@@ -94,6 +95,7 @@ def test_exported_files_match_the_adapted_policy_and_the_sidecar_round_trips(tmp
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["policy.json", "policy.onnx", "policy.pt2"]
 
 
+@pytest.mark.slow
 def test_a_parity_failure_keeps_the_old_export_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     policy = _policy()
     first = export_policy(policy, out_dir=tmp_path, sidecar={"run": 1})
@@ -226,6 +228,7 @@ def test_the_onnx_file_is_a_checked_graph_with_named_inputs_and_a_batch_axis(tmp
     np.testing.assert_allclose(action, _live(_policy(), None, obs), atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_a_torchscript_file_from_an_earlier_export_still_plays_with_a_note(tmp_path: Path, capsys) -> None:
     """Exports before torch.export wrote ``policy.pt`` (TorchScript); play runs it as it runs ``.pt2`` and ``.onnx``."""
     import warnings

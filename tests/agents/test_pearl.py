@@ -161,6 +161,7 @@ def timeless(stats: IterationStats) -> dict[str, Any]:
     return {k: v for k, v in stats.to_dict().items() if not k.endswith("_s")}
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_iterations(sampler: VectorSampler) -> None:
     first, again, other = make_learner(3, SMALL), make_learner(3, SMALL), make_learner(4, SMALL)
     for _ in range(2):

@@ -496,6 +496,7 @@ def test_adapt_updates_follow_the_shots_and_errors_name_the_flags(tmp_path: Path
 
 
 @pytest.mark.parametrize("entry", ["settings", "family", "learner"])
+@pytest.mark.slow
 def test_a_checkpoint_missing_an_entry_is_one_line_in_adapt_and_export(tmp_path: Path, capsys, entry: str) -> None:
     run = _trained_run(tmp_path)
     state = run.load_checkpoint()
@@ -509,6 +510,7 @@ def test_a_checkpoint_missing_an_entry_is_one_line_in_adapt_and_export(tmp_path:
         assert f"its '{entry}' entry is missing" in err and str(damaged) in err
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_a_malformed_entry_names_it(tmp_path: Path, capsys) -> None:
     run = _trained_run(tmp_path)
     state = run.load_checkpoint()
