@@ -12,6 +12,12 @@ whichever worker is free, which keeps both cores busy when one runs slower for a
 autoreset (continuing on-policy sampling). A worker that raises sends its traceback back; a
 worker that dies is reported, never waited on forever.
 
+Workers run on one of two backends (:class:`SamplingConfig`), behind the same API and with the same
+results for the same seeds: a pool of this machine's processes (the default, nothing to install), or
+Ray actors (:mod:`sim.ray_sampler`), on this machine or spread over a cluster's nodes. The sampler's
+logic (slices, seeds, job dispatch, replies) is the same for both; only the transport differs
+(:class:`WorkerPool`).
+
 This module is the sampler's public face and its parent side; the rest lives beside it:
 :mod:`sim.sampler_policies` (the batched :class:`Policy` protocol and stock policies) and
 :mod:`sim.sampler_worker` (what runs inside a worker process, and the jobs and trajectories that
@@ -23,11 +29,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import multiprocessing as mp
+import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,11 +57,13 @@ from sim.sampler_worker import (
 )
 
 __all__ = [
+    "BACKENDS",
     "ActionTablePolicy",
     "EnvFactory",
     "EpisodeJob",
     "Policy",
     "SamplerError",
+    "SamplingConfig",
     "StatelessPolicy",
     "StepBatch",
     "Trajectories",
@@ -63,10 +72,134 @@ __all__ = [
 ]
 
 _POLL_S = 0.05
+BACKENDS = ("process", "ray")
 
 
 class SamplerError(RuntimeError):
     """A worker raised, died, or the sampler was used after ``close``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingConfig:
+    """Where the sampler's workers run; how a run is sampled, not what it trains (never stored with a run)."""
+
+    backend: str = "process"
+    """``process``: this machine's processes (nothing to install); ``ray``: Ray actors, one CPU each, on this
+    machine or a cluster (``pip install sim2adapt[cluster]``)"""
+    ray_address: str | None = None
+    """with ``ray``: a running cluster to join (``auto``, or the head's ``HOST:PORT``); None starts a local
+    Ray with one CPU per worker and stops it with the sampler"""
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend = {self.backend!r} is not allowed: one of {', '.join(BACKENDS)}")
+        if self.ray_address is not None and self.backend != "ray":
+            raise ValueError(f"ray_address = {self.ray_address!r} is not allowed with backend = {self.backend!r}")
+
+
+class WorkerPool(Protocol):
+    """The transport under :class:`VectorSampler`: one request at a time per worker, replies in any order.
+
+    A worker answers its construction with one reply (None once its envs are built, or :class:`Failed`).
+    Every method raises :class:`SamplerError` for a worker that died, never waits on it forever.
+    """
+
+    nodes: tuple[str, ...]
+    """where each worker runs (this machine's name for processes, the Ray node id for actors)"""
+
+    def send(self, worker: int, message: object) -> None:
+        """Hand ``message`` to ``worker`` (its reply is then owed)."""
+        ...
+
+    def receive(self, worker: int) -> Any:
+        """The reply ``worker`` owes, once it is there."""
+        ...
+
+    def next_ready(self, workers: list[int]) -> int:
+        """The first of ``workers`` whose reply is there."""
+        ...
+
+    def close(self) -> None:
+        """Stop every worker and release what the pool started; safe to call twice."""
+        ...
+
+
+class ProcessWorkerPool:
+    """Workers as child processes of this one, each holding its slice of envs, talking over a pipe."""
+
+    def __init__(
+        self, factory: EnvFactory, slices: Sequence[Sequence[TaskParams]], labels: Sequence[str], start_method: str
+    ) -> None:
+        """Start one process per slice (``labels`` name each in errors); the first replies say they are ready."""
+        ctx: Any = mp.get_context(start_method)  # typeshed's BaseContext lacks Process/Pipe
+        self._labels = list(labels)
+        self._conns: list[Connection] = []
+        self._procs: list[mp.process.BaseProcess] = []
+        self._closed = False
+        self.nodes = (platform.node(),) * len(slices)
+        try:
+            for tasks in slices:
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=worker_main, args=(child, factory, list(tasks)), daemon=True)
+                proc.start()
+                child.close()
+                self._conns.append(parent)
+                self._procs.append(proc)
+        except BaseException:
+            self.close()
+            raise
+
+    def send(self, worker: int, message: object) -> None:
+        """Write ``message`` to the worker's pipe."""
+        try:
+            self._conns[worker].send(message)
+        except (BrokenPipeError, OSError) as err:
+            raise self._death(worker) from err
+
+    def receive(self, worker: int) -> Any:
+        """Poll the worker's pipe, checking between polls that the process lives."""
+        conn, proc = self._conns[worker], self._procs[worker]
+        while not conn.poll(_POLL_S):
+            if not proc.is_alive():
+                raise self._death(worker)
+        try:
+            return conn.recv()
+        except (EOFError, OSError) as err:
+            raise self._death(worker) from err
+
+    def next_ready(self, workers: list[int]) -> int:
+        """The first of ``workers`` with a reply waiting (a dead one raises instead of hanging)."""
+        conns = {id(self._conns[w]): w for w in workers}
+        while True:
+            ready = wait([self._conns[w] for w in workers], timeout=_POLL_S)
+            if ready:
+                return conns[id(ready[0])]
+            for worker in workers:
+                if not self._procs[worker].is_alive():
+                    raise self._death(worker)
+
+    def close(self) -> None:
+        """Ask every worker to close its envs, wait for it, kill one that does not end."""
+        if self._closed:
+            return
+        self._closed = True
+        for conn in self._conns:
+            try:
+                conn.send(Close())
+            except (BrokenPipeError, OSError):
+                pass
+        for proc in self._procs:
+            proc.join(timeout=5.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for conn in self._conns:
+            conn.close()
+
+    def _death(self, worker: int) -> SamplerError:
+        proc = self._procs[worker]
+        proc.join(timeout=1.0)
+        return SamplerError(f"sampler worker {worker} ({self._labels[worker]}) died with exit code {proc.exitcode}")
 
 
 @dataclass(frozen=True)
@@ -94,24 +227,31 @@ class VectorSampler:
         config: EnvConfig | None = None,
         env_factory: EnvFactory | None = None,
         start_method: str = "spawn",
+        sampling: SamplingConfig | None = None,
     ) -> None:
+        """Start ``num_workers`` workers on ``sampling``'s backend (default: processes), each building its envs.
+
+        Raises:
+            ValueError: ``num_workers`` outside ``1..len(tasks)``.
+            SamplerError: A worker could not build its envs, or the Ray backend could not start its actors.
+        """
         if not 1 <= num_workers <= len(tasks):
             raise ValueError(f"num_workers = {num_workers} is not allowed: between 1 and len(tasks) = {len(tasks)}")
         factory = env_factory or functools.partial(LocomotionEnv, config=config or EnvConfig())
-        ctx: Any = mp.get_context(start_method)  # typeshed's BaseContext lacks Process/Pipe
+        self.sampling = sampling or SamplingConfig()
         self.num_envs = len(tasks)
         self._slices = [s for s in np.array_split(np.arange(self.num_envs), num_workers)]
-        self._conns: list[Connection] = []
-        self._procs: list[mp.process.BaseProcess] = []
         self._closed = False
+        slices = [[tasks[i] for i in index] for index in self._slices]
+        labels = [f"envs {index[0]}..{index[-1]}" for index in self._slices]
+        self._pool: WorkerPool
+        if self.sampling.backend == "ray":
+            from sim.ray_sampler import RayWorkerPool  # ray is an optional extra: imported only when chosen
+
+            self._pool = RayWorkerPool(factory, slices, labels, address=self.sampling.ray_address)
+        else:
+            self._pool = ProcessWorkerPool(factory, slices, labels, start_method)
         try:
-            for index in self._slices:
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=worker_main, args=(child, factory, [tasks[i] for i in index]), daemon=True)
-                proc.start()
-                child.close()
-                self._conns.append(parent)
-                self._procs.append(proc)
             self._gather()
         except BaseException:
             self.close()
@@ -158,6 +298,11 @@ class VectorSampler:
         return Trajectories.concatenate(self._gather())
 
     @property
+    def worker_nodes(self) -> tuple[str, ...]:
+        """Where each worker runs: this machine's name (processes) or the Ray node id of its actor."""
+        return self._pool.nodes
+
+    @property
     def envs_per_worker(self) -> int:
         """Envs of the smallest worker: the most episodes one :class:`EpisodeJob` may hold."""
         return min(len(index) for index in self._slices)
@@ -175,11 +320,11 @@ class VectorSampler:
         pending, busy = list(range(len(jobs))), dict[int, int]()
         try:
             while pending or busy:
-                for worker in range(len(self._conns)):
+                for worker in range(len(self._slices)):
                     if worker not in busy and pending:
                         busy[worker] = pending.pop(0)
                         self._send(worker, RunEpisodes(jobs[busy[worker]], horizon))
-                worker = self._next_ready(list(busy))
+                worker = self._pool.next_ready(list(busy))
                 job = busy.pop(worker)  # before the reply: a failed worker owes nothing more
                 results[job] = self._reply(worker)
         except SamplerError:
@@ -201,18 +346,7 @@ class VectorSampler:
         if self._closed:
             return
         self._closed = True
-        for conn in self._conns:
-            try:
-                conn.send(Close())
-            except (BrokenPipeError, OSError):
-                pass
-        for proc in self._procs:
-            proc.join(timeout=5.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        for conn in self._conns:
-            conn.close()
+        self._pool.close()
 
     def __enter__(self) -> VectorSampler:
         return self
@@ -226,25 +360,11 @@ class VectorSampler:
     def _send(self, worker: int, message: object) -> None:
         if self._closed:
             raise SamplerError("the sampler is closed")
-        try:
-            self._conns[worker].send(message)
-        except (BrokenPipeError, OSError) as err:
-            raise self._death(worker) from err
+        self._pool.send(worker, message)
 
     def _scatter(self, make_message: Callable[[NDArray[np.int64]], object]) -> None:
         for worker, index in enumerate(self._slices):
             self._send(worker, make_message(index))
-
-    def _next_ready(self, workers: list[int]) -> int:
-        """The first of ``workers`` with a reply waiting (a dead one raises instead of hanging)."""
-        conns = {id(self._conns[w]): w for w in workers}
-        while True:
-            ready = wait([self._conns[w] for w in workers], timeout=_POLL_S)
-            if ready:
-                return conns[id(ready[0])]
-            for worker in workers:
-                if not self._procs[worker].is_alive():
-                    raise self._death(worker)
 
     def _reply(self, worker: int) -> Any:
         reply = self._receive(worker)
@@ -253,7 +373,7 @@ class VectorSampler:
         return reply
 
     def _gather(self) -> list[Any]:
-        replies = [self._receive(worker) for worker in range(len(self._conns))]
+        replies = [self._receive(worker) for worker in range(len(self._slices))]
         failures = [(w, r) for w, r in enumerate(replies) if isinstance(r, Failed)]
         if failures:
             worker, failed = failures[0]
@@ -261,18 +381,4 @@ class VectorSampler:
         return replies
 
     def _receive(self, worker: int) -> Any:
-        conn, proc = self._conns[worker], self._procs[worker]
-        while not conn.poll(_POLL_S):
-            if not proc.is_alive():
-                raise self._death(worker)
-        try:
-            return conn.recv()
-        except (EOFError, OSError) as err:
-            raise self._death(worker) from err
-
-    def _death(self, worker: int) -> SamplerError:
-        proc, index = self._procs[worker], self._slices[worker]
-        proc.join(timeout=1.0)
-        return SamplerError(
-            f"sampler worker {worker} (envs {index[0]}..{index[-1]}) died with exit code {proc.exitcode}"
-        )
+        return self._pool.receive(worker)

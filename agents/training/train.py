@@ -31,7 +31,7 @@ from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.envs.point_mass import PointMassEnv
 from sim.envs.task_aware import TaskAwareObservation
 from sim.params import TaskParams, key_path, short_repr, shorten
-from sim.sampler import EnvFactory, VectorSampler
+from sim.sampler import EnvFactory, SamplingConfig, VectorSampler
 from sim.tasks import TaskDistribution
 
 ENV_KINDS = ("locomotion", "point_mass")
@@ -221,6 +221,7 @@ def run_training(
     device: torch.device = CPU,
     resume: bool = False,
     notes: Callable[[str], None] | None = None,
+    sampling: SamplingConfig | None = None,
 ) -> Generator[IterationStats, None, None]:
     """Train ``run`` up to its ``iterations``, yielding each iteration's stats once it is saved.
 
@@ -228,7 +229,9 @@ def run_training(
     from the run's ``device`` setting unless the user chose otherwise.
     With ``resume``, training continues from the checkpoint, and the iterations that follow equal
     those of an uninterrupted run with the same seed. ``notes`` receives remarks worth telling the
-    user (e.g. a resumed learner that starts with empty replay buffers).
+    user (e.g. a resumed learner that starts with empty replay buffers). ``sampling`` says where the
+    sampler's workers run (default: this machine's processes; Ray actors on a cluster scale the
+    sampling, the one learner stays in this process); it is not stored with the run.
     """
     settings = TrainSettings.from_dict(run.settings)
     torch_device = device
@@ -260,7 +263,8 @@ def run_training(
         torch.set_num_threads(1)
     try:
         tasks, factory = [run.family.base] * num_envs, env_factory(settings, run.family)
-        with VectorSampler(tasks, num_workers=settings.num_workers, env_factory=factory) as sampler:
+        workers = settings.num_workers
+        with VectorSampler(tasks, num_workers=workers, env_factory=factory, sampling=sampling) as sampler:
             while learner.iteration < settings.iterations:
                 stats = learner.train_iteration(sampler)
                 run.append_metrics(stats.to_dict())  # before the checkpoint: a kill in between is undone on resume

@@ -67,7 +67,16 @@ def add_train_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    train.add_argument("--workers", type=int, default=2, help="sampler processes")
+    train.add_argument("--workers", type=int, default=2, help="sampler workers (processes, or Ray actors)")
+    train.add_argument(
+        "--backend",
+        choices=["process", "ray"],
+        help="where sampler workers run: this machine's processes (default) or Ray actors, one CPU each "
+        "(pip install sim2adapt[cluster]; the default with --ray-address); not stored with the run",
+    )
+    train.add_argument(
+        "--ray-address", metavar="ADDR", help="with --backend ray: a running cluster to join (auto or HOST:PORT)"
+    )
     train.add_argument("--env", default="locomotion", help="locomotion (PyBullet) or point_mass (toy, for smoke runs)")
     return train
 
@@ -182,6 +191,14 @@ def _stored_settings(run: Any) -> Any:
         raise ValueError(f"{run.path / 'run.json'} cannot be used: {err}") from err
 
 
+def sampling_from_args(args: argparse.Namespace) -> Any:
+    """``--backend`` and ``--ray-address`` as a :class:`sim.sampler.SamplingConfig` (an address implies Ray)."""
+    from sim.sampler import SamplingConfig
+
+    backend = args.backend or ("ray" if args.ray_address else "process")
+    return SamplingConfig(backend=backend, ray_address=args.ray_address)
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Create or resume a run and train it with a progress bar.
 
@@ -232,7 +249,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"run: {run.path}", file=sys.stderr)
     with tqdm(total=total, initial=done, unit="it", file=sys.stderr, dynamic_ncols=True) as bar:
         device = resolve_device(args.device if args.resume is None else str(run.settings["device"]))
-        for stats in run_training(run, device=device, resume=resume, notes=lambda note: bar.write(f"note: {note}")):
+        sampling = sampling_from_args(args)
+        for stats in run_training(
+            run, device=device, resume=resume, notes=lambda note: bar.write(f"note: {note}"), sampling=sampling
+        ):
             post = {} if stats.post_return is None else {"post": f"{stats.post_return:.1f}"}
             bar.set_postfix(pre=f"{stats.pre_return:.1f}", **post, steps=stats.env_steps)
             bar.update(1)

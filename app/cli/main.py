@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell (default: 3)")
     sim.add_argument("--num-envs", type=int, default=8, help="envs spread over the sampler's workers (default: 8)")
     sim.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], metavar="N")
+    sim.add_argument(
+        "--backend",
+        choices=["process", "ray"],
+        default="process",
+        help="ray: also time Ray actors against the process pool on the same episodes (a second table)",
+    )
+    sim.add_argument("--ray-address", metavar="ADDR", help="with --backend ray: a cluster to join (default: local)")
     sim.set_defaults(handler=_run_bench_sim)
     add_bench_train_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_train")
     add_bench_adapt_parser(benchmarks).set_defaults(handler=_run_agents_command, agents_command="bench_adapt")
@@ -138,10 +145,23 @@ def _run_bench_sim(args: argparse.Namespace) -> int:
         TerrainParams(kind=kind)
     if args.seconds <= 0 or args.num_envs < max(args.workers) or min(args.workers) < 1:
         raise CliError("--seconds must be > 0 and 1 <= --workers <= --num-envs")
+    from sim.sampler import SamplingConfig
+
+    if args.ray_address is not None and args.backend != "ray":
+        raise CliError("--ray-address is not allowed without --backend ray")
+    ray = SamplingConfig(backend="ray", ray_address=args.ray_address) if args.backend == "ray" else None
     rows = run_sim_benchmark(
         robots=robots, terrains=args.terrains, seconds=args.seconds, num_envs=args.num_envs, workers=args.workers
     )
     print(format_table(rows))
+    if ray is not None:
+        from sim.bench_backends import format_backend_table, run_backend_benchmark
+
+        backend_rows = run_backend_benchmark(
+            robots=robots, terrains=args.terrains, num_envs=args.num_envs, workers=args.workers, ray=ray
+        )
+        print()
+        print(format_backend_table(backend_rows))
     return 0
 
 

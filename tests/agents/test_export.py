@@ -229,7 +229,9 @@ def test_the_onnx_file_is_a_checked_graph_with_named_inputs_and_a_batch_axis(tmp
 
 
 @pytest.mark.slow
-def test_a_torchscript_file_from_an_earlier_export_still_plays_with_a_note(tmp_path: Path, capsys) -> None:
+def test_a_torchscript_file_from_an_earlier_export_still_plays_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Exports before torch.export wrote ``policy.pt`` (TorchScript); play runs it as it runs ``.pt2`` and ``.onnx``."""
     import warnings
 
