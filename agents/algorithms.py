@@ -19,7 +19,8 @@ import torch
 
 from agents.core.learner import Learner
 from agents.maml.learner import MAMLConfig, build_maml_learner
-from agents.pearl.learner import PEARLConfig, PEARLLearner
+from agents.pearl.config import PEARLConfig
+from agents.pearl.learner import PEARLLearner
 from agents.ppo.multitask import MultiTaskPPOLearner
 from agents.ppo.update import PPOConfig
 from agents.rma.config import RMAConfig

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import math
 
-from sim.mjcf import Body, Geom, Hinge, ModelSpec, Vec3, capsule, rotor_inertia
-
-# ModelSpec and rotor_inertia are sim.mjcf's, named here too because sim.robots imports them from here.
-__all__ = ["HALF_CHEETAH_MASS_KG", "ModelSpec", "ant", "half_cheetah", "hexapod", "model_spec", "rotor_inertia"]
+from sim.mjcf import Body, Geom, Hinge, ModelSpec, Vec3, capsule
 
 HALF_CHEETAH_MASS_KG = 14.0
 """Total mass of the half_cheetah at limb_length_scale 1, as the classic model's ``settotalmass``."""

@@ -44,8 +44,9 @@ import pybullet
 from numpy.typing import NDArray
 
 from sim.bullet import BulletSim
+from sim.mjcf import ModelSpec, rotor_inertia
 from sim.params import RobotParams, TaskParamError, short_repr
-from sim.robot_models import ModelSpec, model_spec, rotor_inertia
+from sim.robot_models import model_spec
 from sim.tasks import ASSETS_DIR
 
 A1_URDF = ASSETS_DIR / "robots" / "a1" / "a1.urdf"

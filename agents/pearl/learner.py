@@ -48,9 +48,6 @@ from agents.pearl.sac import TanhGaussianPolicy, TwinQ, squashed_sample
 from sim.sampler import EpisodeJob, VectorSampler
 from sim.tasks import TaskDistribution
 
-# PEARLConfig is agents.pearl.config's, named here too because agents.algorithms imports it from here.
-__all__ = ["PEARLConfig", "PEARLLearner"]
-
 
 @dataclass(frozen=True)
 class _Episode:

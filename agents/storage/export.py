@@ -91,16 +91,6 @@ class ExportResult:
     sidecar: dict[str, Any]
     """the JSON sidecar as written"""
 
-    @property
-    def torchscript_path(self) -> Path:
-        """Former name of :attr:`torch_path` (the torch file was TorchScript), for callers not yet moved."""
-        return self.torch_path
-
-    @property
-    def torchscript_max_abs_diff(self) -> float:
-        """Former name of :attr:`torch_max_abs_diff`, for callers not yet moved."""
-        return self.torch_max_abs_diff
-
 
 def _check_parity(
     expected: Tensor, inputs: tuple[Tensor, ...], runners: Mapping[str, Runner], atol: float

@@ -376,7 +376,7 @@ class AdaptPanel(QWidget):
         self.export_to(folder, outcome)
 
     def export_to(self, folder: Path, outcome: AdaptOutcome) -> None:
-        """Write ``policy.pt``, ``policy.onnx`` and ``policy.json`` for ``outcome`` into ``folder``."""
+        """Write ``policy.pt2``, ``policy.onnx`` and ``policy.json`` for ``outcome`` into ``folder``."""
 
         def export() -> Any:
             from agents.storage.export_adapted import export_adapted
@@ -388,9 +388,9 @@ class AdaptPanel(QWidget):
         self.jobs.call(export, on_done=self._on_exported, on_failed=self._on_export_failed)
 
     def _on_exported(self, exported: Any) -> None:
-        worst = max(exported.torchscript_max_abs_diff, exported.onnx_max_abs_diff)
+        worst = max(exported.torch_max_abs_diff, exported.onnx_max_abs_diff)
         self.message.setText(
-            f"exported {exported.torchscript_path.name}, {exported.onnx_path.name} and {exported.sidecar_path.name} "
+            f"exported {exported.torch_path.name}, {exported.onnx_path.name} and {exported.sidecar_path.name} "
             f"to {exported.sidecar_path.parent} (max action difference {worst:.1e})"
         )
         self._status(f"exported to {exported.sidecar_path.parent}")
