@@ -11,17 +11,8 @@ import pytest
 
 from sim.bullet import BulletSim
 from sim.params import TERRAIN_KINDS, TerrainParams
-from sim.terrain import (
-    ROUGH_FLAT_RADIUS_M,
-    ROUGH_HALF_SIZE_M,
-    STAIRS_START_M,
-    STAIRS_STEPS,
-    TERRAIN_GEOMETRY_FIELDS,
-    apply_terrain_dynamics,
-    build_terrain,
-    rough_cell_size,
-    rough_heights,
-)
+from sim.rough_ground import ROUGH_FLAT_RADIUS_M, ROUGH_HALF_SIZE_M, rough_cell_size, rough_heights
+from sim.terrain import STAIRS_START_M, STAIRS_STEPS, TERRAIN_GEOMETRY_FIELDS, apply_terrain_dynamics, build_terrain
 
 # Points off grid lines and step edges, near and far (the last ones lie beyond the rough patch).
 POINTS = [(0.3, 0.2), (1.37, -0.81), (2.11, 1.93), (-3.73, 4.21), (5.55, 0.13), (7.31, -2.9), (-12.1, -6.61)]
