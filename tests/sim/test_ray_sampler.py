@@ -75,6 +75,9 @@ def test_same_seeds_give_the_process_pools_episodes_and_steps(local_ray: None) -
         sampling = SamplingConfig(backend=backend)
         with VectorSampler(TASKS, num_workers=2, env_factory=SEVEN_STEPS, sampling=sampling) as sampler:
             episodes = sampler.run_episodes(jobs, horizon=10)
+            # Jobs go to whichever worker is free, so which env ran which task last is the scheduler's:
+            # give every env a known task again before the lock-step part.
+            sampler.set_tasks(TASKS)
             first = sampler.reset(seeds=100)
             lockstep = sampler.rollout(UniformRandomPolicy(ACTION_DIM), 12)  # with autoreset after 7 steps
             sampler.set_tasks(TASKS[::-1])
