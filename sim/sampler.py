@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from sim.child_failure import ChildFailed
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.params import TaskParams
 from sim.sampler_policies import ActionTablePolicy, Policy, StatelessPolicy, UniformRandomPolicy
@@ -75,8 +76,8 @@ _POLL_S = 0.05
 BACKENDS = ("process", "ray")
 
 
-class SamplerError(RuntimeError):
-    """A worker raised, died, or the sampler was used after ``close``."""
+class SamplerError(ChildFailed):
+    """A worker raised, died, or the sampler was used after ``close``: a child's failure, naming the worker."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
+from sim.child_failure import ChildFailed
 from sim.lifeline import tie_to_parent
 
 EVENT_QUEUE_SIZE = 64
@@ -94,31 +95,6 @@ class RunningJob(Protocol):
     def events(self) -> Iterator[Any]:
         """The job's events until it ends or is stopped; its failure is raised."""
         ...
-
-
-class ChildFailed(RuntimeError):
-    """A child's job raised, or the child ended without saying why (killed, or crashed in C code).
-
-    ``message`` is one line (the job's exception type and message), ``details`` the child's traceback,
-    ``error`` the job's exception itself when it could cross (it is also the ``__cause__``), and
-    ``exitcode`` the child's exit code when it died.
-    """
-
-    def __init__(
-        self, message: str, *, details: str = "", error: BaseException | None = None, exitcode: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message, self.details, self.error, self.exitcode = message, details, error, exitcode
-        self.__cause__ = error
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _rebuild_failure, (self.message, self.details, self.error, self.exitcode)
-
-
-def _rebuild_failure(
-    message: str, details: str, error: BaseException | None, exitcode: int | None
-) -> ChildFailed:  # pickling helper: keyword-only fields
-    return ChildFailed(message, details=details, error=error, exitcode=exitcode)
 
 
 class LocalControl:

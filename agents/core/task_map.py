@@ -287,7 +287,7 @@ def run_map(
     child process with one core to spare); otherwise the cells go to that many spawned workers,
     whichever is free first, so results arrive out of order (:attr:`MapCell.index` says where). Closing
     the generator stops the workers; a worker's failure is raised here as
-    :class:`~agents.core.child_process.ChildFailed`.
+    :class:`~sim.child_failure.ChildFailed`.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ValueError(f"--workers {workers!r} is not allowed: a whole number >= 0 (0 or 1: in this process)")

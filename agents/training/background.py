@@ -5,7 +5,7 @@
 (:class:`~agents.core.learner.IterationStats`) plus :class:`TrainingNote`. :func:`training_process`
 wraps it in a :class:`~agents.core.child_process.ChildProcess`, the one child-process mechanism the
 window's simulation jobs use too; the caller polls its events without blocking (the GUI from a
-timer), and a failure arrives as :class:`~agents.core.child_process.ChildFailed`.
+timer), and a failure arrives as :class:`~sim.child_failure.ChildFailed`.
 
 Stopping is safe at any moment because a run directory is: checkpoints are replaced atomically
 after each iteration and a resumed run drops a metrics line the checkpoint does not cover. So a

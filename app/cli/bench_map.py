@@ -177,12 +177,12 @@ def _episode_steps(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace) -> int:
     import torch
 
-    from agents.core.child_process import ChildFailed
     from agents.core.performance_model import PerformanceModel
     from agents.core.task_map import CheckpointLoader, model_family, run_map
     from agents.storage.bundle import resolve_agent
     from agents.training.train import load_trained
     from app.cli.map_plots import write_map_plots
+    from sim.child_failure import ChildFailed
 
     start = time.perf_counter()
     check_flags(args)

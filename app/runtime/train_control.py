@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from agents.core.child_process import ChildFailed, ChildProcess
+from agents.core.child_process import ChildProcess
 from agents.core.learner import IterationStats
 from agents.storage.runs import RunDir
 from agents.training.background import TrainingNote
+from sim.child_failure import ChildFailed
 from sim.tasks import TaskDistribution, family_names, load_family
 
 ETA_WINDOW = 10

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from agents.core.child_process import ChildFailed, ChildProcess
+from agents.core.child_process import ChildProcess
 from agents.core.learner import IterationStats
 from agents.storage.runs import RunDir
 from agents.training.background import training_process
 from agents.training.train import TrainSettings, run_training, start_run
+from sim.child_failure import ChildFailed
 from sim.params import TaskParams, with_values
 from sim.tasks import TaskDistribution, UniformRange
 from tests.processes import children_of

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from agents.core.child_process import ChildFailed, ChildProcess, JobControl, LocalJob
+from agents.core.child_process import ChildProcess, JobControl, LocalJob
+from sim.child_failure import ChildFailed
 
 
 def count_job(control: JobControl, n: int) -> Iterator[tuple[int, Any, int]]:

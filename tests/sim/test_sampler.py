@@ -158,3 +158,14 @@ def test_a_policy_with_memory_is_reset_at_each_episode_start_and_told_every_rewa
         previous = np.concatenate([[0.0], lockstep.rewards[:-1, row]])
         assert np.allclose(lockstep.actions[:, row, 1], np.where(starts, 0.0, np.clip(previous, -1, 1)), atol=1e-6)
     assert np.allclose(episodes.actions[:7, 0, 0], np.arange(7) / 100.0)
+
+
+def test_a_sampler_failure_is_the_one_child_failure_type_and_crosses_processes_as_itself() -> None:
+    import pickle
+
+    from sim.child_failure import ChildFailed
+
+    failure = SamplerError("sampler worker 1 (envs 2..3) died with exit code -9")
+    assert isinstance(failure, ChildFailed)  # one except clause catches every child's failure
+    again = pickle.loads(pickle.dumps(failure))
+    assert type(again) is SamplerError and str(again) == str(failure)
