@@ -45,10 +45,6 @@ class TaskChange:
         """``task`` with this change (validated by the schema: a bad value names the field)."""
         return with_values(task, {self.path: self.value})
 
-    def describe(self) -> str:
-        """``robot.payload_kg = 10.0 at step 300``: a label for logs and plots."""
-        return f"{self.path} = {self.value!r} at step {self.step}"
-
 
 def parse_change(text: str) -> TaskChange:
     """``STEP:PATH=VALUE`` (e.g. ``300:robot.payload_kg=10``) as a :class:`TaskChange`.

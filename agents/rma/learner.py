@@ -190,7 +190,8 @@ class RMALearner:
         return float(np.mean(losses))
 
     def online_policy_module(self) -> OnlinePolicy:
-        """Normalisation helpers on the learner's device (the adapter itself is the learner's, not a copy)."""
+        """The test-time module on the learner's device, for its history normalisation while fitting (the
+        fit itself trains ``self.adapter``, not the copy this module holds)."""
         return self.online_policy().to(self.device)
 
     def online_policy(self) -> OnlinePolicy:
