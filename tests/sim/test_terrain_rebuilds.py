@@ -85,7 +85,9 @@ def test_visible_rebuilds_of_known_grounds_keep_memory_flat(renderer: str) -> No
         pytest.skip("this pybullet has no EGL plugin")
     rss = rss_over_rebuilds(16, 3, renderer=renderer)
     assert growth_per_build(rss, warmup=4) < 0.5, rss
-    assert rss[-1] - rss[3] < 10.0, rss  # 12 more builds: was ~240 MB
+    # The allocator steps RSS up and down by ~11 MB from one build to the next (EGL, flat over 16
+    # builds): compare the highest of four builds early and late. A leak was ~240 MB here.
+    assert max(rss[-4:]) - max(rss[2:6]) < 15.0, rss
 
 
 @pytest.mark.slow
