@@ -183,9 +183,9 @@ class AdaptiveAgent(Protocol):
 
     The acting side sees everything a real controller sees: the start of each episode, every
     observation, and what followed each action (reward, next observation, termination). An agent
-    that adapts between episodes only (MAML's gradient steps, PEARL's episode-level posterior)
-    inherits the no-op hooks of :class:`BetweenEpisodesAgent`; one that adapts within the episode
-    (a history encoder, a recurrent core, a per-step posterior) keeps its state in them.
+    that adapts between episodes only (MAML's gradient steps, fine-tuning) inherits the no-op hooks
+    of :class:`BetweenEpisodesAgent`; one that adapts within the episode (a history encoder, a
+    recurrent core, PEARL's per-step posterior) keeps its state in them.
     """
 
     def start_episode(self) -> None:

@@ -1,4 +1,4 @@
-"""PEARL at test time: act under a sampled task latent ``z``, infer the posterior between episodes.
+"""PEARL at test time: act under a sampled task latent ``z``, infer the posterior from context.
 
 This is the acting side that :func:`agents.core.adaptation.adapt` drives (and that sampler workers call
 through :class:`PEARLSnapshot`); :mod:`agents.pearl.learner` is the training side.
@@ -15,8 +15,8 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from agents.core.adaptation import BetweenEpisodesAgent, EpisodeRecord, UpdateInfo
-from agents.pearl.encoder import ContextEncoder, Posterior, unit_prior
+from agents.core.adaptation import EpisodeRecord, StepFeedback, UpdateInfo
+from agents.pearl.encoder import ContextEncoder, Posterior, RunningPosterior
 from agents.pearl.sac import PEARLExportPolicy, TanhGaussianPolicy
 from sim.sampler import StatelessPolicy
 
@@ -56,38 +56,82 @@ def records_to_context(episodes: Sequence[EpisodeRecord], device: torch.device) 
     return torch.as_tensor(np.concatenate(parts).astype(np.float32), device=device)
 
 
-class PEARLAgent(BetweenEpisodesAgent):
-    """PEARL at test time: act under a sampled ``z``; between episodes infer the posterior (no gradients).
+POSTERIOR_UPDATES = ("episode", "step")
+"""when a PEARL agent updates its posterior at adaptation time: between episodes (the paper's
+default), or after every transition within the episode as well (the paper's online option)"""
 
-    All randomness (each ``z`` and the action noise) comes from the ``rng`` passed to :meth:`act`: a
-    new ``z`` is drawn at the first action after construction (from the prior) and after each
-    :meth:`learn` (from the posterior). Works on CPU copies: one-observation inference is faster
-    there, and the copies can live in another thread.
+
+class PEARLAgent:
+    """PEARL at test time: act under a sampled ``z``; infer the posterior from context (no gradients).
+
+    With ``posterior_updates="episode"`` the posterior is inferred between episodes only, from every
+    transition of the episodes so far, and one ``z`` is sampled from it for the episodes that follow.
+    With ``"step"`` it is also updated after every transition of the running episode (on top of the
+    earlier episodes), so the agent can notice a payload or a slippery floor in the middle of a
+    stride. Its ``z`` is ``mean + std * noise`` with one noise vector per episode: the sample follows
+    the posterior as it narrows instead of jumping to a new draw at every step.
+
+    All randomness (each ``z`` and the action noise) comes from the ``rng`` passed to :meth:`act`.
+    Works on CPU copies: one-observation inference is faster there, and the copies can live in
+    another thread.
     """
 
-    def __init__(self, *, policy: TanhGaussianPolicy, encoder: ContextEncoder) -> None:
+    def __init__(
+        self, *, policy: TanhGaussianPolicy, encoder: ContextEncoder, posterior_updates: str = "episode"
+    ) -> None:
         """Copy both networks to CPU, frozen."""
+        if posterior_updates not in POSTERIOR_UPDATES:
+            raise ValueError(
+                f"posterior updates {posterior_updates!r} are not allowed: one of {', '.join(POSTERIOR_UPDATES)}"
+            )
         self.policy = copy.deepcopy(policy).to("cpu").eval().requires_grad_(False)
         self.encoder = copy.deepcopy(encoder).to("cpu").eval().requires_grad_(False)
-        self.posterior: Posterior = unit_prior(1, encoder.latent_dim)
-        self.context_transitions = 0
+        self.per_step = posterior_updates == "step"
+        self._episodes_context = RunningPosterior.empty(encoder.latent_dim)
+        """the episodes :meth:`learn` was given"""
+        self._context = self._episodes_context
+        """those and, with per-step updates, the running episode's transitions so far"""
+        self.posterior: Posterior = self._context.posterior()
+        self._noise: Tensor | None = None
         self._actor: PEARLSnapshot | None = None
+
+    @property
+    def context_transitions(self) -> int:
+        """How many transitions the current posterior was inferred from."""
+        return self._context.transitions
+
+    def start_episode(self) -> None:
+        """Per-step updates start each episode from the earlier episodes' posterior and a new noise draw."""
+        if self.per_step:
+            self._context = self._episodes_context
+            self.posterior = self._context.posterior()
+            self._noise, self._actor = None, None
 
     def act(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
         """A sampled action for one observation under the current ``z``."""
         if self._actor is None:
-            noise = rng.standard_normal(self.posterior.mean.shape).astype(np.float32)
-            z = self.posterior.reparameterise(torch.as_tensor(noise))
-            self._actor = PEARLSnapshot(self.policy, z.numpy())
+            self._noise = torch.as_tensor(rng.standard_normal(self.posterior.mean.shape).astype(np.float32))
+            self._actor = PEARLSnapshot(self.policy, self.posterior.reparameterise(self._noise).numpy())
         action: NDArray[np.float32] = self._actor(np.asarray(obs, np.float32)[None], rng)[0]
         return action
+
+    def observe(self, feedback: StepFeedback) -> None:
+        """With per-step updates: multiply this transition into the posterior and move ``z`` with it."""
+        if not self.per_step or self._actor is None or self._noise is None:
+            return
+        row = np.concatenate([feedback.obs, feedback.action, [feedback.reward], feedback.next_obs])
+        with torch.no_grad():
+            self._context = self._context.add(self.encoder, torch.as_tensor(row[None].astype(np.float32)))
+            self.posterior = self._context.posterior()
+            self._actor.latents = self.posterior.reparameterise(self._noise)
 
     def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
         """The posterior given every transition of ``episodes``; the next action samples ``z`` from it."""
         context = records_to_context(episodes, torch.device("cpu"))
         with torch.no_grad():
-            self.posterior = self.encoder(context[None])
-        self.context_transitions = len(context)
+            self._episodes_context = RunningPosterior.empty(self.encoder.latent_dim).add(self.encoder, context)
+        self._context = self._episodes_context
+        self.posterior = self._context.posterior()
         self._actor = None
         return UpdateInfo(loss=0.0, kl=float(self.posterior.kl_to_prior()[0]), step_size=0.0)
 

@@ -113,6 +113,12 @@ def add_adapt_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
         metavar="STEP:FIELD=VALUE",
         help="change a run-time task field at that step of every episode, e.g. 300:robot.payload_kg=10 (repeatable)",
     )
+    parser.add_argument(
+        "--posterior",
+        default="episode",
+        help="PEARL only: update the task posterior between episodes ('episode', default) "
+        "or after every step within the episode too ('step')",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--export", type=Path, metavar="DIR", help="export the adapted policy (.pt2, .onnx, .json)")
@@ -303,6 +309,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     from agents.core.device import resolve_device
     from agents.storage.bundle import resolve_agent
     from agents.storage.export_adapted import export_adapted
+    from agents.training.agent_options import agent_factory
     from agents.training.train import load_trained, scratch_agent_source
     from app.cli.policy import episode_length_steps, print_export
     from sim.envs.locomotion import EnvConfig
@@ -316,13 +323,14 @@ def run_adapt(args: argparse.Namespace) -> int:
     else:
         checkpoint = resolve_agent(args.checkpoint, algorithm=args.algo)
         trained = load_trained(checkpoint, device=resolve_device(args.device))
+    new_agent = agent_factory(trained, posterior_updates=args.posterior)
     task = _adapt_task(args, trained.family.test_tasks())
     trained.check_task(task)
     steps = episode_length_steps(args, EnvConfig().control_dt)
     changes = tuple(parse_change(text) for text in args.change)
     config = AdaptConfig(shots=args.shots, max_steps=steps, updates=updates, seed=args.seed, changes=changes)
     print(f"{'episode':>7}  {'phase':<16}  {'return':>9}  {'steps':>5}  {'error m/s':>9}  {'fell':>4}  {'dist m':>6}")
-    for event in adapt(trained.new_agent, trained.make_env, task, config):
+    for event in adapt(new_agent, trained.make_env, task, config):
         if isinstance(event, EpisodeEvent):
             cells = f"{event.episode:>7}  {event.phase:<16}  {event.episode_return:>9.2f}  {event.length:>5}"
             ending = ENDINGS.get(event.metrics.ending, "") if event.metrics is not None else ""

@@ -29,6 +29,11 @@ def add_bench_online_parser(benchmarks: argparse._SubParsersAction) -> argparse.
     parser.add_argument("--seeds", type=int, default=3, help="seeds per task (default: 3)")
     parser.add_argument("--seconds", type=float, default=10.0, help="simulated seconds per episode (default: 10)")
     parser.add_argument("--change-at", type=float, default=5.0, help="simulated second of the change (default: 5)")
+    parser.add_argument(
+        "--pearl-per-step",
+        action="store_true",
+        help="also score each PEARL agent with its posterior updated after every step (row 'ALGO-step')",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for the CSV (default: bench)")
     return parser
 
@@ -50,6 +55,8 @@ def run_bench_online(args: argparse.Namespace) -> int:
     import torch
 
     from agents.core.online_eval import PERTURBATIONS, evaluate_online, summarise
+    from agents.pearl.learner import PEARLLearner
+    from agents.training.agent_options import agent_factory
     from agents.training.train import load_trained
 
     _check(args)
@@ -61,11 +68,19 @@ def run_bench_online(args: argparse.Namespace) -> int:
     dt = trained[0].settings.env_config.control_dt
     steps, change_step = round(args.seconds / dt), round(args.change_at / dt)
     tasks, seeds = family.test_tasks(args.tasks), tuple(range(args.seeds))
+    contenders = [(agent.algorithm, agent.new_agent, agent) for agent in trained]
+    if args.pearl_per_step:
+        pearls = [agent for agent in trained if isinstance(agent.learner, PEARLLearner)]
+        if not pearls:
+            raise ValueError("--pearl-per-step is not allowed here: none of the agents is a PEARL agent")
+        contenders += [
+            (f"{agent.algorithm}-step", agent_factory(agent, posterior_updates="step"), agent) for agent in pearls
+        ]
     rows = []
-    for agent in trained:
+    for label, new_agent, agent in contenders:
         for perturbation in PERTURBATIONS:
             runs = evaluate_online(
-                agent.new_agent,
+                new_agent,
                 agent.make_env,
                 tasks,
                 perturbation,
@@ -73,7 +88,7 @@ def run_bench_online(args: argparse.Namespace) -> int:
                 max_steps=steps,
                 change_step=change_step,
             )
-            rows.append({"agent": agent.algorithm, "change": perturbation.name, **summarise(runs)})
+            rows.append({"agent": label, "change": perturbation.name, **summarise(runs)})
             _print_row(rows[-1])
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"online-{family.name}.csv"
