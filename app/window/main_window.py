@@ -1,9 +1,10 @@
 """The main window: task editor on the left, the live viewport in the middle, job panels on the right.
 
-The right side is a tab widget (Adapt, Meta-train, Log). The window owns the preview worker and
+The right side is a tab widget (Adapt, Meta-train, Map, Log). The window owns the preview worker and
 coordinates it with the other jobs: the preview stops while an adaptation renders (the EGL renderer
 serves one client per process, and both would share 2 cores) and comes back when the run ends, and it
-pauses while a training child runs (so training from the window is as fast as from the command line).
+pauses while a training child or a map runs (so they are as fast as from the command line). A map
+cell clicked on the Map tab loads its task into the task editor.
 Every job is made by the one :class:`~app.runtime.launcher.JobLauncher` given to the window. The
 status bar shows the current jobs, the torch device and the renderer; every panel speaks through the
 same two signals, ``status_changed`` (news: status bar and Log tab) and ``error_occurred`` (failures:
@@ -27,6 +28,7 @@ from app.runtime.train_control import TrainState
 from app.window.dialogs import FileDialogs
 from app.window.jobs import JobRunner
 from app.window.widgets.adapt_panel import AdaptPanel
+from app.window.widgets.map_panel import MapPanel
 from app.window.widgets.reward_plot import RewardPlotWidget
 from app.window.widgets.task_panel import TaskPanel
 from app.window.widgets.train_panel import TrainPanel
@@ -99,9 +101,11 @@ class MainWindow(QMainWindow):
         self.train_panel.status_changed.connect(self.on_status_changed)
         self.train_panel.error_occurred.connect(self.on_error_occurred)
         self.train_panel.state_changed.connect(self.on_training_state)
+        self.map_panel = self._build_map_panel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.adapt_panel, "Adapt")
         self.tabs.addTab(self.train_panel, "Meta-train")
+        self.tabs.addTab(self.map_panel, "Map")
         self.tabs.addTab(self.log, "Log")
         self.setCentralWidget(self._build_layout())
         self._build_status_bar()
@@ -118,6 +122,17 @@ class MainWindow(QMainWindow):
         panel.error_occurred.connect(self.on_error_occurred)
         panel.device_resolved.connect(self.on_device_resolved)
         panel.worker_created.connect(self.on_adaptation_created)
+        return panel
+
+    def _build_map_panel(self) -> MapPanel:
+        # the Adapt tab's checkpoint list is the Map tab's too; a clicked cell's task goes to the task editor
+        panel = MapPanel(
+            agents=self.adapt_panel.checkpoints.model(), dialogs=self.dialogs, jobs=self.jobs, launcher=self.launcher
+        )
+        panel.task_chosen.connect(self.task_panel.set_task)
+        panel.running_changed.connect(self.on_mapping)
+        panel.status_changed.connect(self.on_status_changed)
+        panel.error_occurred.connect(self.on_error_occurred)
         return panel
 
     def _build_layout(self) -> QSplitter:
@@ -160,7 +175,7 @@ class MainWindow(QMainWindow):
         self.stop_preview()
         task = self.form.task()
         worker = PreviewWorker(self.launcher.preview(task, camera=self.viewport.camera, fps=self._fps))
-        worker.set_paused(self.train_panel.state.active)  # a training run keeps the cores to itself
+        worker.set_paused(self._cores_taken())  # a training run or a map keeps the cores to itself
         worker.frame_rendered.connect(self.viewport.on_frame_rendered)
         worker.frame_rendered.connect(self.on_frame_rendered)
         worker.step_done.connect(self.reward_plot.on_step_done)
@@ -182,6 +197,7 @@ class MainWindow(QMainWindow):
         self.stop_preview()
         self.adapt_panel.shutdown()
         self.train_panel.shutdown()  # the child keeps its last checkpoint; Resume continues it next time
+        self.map_panel.shutdown()
         self.jobs.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -248,8 +264,17 @@ class MainWindow(QMainWindow):
         if self._preview is not None:
             worker = self._preview.worker
             assert isinstance(worker, PreviewWorker)
-            worker.set_paused(state.active)
+            worker.set_paused(self._cores_taken())
         self.update_job_label()
+
+    @Slot(bool)
+    def on_mapping(self, running: bool) -> None:
+        """A map measures its cells: the preview pauses, as for training, and resumes when it ends."""
+        self.on_training_state(self.train_panel.state)
+
+    def _cores_taken(self) -> bool:
+        """Whether a training run or a map is using the cores (the preview then pauses)."""
+        return self.train_panel.state.active or self.map_panel.is_running()
 
     def update_job_label(self) -> None:
         """The status bar's job field: what runs now ("idle" when nothing does)."""
@@ -257,10 +282,12 @@ class MainWindow(QMainWindow):
         if self.adapt_panel.controller.state is not AdaptState.IDLE:  # its thread may not have started yet
             jobs.append("adapting")
         elif self.is_previewing():
-            paused = " (paused)" if self.train_panel.state.active else ""
+            paused = " (paused)" if self._cores_taken() else ""
             jobs.append(f"previewing {describe(self.form.task())}{paused}")
         if self.train_panel.state.active:
             jobs.append(f"training ({self.train_panel.state.value})")
+        if self.map_panel.is_running():
+            jobs.append("mapping")
         self.job_label.setText(" · ".join(jobs) or "idle")
 
     @Slot(str)
