@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import traceback
 from collections.abc import Sequence
 from dataclasses import fields
@@ -33,6 +34,30 @@ INSTALL_HINT = "pip install sim2adapt[cluster]"
 PLACEMENT_TIMEOUT_S = 120.0
 """how long actors may wait for free CPUs on a cluster before the sampler gives up (a busy or small cluster)"""
 _POLL_S = 0.05
+CONNECT_TIMEOUT_S = 5.0
+"""how long a cluster's head may take to accept a connection before the address is reported unreachable"""
+
+
+def check_reachable(address: str) -> None:
+    """Fail at once, naming the address, when nothing accepts connections at a ``HOST:PORT`` address.
+
+    Ray itself retries an unreachable head for minutes, printing warnings, before it gives up; a user
+    who mistyped the address should hear so in seconds. ``auto`` (and any address Ray resolves itself)
+    is left to Ray, which fails fast when no cluster runs here.
+
+    Raises:
+        SamplerError: the address names a host and port that refused or did not answer.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise SamplerError(
+            f"could not join the Ray cluster at {address}: nothing answers there ({err.strerror or err}); "
+            "start its head with `ray start --head` or give its HOST:PORT"
+        ) from err
 
 
 def require_ray() -> Any:
@@ -93,6 +118,8 @@ class RayWorkerPool:
         self._ray, self._labels, self._closed = ray, list(labels), False
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            if address is not None:
+                check_reachable(address)
             try:
                 ray.init(
                     address=address,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from agents.core.child_process import ChildProcess, JobControl
 from agents.core.learner import IterationStats
+from sim.sampler import SamplingConfig
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,13 @@ class TrainingNote:
 TrainingEvent = IterationStats | TrainingNote
 
 
-def training_job(control: JobControl, run_path: str, resume: bool, device: str | None) -> Iterator[TrainingEvent]:
+def training_job(
+    control: JobControl, run_path: str, resume: bool, device: str | None, sampling: SamplingConfig | None = None
+) -> Iterator[TrainingEvent]:
     """Train the run directory ``run_path`` until done or asked to stop, yielding every iteration and note.
 
     ``device`` overrides the run's stored device; the child is this run's entry point, so it resolves it.
+    ``sampling`` says where the sampler's workers run (default: this machine's processes).
     """
     from agents.core.device import resolve_device
     from agents.storage.runs import RunDir
@@ -47,7 +51,11 @@ def training_job(control: JobControl, run_path: str, resume: bool, device: str |
     notes: list[TrainingNote] = []
     torch_device = resolve_device(device or str(run.settings["device"]))
     training = run_training(
-        run, device=torch_device, resume=resume, notes=lambda text: notes.append(TrainingNote(text))
+        run,
+        device=torch_device,
+        resume=resume,
+        notes=lambda text: notes.append(TrainingNote(text)),
+        sampling=sampling,
     )
     try:
         for stats in training:
@@ -67,13 +75,21 @@ def _flush(notes: list[TrainingNote]) -> Iterator[TrainingNote]:
     yield from pending
 
 
-def training_process(run_path: str | Path, *, resume: bool = False, device: str | None = None) -> ChildProcess:
-    """A child (not started) that trains the run directory ``run_path``; ``resume`` continues its checkpoint."""
+def training_process(
+    run_path: str | Path,
+    *,
+    resume: bool = False,
+    device: str | None = None,
+    sampling: SamplingConfig | None = None,
+) -> ChildProcess:
+    """A child (not started) that trains the run directory ``run_path``; ``resume`` continues its checkpoint,
+    ``sampling`` chooses the sampler's backend (processes, or Ray actors on this machine or a cluster)."""
     return ChildProcess(
         training_job,
         str(run_path),
         resume,
         device,
+        sampling,
         name="sim2adapt-training",
         daemon=False,  # it starts sampler processes of its own, which daemons may not
     )

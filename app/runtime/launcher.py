@@ -18,6 +18,7 @@ from app.runtime.adapt_job import AdaptRequest, adapt_job
 from app.runtime.preview import EnvFactory, make_preview_env, preview_job
 from sim.params import TaskParams
 from sim.render import Camera
+from sim.sampler import SamplingConfig
 
 
 class JobLauncher:
@@ -45,8 +46,8 @@ class JobLauncher:
             return ChildProcess(adapt_job, request, camera, name="sim2adapt-adapt")
         return LocalJob(adapt_job, request, camera)
 
-    def training(self, run_path: Path, *, resume: bool) -> ChildProcess:
-        """A training child for the run directory ``run_path``, started."""
-        process = training_process(run_path, resume=resume)
+    def training(self, run_path: Path, *, resume: bool, sampling: SamplingConfig | None = None) -> ChildProcess:
+        """A training child for the run directory ``run_path``, started; ``sampling``: where its workers run."""
+        process = training_process(run_path, resume=resume, sampling=sampling)
         process.start()
         return process

@@ -21,6 +21,7 @@ from agents.core.learner import IterationStats
 from agents.storage.runs import RunDir
 from agents.training.background import TrainingNote
 from sim.child_failure import ChildFailed
+from sim.sampler import SamplingConfig
 from sim.tasks import TaskDistribution, family_names, load_family
 
 ETA_WINDOW = 10
@@ -97,8 +98,8 @@ class TrainView(Protocol):
         ...
 
 
-Launch = Callable[[Path, bool], ChildProcess]
-"""``launch(run_path, resume)``: a started training child (the window's job launcher provides it)."""
+Launch = Callable[[Path, bool, SamplingConfig], ChildProcess]
+"""``launch(run_path, resume, sampling)``: a started training child (the window's job launcher provides it)."""
 
 
 class TrainController:
@@ -110,6 +111,8 @@ class TrainController:
         self._launch, self._view = launch, view
         self.family: TaskDistribution = load_family(family_names()[0])
         """the family the next run trains on"""
+        self.sampling = SamplingConfig()
+        """where the next start's or resume's sampler workers run (not stored with the run)"""
         self.run: RunDir | None = None
         self.process: ChildProcess | None = None
         self.state = TrainState.IDLE
@@ -139,6 +142,19 @@ class TrainController:
         family = name_or_path if isinstance(name_or_path, TaskDistribution) else load_family(name_or_path)
         self.family = family
         return family
+
+    # --- where sampling runs ------------------------------------------------------------------------
+    def choose_sampling(self, backend: str, ray_address: str = "") -> bool:
+        """Sample the next start or resume with ``backend`` (``process`` or ``ray``); with Ray, join the cluster
+        at ``ray_address`` (``auto`` or ``HOST:PORT``; empty starts a local Ray). False, with the reason shown,
+        when the choice is refused (it names the field)."""
+        address = ray_address.strip() or None
+        try:
+            self.sampling = SamplingConfig(backend=backend, ray_address=address if backend == "ray" else None)
+        except ValueError as err:
+            self._view.show_error(str(err), "")
+            return False
+        return True
 
     # --- run control -------------------------------------------------------------------------------
     def start(self, **settings: Any) -> bool:
@@ -200,10 +216,13 @@ class TrainController:
 
     def _start_child(self, *, resume: bool) -> None:
         assert self.run is not None
-        self.process = self._launch(self.run.path, resume)
+        self.process = self._launch(self.run.path, resume, self.sampling)
         self._iteration_seconds.clear()
         self._view.show_run(self.run, Progress(self._done if resume else 0, self._total()))
-        self._view.show_status(f"{'resumed' if resume else 'started'} {self.run.path.name}")
+        where = "processes"
+        if self.sampling.backend == "ray":
+            where = f"the Ray cluster at {self.sampling.ray_address}" if self.sampling.ray_address else "a local Ray"
+        self._view.show_status(f"{'resumed' if resume else 'started'} {self.run.path.name}, sampling on {where}")
         self._set_state(TrainState.RUNNING)
 
     def _total(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,10 @@ def test_a_run_sampled_by_ray_actors_equals_one_sampled_by_processes(
 
     assert main([*argv, "--run-dir", str(tmp_path / "bad"), "--backend", "process", "--ray-address", "auto"]) == 2
     assert "ray_address = 'auto' is not allowed with backend = 'process'" in capsys.readouterr().err
+
+    # A mistyped address is reported in seconds (Ray itself retries an unreachable head for minutes).
+    started = time.perf_counter()
+    assert main([*argv, "--run-dir", str(tmp_path / "lost"), "--backend", "ray", "--ray-address", "127.0.0.1:1"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the run's name and progress bar
+    assert error.startswith("sim2adapt: error: could not join the Ray cluster at 127.0.0.1:1: nothing answers")
+    assert time.perf_counter() - started < 60

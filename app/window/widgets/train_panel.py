@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -71,7 +72,7 @@ class TrainPanel(QWidget):
         launcher = launcher or JobLauncher()
         self.controller = TrainController(
             runs_root=runs_root,
-            launch=lambda path, resume: launcher.training(path, resume=resume),
+            launch=lambda path, resume, sampling: launcher.training(path, resume=resume, sampling=sampling),
             view=self,
             env_kind=env_kind,
         )
@@ -141,10 +142,38 @@ class TrainPanel(QWidget):
             ("device", self.device),
             ("iterations", self.iterations),
             ("seed", self.seed),
-            ("sampler processes", self.workers),
+            ("sampler workers", self.workers),
+            ("sampled by", self._build_sampling_row()),
         ):
             choices.addRow(label, widget)
         return choices
+
+    def _build_sampling_row(self) -> QWidget:
+        """Processes on this machine, or Ray actors (a local Ray, or a cluster's address)."""
+        self.backend = QComboBox()
+        self.backend.addItem("processes", "process")
+        self.backend.addItem("Ray", "ray")
+        self.backend.setToolTip(
+            "Ray: one actor per worker, on this machine or a cluster (pip install sim2adapt[cluster])"
+        )
+        self.ray_address = QLineEdit()
+        self.ray_address.setPlaceholderText("local Ray, or auto / HOST:PORT")
+        self.ray_address.setToolTip(
+            "a running Ray cluster to join (auto, or the head's HOST:PORT); empty starts a local Ray "
+            "with one CPU per worker. Sampling scales with the cluster; the learner stays in this machine."
+        )
+        self.backend.currentIndexChanged.connect(self._on_backend_chosen)
+        self._on_backend_chosen()
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.backend)
+        layout.addWidget(self.ray_address, 1)
+        return row
+
+    @Slot()
+    def _on_backend_chosen(self) -> None:
+        self.ray_address.setEnabled(self.backend.currentData() == "ray" and not self.state.active)
 
     def _build_family_row(self) -> QWidget:
         self.family = QComboBox()
@@ -177,7 +206,7 @@ class TrainPanel(QWidget):
         self.open_button = QPushButton("Open run...")
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self.controller.pause)
-        self.resume_button.clicked.connect(self.controller.resume)
+        self.resume_button.clicked.connect(self._resume)
         self.stop_button.clicked.connect(self.controller.stop)
         self.open_button.clicked.connect(self._open_run)
         buttons = QHBoxLayout()
@@ -249,6 +278,8 @@ class TrainPanel(QWidget):
         if config is None:
             self.show_error(f"fix the settings first: {self.settings_form.error()}", "")
             return
+        if not self._choose_sampling():
+            return
         self.curves.clear()
         self.controller.start(
             algorithm=self.algorithm.currentData(),
@@ -258,6 +289,15 @@ class TrainPanel(QWidget):
             num_workers=self.workers.value(),
             config=config,
         )
+
+    @Slot()
+    def _resume(self) -> None:
+        """Continue the current run, sampled where the choices now say (a run keeps no backend)."""
+        if self._choose_sampling():
+            self.controller.resume()
+
+    def _choose_sampling(self) -> bool:
+        return self.controller.choose_sampling(self.backend.currentData(), self.ray_address.text())
 
     @Slot()
     def _open_run(self) -> None:
@@ -316,5 +356,6 @@ class TrainPanel(QWidget):
         self.resume_button.setEnabled(controller.can("resume"))
         self.open_button.setEnabled(controller.can("open"))
         choices: tuple[QWidget, ...] = (self.algorithm, self.preset, self.family, self.edit_family_button, self.device)
-        for widget in (*choices, self.iterations, self.seed, self.workers, self.settings_form):
+        for widget in (*choices, self.iterations, self.seed, self.workers, self.backend, self.settings_form):
             widget.setEnabled(not active)
+        self._on_backend_chosen()
