@@ -17,6 +17,10 @@ algorithms for curriculum learning of deep RL in continuously parameterized envi
   from it; a share ``uniform_share`` (~20 %, as in ALP-GMM) of the draws stays uniform over the
   family, so no region is forgotten and new progress can be discovered anywhere.
 
+A learner that trains on a fixed list of tasks (PEARL's ``num_train_tasks``) draws indices into it
+instead: :class:`UniformIndexSampler` (what it always drew) or :class:`ProgressIndexSampler` (the same
+progress mixture, each draw mapped to the nearest training task not yet chosen).
+
 Everything is deterministic: draws use only the generator the learner passes (derived from its
 seed and iteration), and each mixture fit is seeded from the sampler's seed and the fit's number.
 The whole state is a plain dict (:meth:`state_dict`), so a resumed run continues as if never stopped.
@@ -178,7 +182,7 @@ class ProgressTaskSampler:
         """``n`` tasks: each uniform with probability ``uniform_share`` (or while no mixture is fitted),
         else from a mixture component chosen in proportion to its mean progress."""
         uniform = rng.random(n) < self.uniform_share
-        if self._mixture is None or not self._mixture.progress.any():
+        if not self.has_regions:
             uniform[:] = True
         drawn = iter(self.family.sample_tasks(int(uniform.sum()), rng))
         tasks = []
@@ -186,14 +190,28 @@ class ProgressTaskSampler:
             tasks.append(next(drawn) if is_uniform else self._from_mixture(rng))
         return tasks
 
+    @property
+    def has_regions(self) -> bool:
+        """Whether a fitted mixture has a region of positive progress to draw from (else every draw is uniform)."""
+        return self._mixture is not None and bool(self._mixture.progress.any())
+
     def _from_mixture(self, rng: np.random.Generator) -> TaskParams:
-        assert self._mixture is not None
+        return task_from_features(self.family, self.region_point(rng))
+
+    def region_point(self, rng: np.random.Generator) -> NDArray[np.float64]:
+        """A feature vector from a mixture component chosen in proportion to its mean progress.
+
+        Raises:
+            ValueError: no region to draw from yet (see :attr:`has_regions`).
+        """
+        if self._mixture is None or not self._mixture.progress.any():
+            raise ValueError("the progress sampler has no region of progress yet: draw uniformly")
         mix = self._mixture
         weights = mix.progress / mix.progress.sum()
         k = int(rng.choice(len(weights), p=weights))
         d = mix.means.shape[1] - 1  # the last dimension is the progress
-        point = rng.multivariate_normal(mix.means[k, :d], mix.covs[k, :d, :d], method="cholesky")
-        return task_from_features(self.family, point)
+        point: NDArray[np.float64] = rng.multivariate_normal(mix.means[k, :d], mix.covs[k, :d, :d], method="cholesky")
+        return point
 
     def region_progress(self) -> list[tuple[list[float], float]]:
         """Each mixture component's centre in feature space and mean progress (scaled to [0, 1]): what it favours."""
@@ -232,6 +250,92 @@ def make_task_sampler(name: str, family: TaskDistribution, *, seed: int) -> Unif
         return UniformTaskSampler(family)
     if name == "progress":
         return ProgressTaskSampler(family, seed=seed)
+    raise ValueError(f"task_sampler = {name!r} is not allowed: one of {', '.join(TASK_SAMPLERS)}")
+
+
+class UniformIndexSampler:
+    """Distinct training-task indices uniformly: what PEARL drew before there was a choice."""
+
+    def __init__(self, num_tasks: int) -> None:
+        self.num_tasks = num_tasks
+
+    def sample(self, n: int, rng: np.random.Generator) -> list[int]:
+        """``n`` distinct indices, exactly ``rng.choice(num_tasks, n, replace=False)`` (older runs repeat)."""
+        return [int(t) for t in rng.choice(self.num_tasks, n, replace=False)]
+
+    def update(self, indices: Sequence[int], scores: Sequence[float]) -> None:
+        """Nothing to learn from: uniform draws do not depend on results."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """No state."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """No state."""
+
+
+class ProgressIndexSampler:
+    """:class:`ProgressTaskSampler` choosing among a fixed list of training tasks (PEARL's ``num_train_tasks``).
+
+    The same absolute-learning-progress mixture is fitted to the tasks' results; each draw is, with
+    probability ``uniform_share`` (or while no region of progress is known), uniform over the tasks
+    not yet chosen this time, else the not-yet-chosen task nearest (in feature space) to a point drawn
+    from a component picked in proportion to its progress. A fixed task's nearest earlier result is
+    usually its own from an earlier iteration, so its progress is the change of its own score.
+    """
+
+    def __init__(self, family: TaskDistribution, tasks: Sequence[TaskParams], *, seed: int) -> None:
+        self.tasks = list(tasks)
+        self.progress = ProgressTaskSampler(family, seed=seed)
+        self._features = np.asarray([family.task_features(t) for t in self.tasks], dtype=np.float64)
+
+    def sample(self, n: int, rng: np.random.Generator) -> list[int]:
+        """``n`` distinct indices into :attr:`tasks`.
+
+        Raises:
+            ValueError: more indices asked for than there are tasks.
+        """
+        if n > len(self.tasks):
+            raise ValueError(f"n = {n} is not allowed: at most the {len(self.tasks)} training tasks")
+        uniform = rng.random(n) < self.progress.uniform_share
+        if not self.progress.has_regions:
+            uniform[:] = True
+        left = list(range(len(self.tasks)))
+        chosen = []
+        for is_uniform in uniform:
+            if is_uniform:
+                at = int(rng.integers(len(left)))
+            else:
+                point = self.progress.region_point(rng)
+                at = int(np.argmin(((self._features[left] - point) ** 2).sum(axis=1)))
+            chosen.append(left.pop(at))
+        return chosen
+
+    def update(self, indices: Sequence[int], scores: Sequence[float]) -> None:
+        """How each chosen task went (higher is better): :meth:`ProgressTaskSampler.update` on its task."""
+        self.progress.update([self.tasks[i] for i in indices], scores)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The progress sampler's state (the tasks themselves are the learner's)."""
+        return self.progress.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.progress.load_state_dict(state)
+
+
+def make_index_sampler(
+    name: str, family: TaskDistribution, tasks: Sequence[TaskParams], *, seed: int
+) -> UniformIndexSampler | ProgressIndexSampler:
+    """The sampler of training-task indices a ``task_sampler`` setting names, over the fixed ``tasks``.
+
+    Raises:
+        ValueError: an unknown name, listing the known ones.
+    """
+    if name == "uniform":
+        return UniformIndexSampler(len(tasks))
+    if name == "progress":
+        return ProgressIndexSampler(family, tasks, seed=seed)
     raise ValueError(f"task_sampler = {name!r} is not allowed: one of {', '.join(TASK_SAMPLERS)}")
 
 

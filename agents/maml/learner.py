@@ -2,7 +2,8 @@
 
 One iteration, as in the MAML paper with ProMP's clipped outer objective:
 
-1. draw ``meta_batch_size`` tasks from the family;
+1. draw ``meta_batch_size`` tasks from the family (uniformly, or where the post-adaptation return
+   still changes: ``task_sampler``, :mod:`agents.core.task_sampler`);
 2. per task, collect ``episodes_per_task`` episodes with the meta-parameters (pre-update), fit the
    linear feature baseline, and take ``inner_steps`` policy-gradient steps on fast weights;
 3. collect as many episodes with the fast weights (post-update);
@@ -14,7 +15,8 @@ Simplification, stated: with ``inner_steps > 1`` every inner step reuses the pre
 (the paper samples afresh after each step).
 
 Determinism: every random draw of an iteration (tasks, env seeds, policy noise) derives from
-``(seed, iteration)``, so a resumed run repeats an uninterrupted one.
+``(seed, iteration)``, and the task sampler's state is in the checkpoint, so a resumed run repeats
+an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from agents.core.learner import IterationStats
 from agents.core.policies import GaussianMLPPolicy
 from agents.core.rollout import EpisodeBatch, collect_tasks
 from agents.core.seeding import seeded_torch
+from agents.core.task_sampler import TASK_SAMPLERS, make_task_sampler
 from agents.core.timing import PhaseTimer
 from agents.maml.agent import MAMLAgent
 from agents.maml.inner import Batch, MetaSGDLearningRates, advantages, inner_adapt, pg_loss
+from sim.params import TaskParams
 from sim.sampler import VectorSampler
 from sim.tasks import TaskDistribution
 
@@ -72,6 +76,9 @@ class MAMLConfig:
     gae_lambda: float = 1.0
     hidden_sizes: tuple[int, ...] = (64, 64)
     init_log_std: float = 0.0
+    task_sampler: str = "uniform"
+    """how each iteration's tasks are drawn: uniform over the family, or progress (where the post-adaptation
+    return still changes, ALP-GMM style, with a 20 % uniform share; agents/core/task_sampler.py)"""
 
     def __post_init__(self) -> None:
         freeze_sequences(self, "hidden_sizes")
@@ -80,6 +87,7 @@ class MAMLConfig:
         require(self, ("support_episodes", "inner_steps"), non_negative, "must be >= 0")
         require(self, ("gamma",), discount, "must be in (0, 1]")
         require(self, ("gae_lambda",), unit_interval, "must be in [0, 1]")
+        require(self, ("task_sampler",), lambda name: name in TASK_SAMPLERS, "one of " + ", ".join(TASK_SAMPLERS))
 
     @classmethod
     def quick(cls) -> MAMLConfig:
@@ -109,6 +117,8 @@ class MAMLLearner:
         self.inner_lrs = MetaSGDLearningRates(params, init_lr=config.inner_lr) if config.learn_inner_lr else None
         meta_params = list(policy.parameters()) + (list(self.inner_lrs.parameters()) if self.inner_lrs else [])
         self.optimizer = torch.optim.Adam(meta_params, lr=config.outer_lr)
+        self.task_sampler = make_task_sampler(config.task_sampler, family, seed=seed)
+        self._task_results: list[tuple[TaskParams, float]] = []
         self.iteration = 0
         self.resume_note: str | None = None  # its checkpoints hold everything a resumed run needs
 
@@ -116,7 +126,7 @@ class MAMLLearner:
     def train_iteration(self, sampler: VectorSampler) -> IterationStats:
         """One meta-iteration; ``sampler`` runs envs of this family's robot (any number of them)."""
         cfg, rng = self.config, np.random.default_rng([self.seed, self.iteration])
-        tasks = self.family.sample_tasks(cfg.meta_batch_size, rng)
+        tasks = self.task_sampler.sample(cfg.meta_batch_size, rng)
         pre_seed, post_seed = (int(s) for s in rng.integers(2**31, size=2))
         collect = partial(collect_tasks, sampler, self.policy, tasks, horizon=cfg.horizon)
         timed = PhaseTimer()
@@ -131,6 +141,9 @@ class MAMLLearner:
         with timed("outer"):
             outer_loss = self._outer_update(data)
         self.policy.update_obs_stats(torch.cat([d.pre.obs[d.pre.mask.bool()] for d in data]))
+        # a task's score is its post-adaptation return: what meta-training improves
+        self._task_results = [(task, d.post_return) for task, d in zip(tasks, data, strict=True)]
+        self.task_sampler.update(tasks, [d.post_return for d in data])
         stats = IterationStats(
             iteration=self.iteration,
             pre_return=float(np.mean([d.pre_return for d in data])),
@@ -141,6 +154,10 @@ class MAMLLearner:
         )
         self.iteration += 1
         return stats
+
+    def task_results(self) -> list[tuple[TaskParams, float]]:
+        """Each task of the last iteration and its mean return after adapting (the performance model's feed)."""
+        return list(self._task_results)
 
     def adapt(self, batch: Batch, *, create_graph: bool = False) -> dict[str, Tensor]:
         """Fast weights after the inner loop on ``batch`` (the adaptation the meta-training prepares)."""
@@ -204,12 +221,13 @@ class MAMLLearner:
 
     # ----------------------------------------------------------------- checkpoint state
     def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed run needs: weights, optimiser, learned rates, iteration."""
+        """Everything a resumed run needs: weights, optimiser, learned rates, iteration, task sampler."""
         return {
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "inner_lrs": self.inner_lrs.state_dict() if self.inner_lrs else None,
             "iteration": self.iteration,
+            "task_sampler": self.task_sampler.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -219,6 +237,8 @@ class MAMLLearner:
         if self.inner_lrs is not None and state["inner_lrs"] is not None:
             self.inner_lrs.load_state_dict(state["inner_lrs"])
         self.iteration = int(state["iteration"])
+        if "task_sampler" in state:  # checkpoints from before the choice hold none (they drew uniformly)
+            self.task_sampler.load_state_dict(state["task_sampler"])
 
 
 def build_maml_learner(

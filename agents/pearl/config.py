@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from agents.core.config_checks import discount, freeze_sequences, non_negative, positive, require
+from agents.core.task_sampler import TASK_SAMPLERS
 
 
 def _layer_sizes(sizes: tuple[Any, ...]) -> bool:
@@ -27,6 +28,9 @@ class PEARLConfig:
     """fixed training tasks, drawn once from the family with the run's seed"""
     tasks_per_iteration: int = 5
     """training tasks that collect new episodes each iteration"""
+    task_sampler: str = "uniform"
+    """which training tasks collect each iteration: uniform among them, or progress (those whose return after
+    adapting still changes, ALP-GMM style, with a 20 % uniform share; agents/core/task_sampler.py)"""
     initial_episodes: int = 10
     """episodes with prior z per training task before the first update (paper: 2000 steps)"""
     prior_episodes: int = 2
@@ -77,6 +81,7 @@ class PEARLConfig:
         optional = ("initial_episodes", "posterior_episodes", "extra_rl_episodes", "kl_lambda")
         require(self, optional, non_negative, "must be >= 0")
         require(self, ("gamma", "tau"), discount, "must be in (0, 1]")
+        require(self, ("task_sampler",), lambda name: name in TASK_SAMPLERS, "one of " + ", ".join(TASK_SAMPLERS))
         require(
             self,
             ("tasks_per_iteration",),

@@ -4,7 +4,8 @@ One iteration, as in the paper's ``PEARLSoftActorCritic``:
 
 1. (first iteration, or whenever the buffers are empty) every training task runs
    ``initial_episodes`` episodes with ``z`` from the prior;
-2. ``tasks_per_iteration`` training tasks are drawn; each task's *context* buffer is emptied, then
+2. ``tasks_per_iteration`` training tasks are drawn (uniformly, or where their return after adapting
+   still changes: ``task_sampler``); each task's *context* buffer is emptied, then
    collection runs in rounds, all tasks side by side in each round: ``prior_episodes`` with ``z``
    from the prior; ``posterior_episodes`` rounds of one episode each, ``z`` sampled from the
    posterior given everything the task collected so far this iteration; ``extra_rl_episodes`` more
@@ -19,8 +20,8 @@ task (the paper's encoder buffer, cleared the same way), sampled uniformly; no p
 regulariser.
 
 Determinism: every random draw of an iteration (tasks, env seeds, latent samples, minibatches,
-policy noise) derives from ``(seed, iteration)``, so a resumed run with its replay buffers repeats an
-uninterrupted one.
+policy noise) derives from ``(seed, iteration)``, and the task sampler's state is in the checkpoint, so a
+resumed run with its replay buffers repeats an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ from torch.nn import functional as F
 
 from agents.core.learner import IterationStats
 from agents.core.seeding import seeded_torch
+from agents.core.task_sampler import make_index_sampler
 from agents.core.timing import PhaseTimer
 from agents.pearl.agent import PEARLAgent, PEARLSnapshot
 from agents.pearl.config import PEARLConfig
 from agents.pearl.encoder import ContextEncoder, unit_prior
 from agents.pearl.replay import TaskReplay, TransitionLayout, trajectory_rows
 from agents.pearl.sac import TanhGaussianPolicy, TwinQ, squashed_sample
+from sim.params import TaskParams
 from sim.sampler import EpisodeJob, VectorSampler
 from sim.tasks import TaskDistribution
 
@@ -92,6 +95,8 @@ class PEARLLearner:
         self.policy_optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.lr)
         self.replay, self.context = self._empty_buffer(device), self._empty_buffer(device)
+        self.task_sampler = make_index_sampler(config.task_sampler, family, self.train_tasks, seed=seed)
+        self._task_results: list[tuple[TaskParams, float]] = []
         self.iteration = 0
         self.resume_note: str | None = None
 
@@ -115,8 +120,11 @@ class PEARLLearner:
         timed = PhaseTimer()
         with timed("sampling"):
             env_steps = self._initial_collection(sampler, seeds, generator) if len(self.replay) == 0 else 0
-            tasks = [int(t) for t in rng.choice(cfg.num_train_tasks, cfg.tasks_per_iteration, replace=False)]
+            tasks = self.task_sampler.sample(cfg.tasks_per_iteration, rng)
             prior, posterior = self._collect(sampler, tasks, seeds, generator)
+        scores = _task_scores(tasks, prior, posterior)
+        self._task_results = [(self.train_tasks[t], score) for t, score in zip(tasks, scores, strict=True)]
+        self.task_sampler.update(tasks, scores)
         with timed("update"):
             losses = self._update(generator)
         stats = IterationStats(
@@ -130,6 +138,10 @@ class PEARLLearner:
         )
         self.iteration += 1
         return stats
+
+    def task_results(self) -> list[tuple[TaskParams, float]]:
+        """Each task that collected in the last iteration and its mean return after adapting (posterior z)."""
+        return list(self._task_results)
 
     # ----------------------------------------------------------------- collection
     def _initial_collection(self, sampler: VectorSampler, seeds: itertools.count[int], gen: torch.Generator) -> int:
@@ -268,13 +280,14 @@ class PEARLLearner:
 
     # ----------------------------------------------------------------- checkpoint state and agents
     def state_dict(self) -> dict[str, Any]:
-        """Networks, optimisers, temperature, iteration and (if ``checkpoint_replay``) the buffers."""
+        """Networks, optimisers, temperature, iteration, task sampler and (if ``checkpoint_replay``) the buffers."""
         modules = ("encoder", "policy", "critic", "critic_target", "critic_optimizer", "policy_optimizer")
         state: dict[str, Any] = {name: getattr(self, name).state_dict() for name in (*modules, "alpha_optimizer")}
         keep = self.config.checkpoint_replay
         state.update(
             iteration=self.iteration,
             log_alpha=self.log_alpha.detach().cpu().clone(),
+            task_sampler=self.task_sampler.state_dict(),
             replay=self.replay.state_dict() if keep else None,
             context=self.context.state_dict() if keep else None,
         )
@@ -288,6 +301,8 @@ class PEARLLearner:
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.iteration = int(state["iteration"])
+        if "task_sampler" in state:  # checkpoints from before the choice hold none (they drew uniformly)
+            self.task_sampler.load_state_dict(state["task_sampler"])
         self.replay, self.context = self._empty_buffer(self.device), self._empty_buffer(self.device)
         if state["replay"] is None or state["context"] is None:
             self.resume_note = (
@@ -302,3 +317,13 @@ class PEARLLearner:
     def new_agent(self) -> PEARLAgent:
         """An adapting agent on private CPU copies of the policy and the encoder."""
         return PEARLAgent(policy=self.policy, encoder=self.encoder)
+
+
+def _task_scores(tasks: list[int], prior: list[_Episode], posterior: list[_Episode]) -> list[float]:
+    """Each task's mean return with posterior z (after adapting), or with prior z where it ran none."""
+    scores = []
+    for task in tasks:
+        returns = [e.episode_return for e in posterior if e.task == task]
+        returns = returns or [e.episode_return for e in prior if e.task == task]
+        scores.append(float(np.mean(returns)))
+    return scores
