@@ -6,6 +6,8 @@ target heading it measures, in simulated time:
 
 * ``before_mps``: mean tracking error over the second before the change;
 * ``peak_mps``: the largest 0.5-s rolling mean error after it;
+* ``after_mps``: the mean error from the change to the end of the episode (how well it tracks on the
+  changed task, recovery included);
 * ``recovery_s``: seconds from the change until the 0.5-s rolling error is back within 1.2x the
   level before it (capped at the episode's end: never recovered reads as the time left);
 * ``fell``: the episode ended in a fall.
@@ -65,6 +67,7 @@ class Recovery:
 
     before_mps: float
     peak_mps: float
+    after_mps: float
     recovery_s: float
     fell: bool
 
@@ -85,13 +88,13 @@ def recovery(errors: Sequence[float], *, change_step: int, control_dt: float, fe
     before = float(errors_array[max(0, change_step - second) : change_step].mean()) if change_step else np.nan
     after = errors_array[change_step:]
     if not len(after):  # the episode ended (a fall) before the change: nothing to recover from
-        return Recovery(before, np.nan, np.nan, fell)
+        return Recovery(before, np.nan, np.nan, np.nan, fell)
     rolled = rolling_mean(after, window)
     peak = float(np.nanmax(rolled))
     back = np.flatnonzero(rolled <= RECOVERY_TOLERANCE * before) if np.isfinite(before) else np.array([])
     # Window k ends at step change + k + window - 1: the error is back when that window is.
     recovered_steps = (int(back[0]) + window) if len(back) else len(after)
-    return Recovery(before, peak, min(recovered_steps, len(after)) * control_dt, fell)
+    return Recovery(before, peak, float(after.mean()), min(recovered_steps, len(after)) * control_dt, fell)
 
 
 def evaluate_online(
@@ -141,7 +144,8 @@ def mean_and_interval(values: Sequence[float]) -> tuple[float, float]:
 def summarise(runs: Sequence[Recovery]) -> dict[str, float]:
     """Means and 95 % half-widths (``<measure>_ci95``) of the runs' measures, and their count."""
     row: dict[str, float] = {"runs": float(len(runs))}
-    measures = {name: [getattr(r, name) for r in runs] for name in ("before_mps", "peak_mps", "recovery_s")}
+    names = ("before_mps", "peak_mps", "after_mps", "recovery_s")
+    measures = {name: [getattr(r, name) for r in runs] for name in names}
     measures["falls"] = [1.0 if r.fell else 0.0 for r in runs]
     for name, values in measures.items():
         row[name], row[f"{name}_ci95"] = mean_and_interval(values)

@@ -4,14 +4,15 @@ Rows: every bundled agent of the family (or the checkpoints given) x each change
 :data:`agents.core.online_eval.PERTURBATIONS` (a payload of +50 % of the body mass, friction 0.3,
 motors at 0.6x), applied at ``--change-at`` seconds of ``--seconds``-long episodes on held-out tasks x
 seeds. Cells: the tracking error over the second before the change, the peak 0.5-s error after it,
-the recovery time and the share of falls, with Student-t 95 % intervals. Writes
-``online-FAMILY.csv`` (one row per agent x change) beside the table.
+the mean error from the change to the end, the recovery time and the share of falls, with Student-t
+95 % intervals. Writes ``online-FAMILY.csv`` (one row per agent x change) and ``online-FAMILY.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -56,8 +57,10 @@ def run_bench_online(args: argparse.Namespace) -> int:
 
     from agents.core.online_eval import PERTURBATIONS, evaluate_online, summarise
     from agents.pearl.learner import PEARLLearner
+    from agents.storage.atomic import atomic_write
     from agents.training.agent_options import agent_factory
     from agents.training.train import load_trained
+    from app.cli.online_plots import write_online_plot
 
     _check(args)
     family = load_family(args.family)
@@ -92,11 +95,16 @@ def run_bench_online(args: argparse.Namespace) -> int:
             _print_row(rows[-1])
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"online-{family.name}.csv"
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {path}")
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda file: file.write(text.getvalue().encode()))
+    plot = path.with_suffix(".png")
+    title = f"{family.name}: a change at {args.change_at:g} s of {args.seconds:g}-s episodes"
+    title += f", {len(tasks)} held-out tasks x {len(seeds)} seeds"
+    write_online_plot(rows, plot, title)
+    print(f"wrote {path} and {plot}")
     return 0
 
 
@@ -106,6 +114,6 @@ def _print_row(row: dict[str, object]) -> None:
 
     print(
         f"{row['agent']:>14}  {row['change']:<24}  before {cell('before_mps', 3)} m/s  peak {cell('peak_mps', 3)} m/s  "
-        f"recovery {cell('recovery_s', 2)} s  falls {cell('falls', 2)}",
+        f"after {cell('after_mps', 3)} m/s  recovery {cell('recovery_s', 2)} s  falls {cell('falls', 2)}",
         flush=True,
     )

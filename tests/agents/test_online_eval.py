@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
@@ -20,6 +21,7 @@ def test_a_known_error_trace_gives_the_known_recovery() -> None:
     result = recovery(before + after, change_step=10, control_dt=DT, fell=False)
     assert result.before_mps == pytest.approx(0.1)
     assert result.peak_mps == pytest.approx(0.5)
+    assert result.after_mps == pytest.approx((7 * 0.5 + 13 * 0.1) / 20)  # from the change to the end
     # the first 5-step window within 1.2 x 0.1 covers steps 7..11 after the change: recovered at 1.2 s
     assert result.recovery_s == pytest.approx(1.2)
     assert not result.fell
@@ -56,3 +58,18 @@ def test_the_changes_follow_the_task_and_the_robot() -> None:
 def test_bench_online_refuses_bad_flags_in_one_line(flags: list[str], message: str, capsys) -> None:
     assert main(["bench", "online", "--family", "ant-dynamics", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_online_writes_one_row_per_agent_and_change_and_a_plot(tmp_path, capsys) -> None:
+    """The bundled cheetah agents on one short held-out episode each: the CSV a user reads, and its plot."""
+    flags = ["--tasks", "1", "--seeds", "1", "--seconds", "1.5", "--change-at", "1", "--pearl-per-step"]
+    assert main(["bench", "online", "--family", "cheetah-velocity", *flags, "--out", str(tmp_path)]) == 0
+    with (tmp_path / "online-cheetah-velocity.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    agents = {row["agent"] for row in rows}
+    assert {"pearl", "pearl-step", "multitask"} <= agents
+    assert len(rows) == len(agents) * len(PERTURBATIONS)
+    assert {"agent", "change", "before_mps", "after_mps", "recovery_s", "falls"} <= set(rows[0])
+    assert (tmp_path / "online-cheetah-velocity.png").stat().st_size > 10_000
+    assert not list(tmp_path.glob(".*"))  # nothing half-written left beside them
