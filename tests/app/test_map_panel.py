@@ -113,6 +113,7 @@ def test_the_map_tab_draws_cells_as_they_arrive_and_a_click_loads_the_cells_task
     assert isinstance(task, TaskParams) and task == target.task
     assert task.goal.target_heading_deg == 0.0 and task.goal.target_velocity_mps == 3.0
     assert "goal.target_heading_deg = 0, goal.target_velocity_mps = 3" in panel.message.text()
+    assert panel.view.chosen.isVisible()  # the loaded cell is outlined
 
 
 def test_the_family_range_is_marked_and_a_click_off_the_grid_loads_nothing(qtbot, make_panel, point_checkpoint) -> None:

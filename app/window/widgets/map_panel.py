@@ -228,7 +228,9 @@ class MapPanel(QWidget):
         if run is not None:
             run.thread.wait(5000)
         stopped = run is not None and run.worker.stop_requested()
-        self.message.setText(self.controller.ended(stopped=stopped))
+        text = self.controller.ended(stopped=stopped)
+        self.message.setText(text)
+        self._status(text)
         self.redraw()
         self._update_buttons()
         self.running_changed.emit(False)
@@ -259,6 +261,7 @@ class MapPanel(QWidget):
         where = self.controller.describe(cell, self.measure.currentData())
         text = f"loaded the map's cell {where} into the task editor"
         self.message.setText(f"{text}: Run on the Adapt tab to watch this case adapt.")
+        self.view.mark(cell.x, cell.y)
         self.task_chosen.emit(cell.task)
         self._status(text)
 

@@ -40,6 +40,8 @@ class MapView(QWidget):
         self.bar: Any = None
         self.curve: Any = None
         self.error_bars: Any = None
+        self.chosen: Any = None
+        """the outline of the cell last loaded into the task editor (a curve: a line at its x)"""
         self._labels: list[Any] = []
         self._cells: tuple[NDArray[np.float64], NDArray[np.float64]] = (np.zeros(0), np.zeros(0))
         self.graphics.scene().sigMouseClicked.connect(self._on_clicked)
@@ -62,10 +64,15 @@ class MapView(QWidget):
         self.plot.setLabel("bottom", x_label)
         self.plot.setLabel("left", y_label)
         self.plot.setMenuEnabled(False)
-        self.image = self.bar = self.curve = self.error_bars = None
+        self.image = self.bar = self.curve = self.error_bars = self.chosen = None
         self._labels = []
         if xs is None:
             return
+        chosen_pen = pg.mkPen("w", width=3)
+        self.chosen = pg.PlotDataItem([], [], pen=chosen_pen) if ys is not None else pg.InfiniteLine(pen=chosen_pen)
+        self.chosen.setVisible(False)
+        self.chosen.setZValue(30)
+        self.plot.addItem(self.chosen)
         self._cells = (np.asarray(xs), np.asarray(ys if ys is not None else ()))
         if ys is None:
             self._start_curve(span_x)
@@ -116,7 +123,7 @@ class MapView(QWidget):
             if math.isfinite(value):
                 text = pg.TextItem(f"{value:.2f}", color="k", fill=pg.mkBrush(255, 255, 255, 170), anchor=(0.5, 0.5))
                 text.setPos(xs[ix], ys[iy])
-                text.setZValue(5)
+                text.setZValue(20)  # above the training range's dashes
                 self.plot.addItem(text)
                 self._labels.append(text)
 
@@ -129,6 +136,18 @@ class MapView(QWidget):
         self.plot.setLabel("left", label)
         self.curve.setData(xs, means)
         self.error_bars.setData(x=xs, y=means, height=2 * np.nan_to_num(cis))
+
+    def mark(self, x: float, y: float | None) -> None:
+        """Outline the cell at grid point ``(x, y)`` (the one loaded into the task editor); a curve: its x."""
+        if self.chosen is None:
+            return
+        self.chosen.setVisible(True)
+        if y is None:
+            self.chosen.setValue(x)
+            return
+        xs, ys = self._cells
+        dx, dy = (xs[-1] - xs[0]) / (len(xs) - 1) / 2, (ys[-1] - ys[0]) / (len(ys) - 1) / 2
+        self.chosen.setData([x - dx, x + dx, x + dx, x - dx, x - dx], [y - dy, y - dy, y + dy, y + dy, y - dy])
 
     def image_values(self) -> NDArray[np.float64] | None:
         """The heatmap's values as drawn, ``[rows = y, columns = x]`` (None for a curve)."""
