@@ -26,7 +26,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +41,34 @@ NOISE_SHARES = (1e-4, 1e-3, 1e-2, 0.05, 0.15, 0.4)
 PRIOR_LENGTH, PRIOR_LOG_SD = 0.6, 0.8
 """the length scale's log-normal prior: median and standard deviation of its logarithm"""
 MODEL_KIND = "gaussian-process"
+RUN_MODEL_FILE = "performance.model.json"
+"""a training run's model, in its run directory, rewritten after every iteration"""
+RUN_MODEL_POINTS = 300
+"""results a training run's model keeps, the newest: the agent as it is lately (and a fit in well under a
+second; 1000 points take 7 s on one core, measured)"""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a model's values are: a name for files, words and a unit for labels."""
+
+    key: str
+    label: str
+    unit: str
+    """empty for a return (reward units)"""
+
+    def with_unit(self, value: float) -> str:
+        """``value`` formatted with the unit (three decimals)."""
+        return f"{value:.3f}" + (f" {self.unit}" if self.unit else "")
+
+
+TRACKING_ERROR = Measure("tracking_error_mps", "error after adapting", "m/s")
+"""what ``bench map`` measures: the tracking error, mean |v - v*| of the episode after the adaptation episodes"""
+TRAINING_RETURN = Measure("training_return_after_adapting", "return after adapting", "")
+"""what a training run records per task: the mean return of its post-adaptation episodes (MAML: after
+the inner step; PEARL: z from the posterior). Returns, not m/s: training episodes come back from the
+sampler's workers as rewards, with no per-episode physical metrics"""
+MEASURES = {m.key: m for m in (TRACKING_ERROR, TRAINING_RETURN)}
 
 
 @dataclass(frozen=True)
@@ -56,22 +84,33 @@ class _Fit:
     scale: float
 
 
+@runtime_checkable
+class ReportsTaskResults(Protocol):
+    """A learner that says how each training task of its last iteration went (what feeds a run's model)."""
+
+    def task_results(self) -> list[tuple[TaskParams, float]]:
+        """Each task of the last iteration and its score in :data:`TRAINING_RETURN`'s measure."""
+        ...
+
+
 def _sq_dists(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.maximum(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1), 0.0)  # type: ignore[no-any-return]
 
 
 class PerformanceModel:
-    """Gaussian-process regression of post-adaptation tracking error (m/s) over a family's task features.
+    """Gaussian-process regression of post-adaptation performance over a family's task features.
 
-    Feed it with :meth:`update` (a map's cells, or every training task's result), ask it with
-    :meth:`predict`. The fit is lazy: updates only store, the next prediction refits once.
+    Its :attr:`measure` says what the values are: tracking error in m/s (a map's cells) or the return
+    after adapting (every training task's result, :data:`TRAINING_RETURN`). Feed it with
+    :meth:`update`, ask it with :meth:`predict`. The fit is lazy: updates only store, the next
+    prediction refits once.
     """
 
-    def __init__(self, family: TaskDistribution, *, max_points: int = 1000) -> None:
+    def __init__(self, family: TaskDistribution, *, max_points: int = 1000, measure: Measure = TRACKING_ERROR) -> None:
         """``family`` defines the features (its varied fields, normalised over their ranges)."""
         if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
             raise ValueError(f"max_points = {max_points!r} is not allowed: a whole number >= 1")
-        self.family, self.max_points = family, max_points
+        self.family, self.max_points, self.measure = family, max_points, measure
         self._features: list[list[float]] = []
         self._errors: list[float] = []
         self._fit: _Fit | None = None
@@ -86,7 +125,8 @@ class PerformanceModel:
         return np.asarray([self.family.task_features(t) for t in tasks], dtype=np.float64).reshape(len(tasks), -1)
 
     def update(self, tasks: Sequence[TaskParams], errors: Sequence[float]) -> None:
-        """Add one result per task (NaN errors, e.g. from an env that measures none, are skipped).
+        """Add one result per task, in the model's :attr:`measure` (NaN, e.g. from an env that measures
+        no tracking error, is skipped).
 
         Raises:
             ValueError: ``tasks`` and ``errors`` of different lengths.
@@ -99,6 +139,10 @@ class PerformanceModel:
                 self._errors.append(float(error))
         del self._features[: -self.max_points], self._errors[: -self.max_points]
         self._fit = None
+
+    def add_results(self, results: Sequence[tuple[TaskParams, float]]) -> None:
+        """:meth:`update` with ``(task, value)`` pairs, as :meth:`ReportsTaskResults.task_results` gives them."""
+        self.update([task for task, _ in results], [value for _, value in results])
 
     def predict(self, tasks: Sequence[TaskParams]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Predicted mean error and its standard deviation (of the mean, not of one noisy run), per task.
@@ -126,15 +170,15 @@ class PerformanceModel:
 
     @property
     def hyperparameters(self) -> dict[str, float]:
-        """Length scale, signal variance (in error units squared) chosen by the marginal likelihood."""
+        """Length scale and signal standard deviation (in the measure's unit) chosen by the marginal likelihood."""
         fit = self._fitted()
-        return {"length_scale": fit.length_scale, "signal_std_mps": math.sqrt(fit.signal_var) * fit.scale}
+        return {"length_scale": fit.length_scale, "signal_std": math.sqrt(fit.signal_var) * fit.scale}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: the family and the results (the fit is recomputed on load: it is deterministic)."""
         return {
             "kind": MODEL_KIND,
-            "measure": "tracking_error_mps after adaptation",
+            "measure": self.measure.key,
             "family": self.family.to_dict(),
             "max_points": self.max_points,
             "features": self._features,
@@ -150,8 +194,16 @@ class PerformanceModel:
         """
         if not isinstance(data, dict) or data.get("kind") != MODEL_KIND:
             found = data.get("kind") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"model kind = {found!r} is not allowed: a {MODEL_KIND!r} written by bench map")
-        model = cls(TaskDistribution.from_dict(data["family"]), max_points=int(data["max_points"]))
+            raise ValueError(
+                f"model kind = {found!r} is not allowed: a {MODEL_KIND!r} written by bench map or a training run"
+            )
+        # the first word: files written before training runs had models say "tracking_error_mps after adaptation"
+        key = str(data.get("measure", TRACKING_ERROR.key)).split(" ")[0]
+        if key not in MEASURES:
+            raise ValueError(f"model measure = {key!r} is not allowed: one of {', '.join(MEASURES)}")
+        model = cls(
+            TaskDistribution.from_dict(data["family"]), max_points=int(data["max_points"]), measure=MEASURES[key]
+        )
         model._features = [list(map(float, row)) for row in data["features"]]
         model._errors = [float(e) for e in data["errors"]]
         return model
@@ -173,7 +225,9 @@ class PerformanceModel:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f"model {path} is not allowed: a model file bench map wrote ({err})") from err
+            raise ValueError(
+                f"model {path} is not allowed: a model file bench map or a training run wrote ({err})"
+            ) from err
 
 
 def _fit_gp(x: NDArray[np.float64], y: NDArray[np.float64]) -> _Fit:

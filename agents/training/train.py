@@ -22,6 +22,13 @@ from agents.algorithms import ALGORITHMS, AlgorithmConfig, get_algorithm
 from agents.core.adaptation import AdaptiveAgent
 from agents.core.device import resolve_device
 from agents.core.learner import AgentSource, IterationStats, Learner
+from agents.core.performance_model import (
+    RUN_MODEL_FILE,
+    RUN_MODEL_POINTS,
+    TRAINING_RETURN,
+    PerformanceModel,
+    ReportsTaskResults,
+)
 from agents.maml.learner import MAMLConfig
 from agents.ppo.finetune import ScratchBaseline
 from agents.ppo.update import PPOConfig
@@ -228,7 +235,10 @@ def run_training(
     ``device`` is resolved by the entry point (the CLI, the training child: :func:`agents.core.device.resolve_device`),
     from the run's ``device`` setting unless the user chose otherwise.
     With ``resume``, training continues from the checkpoint, and the iterations that follow equal
-    those of an uninterrupted run with the same seed. ``notes`` receives remarks worth telling the
+    those of an uninterrupted run with the same seed. A learner that reports its tasks' results (MAML,
+    PEARL) also feeds a performance model, kept in the checkpoint and written atomically to
+    ``performance.model.json`` after each iteration (``bench map RUN --predict`` draws it).
+    ``notes`` receives remarks worth telling the
     user (e.g. a resumed learner that starts with empty replay buffers). ``sampling`` says where the
     sampler's workers run (default: this machine's processes; Ray actors on a cluster scale the
     sampling, the one learner stays in this process); it is not stored with the run.
@@ -236,20 +246,8 @@ def run_training(
     settings = TrainSettings.from_dict(run.settings)
     torch_device = device
     learner = build_learner(settings, run.family, torch_device)
-    if resume and run.has_checkpoint:
-        state = run.load_checkpoint()
-        algorithm = checkpoint_algorithm(state, run.path / CHECKPOINT_FILE)
-        if algorithm != settings.algorithm:
-            raise CheckpointError(f"{run.path / CHECKPOINT_FILE} holds a {algorithm} agent, not {settings.algorithm}")
-        _load_learner_state(learner, state, run.path / CHECKPOINT_FILE, algorithm)
-        if learner.resume_note and notes is not None:
-            notes(learner.resume_note)
-        run.truncate_metrics(learner.iteration)
-    elif resume:
-        # Killed before its first checkpoint: nothing to continue, so it starts from its stored settings.
-        if notes is not None:
-            notes(f"{run.path} has no checkpoint yet: training starts from its stored settings")
-        run.truncate_metrics(0)
+    state = _resume(run, learner, settings, notes) if resume else None
+    model = _performance_model(learner, run.family, state)
     run.record_start(learner.iteration)
     # Each worker holds a few envs: episodes of a task run in jobs of that size, one batched
     # policy forward per step, and jobs go to whichever worker is free.
@@ -267,13 +265,56 @@ def run_training(
         with VectorSampler(tasks, num_workers=workers, env_factory=factory, sampling=sampling) as sampler:
             while learner.iteration < settings.iterations:
                 stats = learner.train_iteration(sampler)
+                checkpoint = agent_state(learner, settings, run.family)
+                if model is not None and isinstance(learner, ReportsTaskResults):
+                    model.add_results(learner.task_results())
+                    checkpoint[MODEL_ENTRY] = model.to_dict()  # the checkpoint's copy makes a resume exact
                 run.append_metrics(stats.to_dict())  # before the checkpoint: a kill in between is undone on resume
-                run.save_checkpoint(agent_state(learner, settings, run.family))
+                run.save_checkpoint(checkpoint)
+                if model is not None:
+                    model.save(run.path / RUN_MODEL_FILE)
                 scalars.write(stats.to_dict(), step=stats.iteration)
                 yield stats
     finally:
         torch.set_num_threads(threads)
         scalars.close()
+
+
+def _resume(
+    run: RunDir, learner: Learner, settings: TrainSettings, notes: Callable[[str], None] | None
+) -> dict[str, Any] | None:
+    """Load the run's checkpoint into ``learner`` and cut the metrics back to it; the checkpoint, or None."""
+    if not run.has_checkpoint:
+        # Killed before its first checkpoint: nothing to continue, so it starts from its stored settings.
+        if notes is not None:
+            notes(f"{run.path} has no checkpoint yet: training starts from its stored settings")
+        run.truncate_metrics(0)
+        return None
+    state = run.load_checkpoint()
+    algorithm = checkpoint_algorithm(state, run.path / CHECKPOINT_FILE)
+    if algorithm != settings.algorithm:
+        raise CheckpointError(f"{run.path / CHECKPOINT_FILE} holds a {algorithm} agent, not {settings.algorithm}")
+    _load_learner_state(learner, state, run.path / CHECKPOINT_FILE, algorithm)
+    if learner.resume_note and notes is not None:
+        notes(learner.resume_note)
+    run.truncate_metrics(learner.iteration)
+    return state
+
+
+MODEL_ENTRY = "performance_model"
+"""the checkpoint entry holding the run's performance model (checkpoints from before it have none)"""
+
+
+def _performance_model(
+    learner: Learner, family: TaskDistribution, state: Mapping[str, Any] | None
+) -> PerformanceModel | None:
+    """The run's model of each training task's return after adapting (restored from ``state`` when it holds
+    one), or None for a learner that reports no task results."""
+    if not isinstance(learner, ReportsTaskResults):
+        return None
+    if state is not None and state.get(MODEL_ENTRY) is not None:
+        return PerformanceModel.from_dict(state[MODEL_ENTRY])
+    return PerformanceModel(family, measure=TRAINING_RETURN, max_points=RUN_MODEL_POINTS)
 
 
 def agent_state(learner: Learner, settings: TrainSettings, family: TaskDistribution) -> dict[str, Any]:

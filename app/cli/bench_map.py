@@ -7,7 +7,9 @@ tracking error in m/s, falls, distance and return, means with Student-t 95 % hal
 seeds), heatmaps of tracking error before / after, falls before / after and the gain from adapting
 (with one field: curves with intervals), and a performance model fitted to the results
 (``.model.json``, :mod:`agents.core.performance_model`). ``--predict`` draws that model's prediction
-and its uncertainty over the grid instead of measuring, labelled as a prediction.
+and its uncertainty over the grid instead of measuring, labelled as a prediction; without a map's
+model, it draws the one a MAML or PEARL run kept while training (``RUN/performance.model.json``: the
+return after adapting of each training task, a table, since the plots draw m/s).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from app.cli.agents import AlgorithmHelpFormatter
 from app.cli.policy import add_episode_length_arguments, episode_length_steps
 
 if TYPE_CHECKING:
+    from agents.core.performance_model import PerformanceModel
     from agents.core.task_map import CellResult, MapSpec
     from sim.tasks import TaskDistribution
 
@@ -57,7 +60,10 @@ def add_bench_map_parser(benchmarks: argparse._SubParsersAction) -> argparse.Arg
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for CSV, PNGs, model (default: bench)")
     parser.add_argument(
-        "--predict", action="store_true", help="draw the saved model's prediction over the grid instead of measuring"
+        "--predict",
+        action="store_true",
+        help="draw the saved model's prediction over the grid instead of measuring "
+        "(the map's model in --out, else the one a run directory kept while training)",
     )
     parser.set_defaults(handler=run_bench_map)
     return parser
@@ -276,21 +282,33 @@ def format_summary(spec: MapSpec, results: list[CellResult]) -> str:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    """Draw the saved model's prediction over the grid (no episode is run)."""
-    from agents.core.performance_model import PerformanceModel
+    """Draw a saved model's prediction over the grid (no episode is run): the map's, else the run's."""
+    from agents.core.performance_model import TRACKING_ERROR, PerformanceModel
     from agents.storage.bundle import resolve_agent
     from app.cli.map_plots import write_prediction_plot
 
     check_flags(args)
     agent_path = resolve_agent(args.agent, algorithm=args.algo)
     stem = file_stem(args, agent_path)
-    model_path = args.out / f"{stem}.model.json"
-    if not model_path.is_file():
-        raise ValueError(f"--predict is not allowed: no model at {model_path} (run bench map without --predict first)")
+    model_path, source = find_model(args.out / f"{stem}.model.json", agent_path)
     model = PerformanceModel.load(model_path)
+    if source == "run":
+        check_run_model_fields(args, model)
     spec = build_spec(args, model.family, max_steps=1)
     tasks = [cell.task for cell in spec.cells()]
     mean, std = model.predict(tasks)
+    measure, shape = model.measure, model.hyperparameters
+    what = "runs" if source == "map" else "training tasks' returns after adapting (training episodes, not m/s)"
+    print(
+        f"prediction (not measured) from {model_path}: {model.num_points} {what}; "
+        f"length scale {shape['length_scale']:g}, signal std {measure.with_unit(shape['signal_std'])}"
+    )
+    for cell, m, s in zip(spec.cells(), mean, std, strict=True):
+        place = f"{spec.x.path}={cell.x:g}" + ("" if spec.y is None else f", {spec.y.path}={cell.y:g}")
+        print(f"{place}: predicted {measure.label} {measure.with_unit(m)} ± {measure.with_unit(1.96 * s)}")
+    if measure != TRACKING_ERROR:  # the prediction plot draws tracking error in m/s
+        print(f"no plot: the plots draw tracking error in m/s, not the {measure.label} (the table is the prediction)")
+        return 0
     rows, cols = spec.shape
     png = write_prediction_plot(
         spec,
@@ -300,13 +318,39 @@ def _predict(args: argparse.Namespace) -> int:
         title=f"PREDICTION, not measured: a Gaussian process fitted to {model.num_points} runs of "
         f"{agent_label(agent_path)}",
     )
-    shape = model.hyperparameters
-    print(
-        f"prediction (not measured) from {model_path}: {model.num_points} runs; "
-        f"length scale {shape['length_scale']:g}, signal std {shape['signal_std_mps']:.3f} m/s"
-    )
-    for cell, m, s in zip(spec.cells(), mean, std, strict=True):
-        place = f"{spec.x.path}={cell.x:g}" + ("" if spec.y is None else f", {spec.y.path}={cell.y:g}")
-        print(f"{place}: predicted error after adapting {m:.3f} ± {1.96 * s:.3f} m/s")
     print(f"wrote {png}")
     return 0
+
+
+def find_model(map_model: Path, agent_path: Path) -> tuple[Path, str]:
+    """The model ``--predict`` draws and where it came from: the map's (``map``) when ``bench map`` measured
+    these fields before, else the training run's (``run``, beside the checkpoint).
+
+    Raises:
+        ValueError: neither exists, naming both places.
+    """
+    from agents.core.performance_model import RUN_MODEL_FILE
+
+    if map_model.is_file():
+        return map_model, "map"
+    run_model = (agent_path if agent_path.is_dir() else agent_path.parent) / RUN_MODEL_FILE
+    if run_model.is_file():
+        return run_model, "run"
+    raise ValueError(
+        f"--predict is not allowed: no model at {map_model} (run bench map without --predict first) "
+        f"nor at {run_model} (a MAML or PEARL run writes one while it trains)"
+    )
+
+
+def check_run_model_fields(args: argparse.Namespace, model: PerformanceModel) -> None:
+    """A run's model sees only the fields its family varies: refuse mapping another (its prediction would be flat).
+
+    Raises:
+        ValueError: naming the flag, the field and the fields allowed.
+    """
+    varied = list(model.family.vary)
+    for flag, path in (("--x", args.x), ("--y", args.y)):
+        if path is not None and path not in varied:
+            raise ValueError(
+                f"{flag} {path} is not allowed with the run's model: a field its family varies ({', '.join(varied)})"
+            )

@@ -1,10 +1,11 @@
 """``task_sampler = progress`` in MAML and PEARL: they draw training tasks where the scripted return changes
-(still drawing the uniform share) and resume as if never stopped.
-The sampler itself: tests/agents/test_task_sampler.py."""
+(still drawing the uniform share), resume as if never stopped, and a run keeps a performance model that
+``bench map RUN --predict`` draws as a labelled prediction. The sampler itself: tests/agents/test_task_sampler.py."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,62 @@ def test_the_index_samplers_give_distinct_indices_and_uniform_is_numpys_choice()
         MAMLConfig(task_sampler="best")
     with pytest.raises(ValueError, match=r"PEARLConfig\.task_sampler = 'best' is not allowed: one of uniform"):
         PEARLConfig(task_sampler="best")
+
+
+# --- run directories: the model beside the checkpoint, resumed exactly, drawn by bench map --predict ---
+
+RUN_FAMILY = TaskDistribution(
+    name="point-velocity",
+    base=with_values(TaskParams(), {"goal.target_heading_deg": 0.0}),
+    vary={"goal.target_velocity_mps": UniformRange(0.0, 2.0)},
+    num_test_tasks=2,
+)
+
+
+def timeless(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in rows]
+
+
+@pytest.mark.slow  # three tiny runs with a sampler process each
+def test_a_progress_run_resumes_exactly_keeps_its_model_and_bench_map_predicts_from_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agents.storage.runs import RunDir
+    from agents.training.train import TrainSettings, run_training, start_run
+    from app.cli.main import main
+
+    config = dataclasses.replace(MAML, meta_batch_size=3, episodes_per_task=2, horizon=5)
+    settings = TrainSettings(seed=1, iterations=3, num_workers=1, env="point_mass", device="cpu", config=config)
+    straight = start_run(tmp_path / "straight", settings=settings, family=RUN_FAMILY)
+    list(run_training(straight))
+    interrupted = start_run(tmp_path / "interrupted", settings=settings, family=RUN_FAMILY)
+    training = run_training(interrupted)
+    next(training)
+    training.close()  # as if the process stopped after iteration 0
+    list(run_training(RunDir.open(interrupted.path), resume=True))
+    assert timeless(interrupted.metrics()) == timeless(straight.metrics())
+    model = json.loads((interrupted.path / "performance.model.json").read_text())
+    assert model == json.loads((straight.path / "performance.model.json").read_text())
+    assert model["measure"] == "training_return_after_adapting" and len(model["errors"]) == 3 * 3
+    assert not list(interrupted.path.glob(".*.tmp"))  # written atomically: no temporary file left
+
+    flags = ["--x", "goal.target_velocity_mps", "--grid", "3", "--out", str(tmp_path / "maps")]
+    assert main(["bench", "map", str(interrupted.path), *flags, "--predict"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"prediction (not measured) from {interrupted.path / 'performance.model.json'}: 9 training")
+    assert out.count("predicted return after adapting") == 3 and "not m/s" in out
+    assert main(["bench", "map", str(interrupted.path), "--x", "robot.payload_kg", "--predict"]) == 2
+    err = capsys.readouterr().err
+    assert "--x robot.payload_kg is not allowed with the run's model: a field its family varies" in err
+
+
+def test_a_models_measure_travels_with_it_and_older_map_models_still_load(tmp_path: Path) -> None:
+    from agents.core.performance_model import TRACKING_ERROR, TRAINING_RETURN, PerformanceModel
+
+    model = PerformanceModel(RUN_FAMILY, measure=TRAINING_RETURN)
+    model.add_results([(with_values(RUN_FAMILY.base, {"goal.target_velocity_mps": v}), -v) for v in (0.2, 1.0, 1.8)])
+    model.save(tmp_path / "run.model.json")
+    assert PerformanceModel.load(tmp_path / "run.model.json").measure == TRAINING_RETURN
+    older = {**model.to_dict(), "measure": "tracking_error_mps after adaptation"}  # as bench map wrote it first
+    (tmp_path / "map.model.json").write_text(json.dumps(older))
+    assert PerformanceModel.load(tmp_path / "map.model.json").measure == TRACKING_ERROR
