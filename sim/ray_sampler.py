@@ -143,7 +143,7 @@ class RayWorkerPool:
             raise
 
     def _check_cpus(self, workers: int, address: str | None) -> None:
-        cpus = int(self._ray.cluster_resources().get("CPU", 0))
+        self.cpus = cpus = int(self._ray.cluster_resources().get("CPU", 0))
         if cpus < workers:
             where = f"the Ray cluster at {address}" if address else "this Ray instance"
             raise SamplerError(f"{where} has {cpus} CPUs: {workers} sampler workers need one each")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import multiprocessing as mp
+import os
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,8 @@ class WorkerPool(Protocol):
 
     nodes: tuple[str, ...]
     """where each worker runs (this machine's name for processes, the Ray node id for actors)"""
+    cpus: int
+    """the CPUs the workers draw on: this machine's for processes, the whole Ray cluster's for actors"""
 
     def send(self, worker: int, message: object) -> None:
         """Hand ``message`` to ``worker`` (its reply is then owed)."""
@@ -138,6 +141,7 @@ class ProcessWorkerPool:
         self._procs: list[mp.process.BaseProcess] = []
         self._closed = False
         self.nodes = (platform.node(),) * len(slices)
+        self.cpus = os.cpu_count() or 1
         try:
             for tasks in slices:
                 parent, child = ctx.Pipe()
@@ -302,6 +306,20 @@ class VectorSampler:
     def worker_nodes(self) -> tuple[str, ...]:
         """Where each worker runs: this machine's name (processes) or the Ray node id of its actor."""
         return self._pool.nodes
+
+    def describe(self) -> str:
+        """Where sampling runs, in words for the user: how many workers, on which nodes, over how many CPUs."""
+        workers, nodes, cpus = len(self._slices), len(set(self._pool.nodes)), self._pool.cpus
+
+        def count(n: int, noun: str, plural: str = "s") -> str:
+            return f"{n} {noun}{plural if n != 1 else ''}"
+
+        if self.sampling.backend == "ray":
+            return (
+                f"sampling on {count(workers, 'Ray actor')} on {count(nodes, 'node')} "
+                f"of a Ray cluster with {count(cpus, 'CPU')}"
+            )
+        return f"sampling on {count(workers, 'process', 'es')} of this machine ({count(cpus, 'CPU')})"
 
     @property
     def envs_per_worker(self) -> int:

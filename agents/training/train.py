@@ -263,6 +263,8 @@ def run_training(
         tasks, factory = [run.family.base] * num_envs, env_factory(settings, run.family)
         workers = settings.num_workers
         with VectorSampler(tasks, num_workers=workers, env_factory=factory, sampling=sampling) as sampler:
+            if notes is not None and sampler.sampling.backend == "ray":
+                notes(sampler.describe())  # news on a cluster: how many actors landed on how many nodes
             while learner.iteration < settings.iterations:
                 stats = learner.train_iteration(sampler)
                 checkpoint = agent_state(learner, settings, run.family)
