@@ -77,6 +77,7 @@ class RMALearner:
         self.adapter_optimizer = torch.optim.Adam(self.adapter.parameters(), lr=config.adapter_lr)
         self.task_sampler = make_task_sampler(config.task_sampler, family, seed=seed)
         self.iteration = 0
+        self._task_results: list[tuple[TaskParams, float]] = []
         self.resume_note: str | None = None  # its checkpoints hold everything a resumed run needs
 
     @property
@@ -96,9 +97,16 @@ class RMALearner:
         else:
             stats, episodes = self._student_iteration(sampler, tasks, episode_seed, update_seed)
         # each task's mean return is its score: the progress sampler draws where scores still change
-        self.task_sampler.update(tasks, [float(batch.episode_returns.mean()) for batch in episodes])
+        scores = [float(batch.episode_returns.mean()) for batch in episodes]
+        self.task_sampler.update(tasks, scores)
+        self._task_results = list(zip(tasks, scores, strict=True))
         self.iteration += 1
         return stats
+
+    def task_results(self) -> list[tuple[TaskParams, float]]:
+        """Each task of the last iteration and its mean return (the run's performance model's feed): the
+        teacher's with the true task, then the student's with its own estimate of it."""
+        return list(self._task_results)
 
     def _teacher_iteration(
         self, sampler: VectorSampler, tasks: list[Any], episode_seed: int, update_seed: int

@@ -283,7 +283,7 @@ def format_summary(spec: MapSpec, results: list[CellResult]) -> str:
 
 def _predict(args: argparse.Namespace) -> int:
     """Draw a saved model's prediction over the grid (no episode is run): the map's, else the run's."""
-    from agents.core.performance_model import TRACKING_ERROR, PerformanceModel
+    from agents.core.performance_model import PerformanceModel
     from agents.storage.bundle import resolve_agent
     from app.cli.map_plots import write_prediction_plot
 
@@ -306,10 +306,8 @@ def _predict(args: argparse.Namespace) -> int:
     for cell, m, s in zip(spec.cells(), mean, std, strict=True):
         place = f"{spec.x.path}={cell.x:g}" + ("" if spec.y is None else f", {spec.y.path}={cell.y:g}")
         print(f"{place}: predicted {measure.label} {measure.with_unit(m)} ± {measure.with_unit(1.96 * s)}")
-    if measure != TRACKING_ERROR:  # the prediction plot draws tracking error in m/s
-        print(f"no plot: the plots draw tracking error in m/s, not the {measure.label} (the table is the prediction)")
-        return 0
     rows, cols = spec.shape
+    args.out.mkdir(parents=True, exist_ok=True)  # a run's model can be drawn before any map was measured
     png = write_prediction_plot(
         spec,
         mean.reshape(rows, cols),
@@ -317,6 +315,7 @@ def _predict(args: argparse.Namespace) -> int:
         args.out / f"{stem}-predicted.png",
         title=f"PREDICTION, not measured: a Gaussian process fitted to {model.num_points} runs of "
         f"{agent_label(agent_path)}",
+        measure=measure,
     )
     print(f"wrote {png}")
     return 0

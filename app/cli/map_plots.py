@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from agents.core.performance_model import TRACKING_ERROR, Measure
+
 if TYPE_CHECKING:
     from agents.core.task_map import CellResult, MapAxis, MapSpec
     from sim.tasks import TaskDistribution
@@ -212,25 +214,37 @@ def _write_curves(spec: MapSpec, results: list[CellResult], path: Path, *, title
 
 
 def write_prediction_plot(
-    spec: MapSpec, mean: NDArray[np.float64], std: NDArray[np.float64], path: Path, *, title: str
+    spec: MapSpec,
+    mean: NDArray[np.float64],
+    std: NDArray[np.float64],
+    path: Path,
+    *,
+    title: str,
+    measure: Measure = TRACKING_ERROR,
 ) -> Path:
-    """The model's predicted error after adapting and its uncertainty: two heatmaps, or a curve with a band."""
+    """The model's predicted ``measure`` after adapting and its uncertainty: two heatmaps, or a curve with a band.
+
+    A map's model predicts tracking error (m/s, from 0 up); a training run's predicts the return of its
+    training episodes, which may be negative, so the colour range follows the values.
+    """
     import pyqtgraph as pg
 
     app, layout = _layout(title, 560 if spec.y is not None else 420)
+    heading = f"PREDICTED {measure.label}"
     if spec.y is not None:
-        top = float(np.nanmax(mean)) or 1.0
+        low = 0.0 if measure == TRACKING_ERROR else float(np.nanmin(mean))
+        top = max(float(np.nanmax(mean)), low + 1e-6)
         _heatmap(
-            layout, spec, mean, title="PREDICTED tracking error after adapting", label="m/s",
-            levels=(0.0, max(top, 1e-6)), colour_map="viridis", family=None,
+            layout, spec, mean, title=heading, label=measure.unit or "return",
+            levels=(low, top), colour_map="viridis", family=None,
         )  # fmt: skip
         _heatmap(
-            layout, spec, std, title="uncertainty of the prediction (std)", label="m/s",
+            layout, spec, std, title="uncertainty of the prediction (std)", label=measure.unit or "return",
             levels=(0.0, max(float(np.nanmax(std)), 1e-6)), colour_map="cividis", family=None,
         )  # fmt: skip
     else:
-        plot = layout.addPlot(title="<span style='color:black'>PREDICTED tracking error after adapting</span>")
-        _style(plot, spec.x.path, "tracking error (m/s)")
+        plot = layout.addPlot(title=f"<span style='color:black'>{heading}</span>")
+        _style(plot, spec.x.path, measure.label + (f" ({measure.unit})" if measure.unit else ""))
         xs = np.asarray(spec.x.values())
         low = pg.PlotDataItem(xs, mean[0] - 1.96 * std[0])
         high = pg.PlotDataItem(xs, mean[0] + 1.96 * std[0])

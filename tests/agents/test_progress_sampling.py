@@ -218,6 +218,7 @@ def test_a_progress_run_resumes_exactly_keeps_its_model_and_bench_map_predicts_f
     out = capsys.readouterr().out
     assert out.startswith(f"prediction (not measured) from {interrupted.path / 'performance.model.json'}: 9 training")
     assert out.count("predicted return after adapting") == 3 and "not m/s" in out
+    assert (tmp_path / "maps" / f"map-{interrupted.path.name}-goal.target_velocity_mps-predicted.png").is_file()
     assert main(["bench", "map", str(interrupted.path), "--x", "robot.payload_kg", "--predict"]) == 2
     err = capsys.readouterr().err
     assert "--x robot.payload_kg is not allowed with the run's model: a field its family varies" in err
