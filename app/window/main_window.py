@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self.train_panel.status_changed.connect(self.on_status_changed)
         self.train_panel.error_occurred.connect(self.on_error_occurred)
         self.train_panel.state_changed.connect(self.on_training_state)
+        self.task_panel.families.currentTextChanged.connect(self.train_panel.follow_family)
         self.map_panel = self._build_map_panel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.adapt_panel, "Adapt")

@@ -15,6 +15,7 @@ from app.runtime.train_control import TrainState
 from app.window.dialogs import FileDialogs
 from app.window.main_window import MainWindow
 from sim.params import TaskParams, with_values
+from sim.tasks import load_family
 
 TIMEOUT_MS = 10_000
 
@@ -170,3 +171,21 @@ def test_training_pauses_the_preview_and_its_end_resumes_it(qtbot, make_factory,
     assert "training finished" in window.log.toPlainText()
     qtbot.waitUntil(lambda: factory.env.steps > steps + 5, timeout=TIMEOUT_MS)  # and back
     assert window.job_label.text() == "previewing ant on flat ground"
+
+
+def test_the_meta_train_tab_starts_on_the_family_beside_randomise_until_one_is_chosen_there(
+    qtbot, make_factory, windows
+) -> None:
+    """A first launch shows a cheetah-velocity task: the Meta-train tab offers that family, not a1-rough."""
+    cheetah = load_family("cheetah-velocity").test_tasks()[0]
+    window = open_window(windows, make_factory(), task=cheetah)
+    window.task_panel.reload_presets()  # what MainWindow.start does at launch
+    qtbot.waitUntil(lambda: window.task_panel.families.currentText() == "cheetah-velocity", timeout=TIMEOUT_MS)
+    train = window.train_panel
+    assert train.family.currentText() == "cheetah-velocity"
+    assert train.family_distribution().name == "cheetah-velocity"
+    chosen = train.family.findText("ant-dynamics")
+    train.family.setCurrentIndex(chosen)
+    train.family.activated.emit(chosen)  # as a user's pick
+    window.task_panel.families.setCurrentText("quadruped-terrain")
+    assert train.family_distribution().name == "ant-dynamics"  # the user's choice here stays

@@ -76,6 +76,8 @@ class TrainPanel(QWidget):
             view=self,
             env_kind=env_kind,
         )
+        self._family_chosen_here = False
+        """the user picked a family in this tab: it no longer follows the one beside Randomise"""
         self.family_editor: FamilyEditor | None = None
         """made on the first "Edit family...", then kept (its file jobs must outlive each showing)"""
         self._build()
@@ -219,8 +221,22 @@ class TrainPanel(QWidget):
     def _on_algorithm_chosen(self) -> None:
         self.settings_form.set_algorithm(get_algorithm(self.algorithm.currentData()), preset=self.preset.currentText())
 
+    @Slot(str)
+    def follow_family(self, name: str) -> None:
+        """Make the bundled family ``name`` the next run's, unless the user chose one here or a run goes.
+
+        The window calls it with the family shown beside Randomise, so that the tab starts on the
+        family the user is looking at (not the first name in the alphabet).
+        """
+        index = self.family.findText(name)
+        if self._family_chosen_here or self.state.active or index < 0:
+            return
+        self.family.setCurrentIndex(index)
+        self.controller.choose_family(name)
+
     @Slot(int)
     def _on_family_chosen(self, index: int) -> None:
+        self._family_chosen_here = True
         edited, text = self.family.itemData(index), self.family.itemText(index)
         try:
             if isinstance(edited, TaskDistribution) or text != OPEN_FAMILY:  # the editor's family, a name or a file
