@@ -8,7 +8,7 @@ iterations). For each one this prints a markdown row: iteration, env steps and w
 episode, falls and distance, on the family's held-out tasks x seeds at 10-s episodes (the same
 evaluation as ``sim2adapt bench adapt``). Wall-clock counts each iteration's own timing, so a run
 paused (SIGSTOP) in the middle of an iteration counts the pause: the second figure leaves out
-iterations slower than 10x the median, the mark of a pause rather than of work.
+iterations slower than 10x the median, the mark of a pause rather than of work (as bundled sidecars do).
 """
 
 from __future__ import annotations
@@ -17,24 +17,18 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from agents.core.evaluation import evaluate_adaptation
+from agents.storage.bundle import iteration_seconds, working_seconds
 from agents.training.train import load_trained
-
-PAUSE_FACTOR = 10.0
-"""an iteration this many times slower than the median one was paused, not working"""
 
 
 def spent_up_to(metrics: list[dict[str, float]], iteration: int) -> tuple[int, float, float]:
     """Env steps, wall-clock seconds and wall-clock without paused iterations, over iterations < ``iteration``."""
     rows = metrics[:iteration]
-    seconds = np.array([sum(v for k, v in row.items() if k.endswith("_s")) for row in rows])
-    if not len(seconds):
-        return 0, 0.0, 0.0
-    working = seconds[seconds <= PAUSE_FACTOR * np.median(seconds)]
-    return int(sum(row["env_steps"] for row in rows)), float(seconds.sum()), float(working.sum())
+    seconds = iteration_seconds(rows)
+    return int(sum(row["env_steps"] for row in rows)), sum(seconds), sum(working_seconds(seconds))
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from agents.algorithms import get_algorithm
@@ -88,6 +89,23 @@ def _changed(flag: str, values: dict[str, Any], defaults: dict[str, Any]) -> lis
             text = ",".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
             words += [flag, f"{key}={text}"]
     return words
+
+
+PAUSE_FACTOR = 10.0
+"""an iteration this many times slower than the median one was paused (SIGSTOP, a suspended laptop), not working"""
+
+
+def iteration_seconds(metrics: list[dict[str, Any]]) -> list[float]:
+    """Each iteration's own wall-clock, from its timed phases (``*_s`` entries of ``metrics.jsonl``)."""
+    return [float(sum(v for k, v in row.items() if k.endswith("_s"))) for row in metrics]
+
+
+def working_seconds(seconds: list[float]) -> list[float]:
+    """``seconds`` without the iterations that were paused: slower than :data:`PAUSE_FACTOR` x the median."""
+    if not seconds:
+        return []
+    limit = PAUSE_FACTOR * float(np.median(seconds))
+    return [s for s in seconds if s <= limit]
 
 
 def _without_replay(state: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +202,9 @@ def bundle_run(run_path: Path, out_path: Path, *, max_steps: int | None = None) 
         "seed": settings.seed,
         "iterations": len(metrics),
         "code_version": ", ".join(run.code_versions()) or code_version(),
-        "wall_clock_s": round(sum(sum(v for k, v in row.items() if k.endswith("_s")) for row in metrics), 1),
+        "wall_clock_s": round(sum(iteration_seconds(metrics)), 1),
+        "wall_clock_without_pauses_s": round(sum(working_seconds(iteration_seconds(metrics))), 1),
+        "pieces": run.pieces(),
         "env_steps": sum(int(row["env_steps"]) for row in metrics),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "device": settings.device},
         "held_out": held_out,

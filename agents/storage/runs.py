@@ -141,6 +141,12 @@ class RunDir:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
         return list(dict.fromkeys(str(row["code_version"]) for row in rows))
 
+    def pieces(self) -> list[int]:
+        """The iteration each start or resume began at: a run trained in pieces says so (``[0]``: in one go)."""
+        path = self.path / PROVENANCE_FILE
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+        return [int(row["iteration"]) for row in rows]
+
     def extend(self, iterations: int) -> None:
         """Raise the run's iteration target (resuming then trains on, as one longer run would have)."""
         settings = self.settings

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from agents.storage.bundle import bundle_run, check_returns, refresh_held_out, resolve_agent, retrain_command
+from agents.storage.bundle import (
+    bundle_run,
+    check_returns,
+    refresh_held_out,
+    resolve_agent,
+    retrain_command,
+    working_seconds,
+)
 from agents.storage.checkpoint import load_checkpoint, save_checkpoint
 from agents.storage.runs import code_version
 from agents.training.train import TrainSettings, build_learner, run_training, start_run
@@ -62,6 +69,8 @@ def test_bundling_a_run_records_how_to_retrain_it_and_family_names_find_it(tmp_p
     assert sidecar["held_out"]["max_steps"] == sidecar["check"]["max_steps"] == 600  # 10 s, not the horizon
     assert sidecar["held_out"]["fall_share"] == {"mean": [None] * 4, "ci95": [None] * 4}  # the toy has no torso
     assert sidecar["code_version"] == code_version()  # recorded when training started, not when bundled
+    assert sidecar["pieces"] == [0]  # trained in one go
+    assert sidecar["wall_clock_without_pauses_s"] == sidecar["wall_clock_s"] > 0
     assert sidecar_of(out) == sidecar
     assert resolve_agent("cheetah-velocity", folder=out.parent) == out
     with pytest.raises(ValueError, match=r"with algorithm 'pearl' is not bundled: .*cheetah-velocity-maml"):
@@ -99,3 +108,10 @@ def test_refreshing_a_held_out_record_adds_the_physical_measures_and_leaves_the_
         assert len(held_out[key]["mean"]) == len(held_out[key]["ci95"]) == 4
         assert all(isinstance(v, float) for v in held_out[key]["mean"] + held_out[key]["ci95"]), (key, held_out[key])
     assert all(error > 0 for error in held_out["tracking_error_mps"]["mean"])
+
+
+def test_the_working_wall_clock_leaves_out_an_iteration_that_was_paused() -> None:
+    """A run stopped (SIGSTOP) for 53 minutes inside one 9-s iteration did not work for those minutes."""
+    assert working_seconds([9.0, 8.5, 3217.0, 9.5, 10.0]) == [9.0, 8.5, 9.5, 10.0]
+    assert working_seconds([9.0, 30.0, 12.0]) == [9.0, 30.0, 12.0]  # slower under load is still work
+    assert working_seconds([]) == []
