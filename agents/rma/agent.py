@@ -74,12 +74,22 @@ class RMAAgent:
     """Adapts within the episode: ``z_hat`` from the last steps, re-estimated before every action."""
 
     def __init__(
-        self, module: OnlinePolicy, *, reference: Callable[[TaskParams], NDArray[np.float32]] | None = None
+        self,
+        module: OnlinePolicy,
+        *,
+        reference: Callable[[TaskParams], NDArray[np.float32]] | None = None,
+        adapting: bool = True,
     ) -> None:
-        """Act with a private copy of ``module``; ``reference`` gives the teacher's ``z`` of a true task, if known."""
+        """Act with a private copy of ``module``; ``reference`` gives the teacher's ``z`` of a true task, if known.
+
+        ``adapting=False`` never lets a step into the history, so ``z_hat`` stays the module's estimate
+        from an empty history all episode: the same policy without its adaptation (the RMA paper's
+        "w/o adaptation" ablation), the before-adapting row an online agent otherwise lacks.
+        """
         self.actor = HistoryPolicy(module)
         self.actor.start_episodes(np.ones(1, bool))
         self.reference = reference
+        self.adapting = adapting
 
     def start_episode(self) -> None:
         """A new episode: the history starts empty."""
@@ -92,6 +102,8 @@ class RMAAgent:
 
     def observe(self, feedback: StepFeedback) -> None:
         """The step just taken joins the history (its reward is not used: RMA reads proprioception)."""
+        if not self.adapting:
+            return
         done = np.array([feedback.terminated or feedback.truncated])
         self.actor.observe(np.array([feedback.reward]), np.asarray(feedback.next_obs, np.float32)[None], done)
 

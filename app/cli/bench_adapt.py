@@ -53,6 +53,7 @@ def _score_all(args: argparse.Namespace, steps: int) -> list[AdaptationScores]:
     import torch
 
     from agents.core.evaluation import RANDOM_LABEL, RandomAgent, evaluate_adaptation
+    from agents.training.agent_options import without_adaptation
     from agents.training.train import env_spaces, load_trained, scratch_agent_source
 
     family = load_family(args.family)
@@ -68,6 +69,10 @@ def _score_all(args: argparse.Namespace, steps: int) -> list[AdaptationScores]:
     scratch = scratch_agent_source(family, env=trained[0].settings.env)  # its envs observe the robot only
     _, action_dim = env_spaces(scratch.settings, family)
     sources = [(a.algorithm, a.new_agent, a.make_env) for a in trained]
+    for agent in trained:  # an online agent's before-adapting row: the same policy, its adaptation off
+        frozen = without_adaptation(agent)
+        if frozen is not None:
+            sources.append((f"{agent.algorithm} (no adaptation)", frozen, agent.make_env))
     sources += [("scratch", scratch.new_agent, scratch.make_env)]
     sources += [(RANDOM_LABEL, lambda: RandomAgent(action_dim), scratch.make_env)]
     seeds = tuple(range(args.seeds))

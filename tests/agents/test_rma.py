@@ -15,7 +15,9 @@ from agents.core.adaptation import AdaptConfig, AdaptResult, StepEvent, StepFeed
 from agents.rma.agent import RMAAgent
 from agents.storage.export import export_policy, load_exported
 from agents.storage.exported_actor import ExportedActor
+from agents.training.agent_options import without_adaptation
 from agents.training.train import TrainSettings, load_trained, run_training, start_run
+from app.cli.main import main
 from sim.params import TaskParams, with_values
 from sim.tasks import TaskDistribution, UniformRange
 
@@ -75,6 +77,33 @@ def test_the_history_starts_empty_each_episode_and_fills_with_what_was_done(trai
     assert not history[0].any()  # 4 rows, 3 steps: the oldest row is still before the episode
     agent.start_episode()
     assert not agent.actor.history.any()
+
+
+@pytest.mark.slow
+def test_without_adaptation_the_estimate_stays_the_empty_historys_and_bench_adapt_scores_both(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ablation row of an online agent: the same policy whose history never fills."""
+    trained = load_trained(trained_run, device=torch.device("cpu"))
+    make_frozen = without_adaptation(trained)
+    assert make_frozen is not None
+    frozen, adapting = make_frozen(), trained.new_agent()
+    assert isinstance(frozen, RMAAgent) and isinstance(adapting, RMAAgent)
+    empty = frozen.task_estimate(FAMILY.base)[0]
+    rng = np.random.default_rng(0)
+    obs = np.array([0.1, -0.2, 0.3, 0.0], np.float32)
+    for agent in (frozen, adapting):
+        for step in range(3):
+            action = agent.act(obs, rng)
+            agent.observe(StepFeedback(obs, action, 1.0, obs + step, False, False))
+    assert np.array_equal(frozen.task_estimate(FAMILY.base)[0], empty)
+    assert not np.array_equal(adapting.task_estimate(FAMILY.base)[0], empty)
+
+    family_file = tmp_path / "family.json"
+    family_file.write_text(FAMILY.to_json())
+    argv = ["bench", "adapt", "--family", str(family_file), "--agents", str(trained_run), "--seeds", "1"]
+    assert main([*argv, "--shots", "2", "--steps", "10", "--out", str(tmp_path)]) == 0
+    assert "rma (no adaptation)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
