@@ -31,11 +31,13 @@ import functools
 import multiprocessing as mp
 import os
 import platform
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -65,6 +67,7 @@ __all__ = [
     "EpisodeJob",
     "Policy",
     "SamplerError",
+    "SamplerWork",
     "SamplingConfig",
     "StatelessPolicy",
     "StepBatch",
@@ -75,6 +78,7 @@ __all__ = [
 
 _POLL_S = 0.05
 BACKENDS = ("process", "ray")
+T = TypeVar("T")
 
 
 class SamplerError(ChildFailed):
@@ -218,6 +222,37 @@ class StepBatch:
     infos: list[dict[str, Any]] = field(default_factory=list)
 
 
+class SamplerWork(Generic[T]):
+    """Work running on the sampler in a background thread (:meth:`VectorSampler.submit`); :meth:`result` waits."""
+
+    def __init__(self, work: Callable[[], T], *, on_end: Callable[[], None]) -> None:
+        """Prepare ``work()`` on a daemon thread (:attr:`thread`, not started); ``on_end`` runs in it at the end."""
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._work, self._on_end = work, on_end
+        self.thread = threading.Thread(target=self._run, name="sampler-work", daemon=True)
+        """the thread that runs the work"""
+
+    def _run(self) -> None:
+        try:
+            self._value = self._work()
+        except BaseException as err:  # handed to the thread that calls result(), raised there
+            self._error = err
+        finally:
+            self._on_end()
+
+    def done(self) -> bool:
+        """Whether the work has ended (returned or raised)."""
+        return self.thread.ident is not None and not self.thread.is_alive()
+
+    def result(self) -> T:
+        """Wait for the work to end; its return value, or its exception raised here."""
+        self.thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]  # None only where the work returned None
+
+
 class VectorSampler:
     """``len(tasks)`` envs spread over ``num_workers`` processes; batched numpy in and out.
 
@@ -247,6 +282,8 @@ class VectorSampler:
         self.num_envs = len(tasks)
         self._slices = [s for s in np.array_split(np.arange(self.num_envs), num_workers)]
         self._closed = False
+        self._owner: threading.Thread | None = None  # the thread running submitted work, which owns the workers
+        self._busy_seconds = 0.0
         slices = [[tasks[i] for i in index] for index in self._slices]
         labels = [f"envs {index[0]}..{index[-1]}" for index in self._slices]
         self._pool: WorkerPool
@@ -322,6 +359,38 @@ class VectorSampler:
         return f"sampling on {count(workers, 'process', 'es')} of this machine ({count(cpus, 'CPU')})"
 
     @property
+    def num_workers(self) -> int:
+        """Worker processes (or Ray actors)."""
+        return len(self._slices)
+
+    @property
+    def busy_seconds(self) -> float:
+        """Seconds workers have spent on episode jobs so far, summed over workers (from hand-out to reply).
+
+        Divided by ``num_workers`` times a wall-clock span, it is the share of that span the workers
+        worked; the rest they idled.
+        """
+        return self._busy_seconds
+
+    def submit(self, work: Callable[[VectorSampler], T]) -> SamplerWork[T]:
+        """Run ``work(self)`` in a background thread and return at once; :meth:`SamplerWork.result` waits for it.
+
+        The caller's thread is free meanwhile (a learner's gradient steps while its episodes are
+        collected: the workers are processes, and the thread mostly waits on their pipes, without
+        the GIL). Until the work ends the sampler belongs to that thread: a call from any other
+        thread raises :class:`SamplerError` (:meth:`close` excepted, which makes the work raise).
+
+        Raises:
+            SamplerError: Work submitted earlier has not ended yet.
+        """
+        if self._owner is not None:
+            raise SamplerError("the sampler is busy with submitted work: wait for its result first")
+        handle = SamplerWork(functools.partial(work, self), on_end=self._release)
+        self._owner = handle.thread  # before it starts: its first message must find it the owner
+        handle.thread.start()
+        return handle
+
+    @property
     def envs_per_worker(self) -> int:
         """Envs of the smallest worker: the most episodes one :class:`EpisodeJob` may hold."""
         return min(len(index) for index in self._slices)
@@ -337,14 +406,17 @@ class VectorSampler:
             raise ValueError(f"an EpisodeJob has more tasks than a worker has envs ({self.envs_per_worker})")
         results: list[Trajectories | None] = [None] * len(jobs)
         pending, busy = list(range(len(jobs))), dict[int, int]()
+        started: dict[int, float] = {}
         try:
             while pending or busy:
                 for worker in range(len(self._slices)):
                     if worker not in busy and pending:
-                        busy[worker] = pending.pop(0)
-                        self._send(worker, RunEpisodes(jobs[busy[worker]], horizon))
+                        self._send(worker, RunEpisodes(jobs[pending[0]], horizon))
+                        busy[worker] = pending.pop(0)  # after the send: a message never sent is owed no reply
+                        started[worker] = time.perf_counter()
                 worker = self._pool.next_ready(list(busy))
                 job = busy.pop(worker)  # before the reply: a failed worker owes nothing more
+                self._busy_seconds += time.perf_counter() - started[worker]
                 results[job] = self._reply(worker)
         except SamplerError:
             for worker in busy:  # leave no reply in a pipe: the next call must not read a stale one
@@ -376,9 +448,14 @@ class VectorSampler:
         self.close()
 
     # ----------------------------------------------------------------- internals
+    def _release(self) -> None:
+        self._owner = None
+
     def _send(self, worker: int, message: object) -> None:
         if self._closed:
             raise SamplerError("the sampler is closed")
+        if self._owner is not None and self._owner is not threading.current_thread():
+            raise SamplerError("the sampler is busy with submitted work: wait for its result first")
         self._pool.send(worker, message)
 
     def _scatter(self, make_message: Callable[[NDArray[np.int64]], object]) -> None:

@@ -5,14 +5,21 @@ One iteration, as in the paper's ``PEARLSoftActorCritic``:
 1. (first iteration, or whenever the buffers are empty) every training task runs
    ``initial_episodes`` episodes with ``z`` from the prior;
 2. ``tasks_per_iteration`` training tasks are drawn (uniformly, or where their return after adapting
-   still changes: ``task_sampler``); each task's *context* buffer is emptied, then
-   collection runs in rounds, all tasks side by side in each round: ``prior_episodes`` with ``z``
-   from the prior; ``posterior_episodes`` rounds of one episode each, ``z`` sampled from the
-   posterior given everything the task collected so far this iteration; ``extra_rl_episodes`` more
-   with posterior ``z`` whose transitions go to the replay buffer only;
-3. ``gradient_steps`` SAC steps, each on a fresh meta-batch of tasks: the critic's loss plus
+   still changes: ``task_sampler``) and collect in rounds, all tasks side by side in each round:
+   ``prior_episodes`` with ``z`` from the prior; ``posterior_episodes`` rounds of one episode each,
+   ``z`` sampled from the posterior given everything the task collected so far this iteration;
+   ``extra_rl_episodes`` more with posterior ``z`` whose transitions go to the replay buffer only;
+3. meanwhile, ``gradient_steps`` SAC steps, each on a fresh meta-batch of tasks: the critic's loss plus
    ``kl_lambda * KL(posterior || prior)`` trains the encoder (z carries the critic's gradient); the
-   policy and the temperature see ``z`` detached.
+   policy and the temperature see ``z`` detached;
+4. the round's episodes join the buffers (each collecting task's *context* buffer then holds this
+   iteration's prior and posterior episodes only).
+
+Collection and updates overlap (the sampler's workers simulate while this process computes
+gradients): the collection acts with copies of the policy and encoder taken as the iteration
+begins, and the updates learn from the buffers as they stood then. SAC is off-policy, so learning
+from transitions one iteration old is sound; the paper's collect-then-update order differs only in
+that lag.
 
 Simplifications, stated: twin Q functions with target copies (SAC v2) instead of the paper's V
 network; the context buffer keeps only the latest iteration's prior and posterior episodes of a
@@ -20,15 +27,19 @@ task (the paper's encoder buffer, cleared the same way), sampled uniformly; no p
 regulariser.
 
 Determinism: every random draw of an iteration (tasks, env seeds, latent samples, minibatches,
-policy noise) derives from ``(seed, iteration)``, and the task sampler's state is in the checkpoint, so a
+policy noise) derives from ``(seed, iteration)``, the collection and the updates each with their
+own generator, and the task sampler's state is in the checkpoint, so a
 resumed run with its replay buffers repeats an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import itertools
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +69,34 @@ class _Episode:
     """index into the learner's training tasks"""
     rows: Tensor
     episode_return: float
+
+
+@dataclass(frozen=True)
+class _Collection:
+    """One iteration's episodes, by the buffers they go to."""
+
+    prior: list[_Episode]
+    """prior-z episodes (replay and context)"""
+    posterior: list[_Episode]
+    """the posterior rounds (replay and context)"""
+    extra: list[_Episode]
+    """extra posterior-z episodes (replay only)"""
+
+
+@dataclass(frozen=True)
+class _Frozen:
+    """Copies of the policy and the encoder as the iteration began: what its collection acts and infers with."""
+
+    policy: TanhGaussianPolicy
+    encoder: ContextEncoder
+
+    @torch.no_grad()
+    def posterior_latents(
+        self, tasks: list[int], context: dict[int, list[Tensor]], context_dim: int, gen: torch.Generator
+    ) -> Tensor:
+        """One ``z`` per entry of ``tasks``, sampled from the posterior of all that task's ``context`` rows."""
+        latents = [self.encoder(torch.cat(context[task])[None, :, :context_dim]).rsample(gen) for task in tasks]
+        return torch.cat(latents)
 
 
 # --------------------------------------------------------------------- the learner
@@ -99,6 +138,9 @@ class PEARLLearner:
         self._task_results: list[tuple[TaskParams, float]] = []
         self.iteration = 0
         self.resume_note: str | None = None
+        self.sampler_idle: float | None = None
+        """share of the last iteration's wall-clock the sampler's workers idled (a timing, so not in its stats:
+        same-seed iterations must compare equal)"""
 
     def _empty_buffer(self, device: torch.device) -> TaskReplay:
         cfg = self.config
@@ -112,21 +154,49 @@ class PEARLLearner:
         return next(self.policy.parameters()).device
 
     def train_iteration(self, sampler: VectorSampler) -> IterationStats:
-        """Collect on a few training tasks, then ``gradient_steps`` SAC steps; deterministic in (seed, iteration)."""
+        """Collect on a few training tasks while ``gradient_steps`` SAC steps run; deterministic in (seed, iteration).
+
+        The collection runs on the sampler's workers (:meth:`VectorSampler.submit`) with a frozen
+        copy of the policy and the encoder taken before the updates, while the gradient steps draw
+        from what the buffers held when the iteration began; the episodes join the buffers once
+        both are done. This is sound because SAC is off-policy: it learns from any transitions,
+        and these lag the learner by one iteration (the paper's buffers hold far older ones). It is
+        deterministic because the collection owns its generator, frozen networks and episode seeds,
+        and the updates see none of its episodes, however the two interleave; and everything is
+        stored before the iteration ends, so its checkpoint holds it all and a resume is exact.
+        """
         cfg, rng = self.config, np.random.default_rng([self.seed, self.iteration])
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(int(rng.integers(2**62)))
+        collect_gen = torch.Generator(device=self.device)
+        collect_gen.manual_seed(int(rng.integers(2**62)))
         seeds = itertools.count(int(rng.integers(2**31)))
-        timed = PhaseTimer()
-        with timed("sampling"):
-            env_steps = self._initial_collection(sampler, seeds, generator) if len(self.replay) == 0 else 0
-            tasks = self.task_sampler.sample(cfg.tasks_per_iteration, rng)
-            prior, posterior = self._collect(sampler, tasks, seeds, generator)
+        update_gen = torch.Generator(device=self.device)
+        update_gen.manual_seed(int(np.random.default_rng([self.seed, self.iteration, 1]).integers(2**62)))
+        timed, start, busy = PhaseTimer(), time.perf_counter(), sampler.busy_seconds
+        env_steps = 0
+        if len(self.replay) == 0:  # nothing to learn from yet: the first episodes come before any update
+            with timed("sampling"):
+                env_steps = self._initial_collection(sampler, seeds, collect_gen)
+        tasks = self.task_sampler.sample(cfg.tasks_per_iteration, rng)
+        frozen = _Frozen(copy.deepcopy(self.policy), copy.deepcopy(self.encoder))
+        with timed("update"):
+            work = sampler.submit(
+                functools.partial(self._collect, tasks=tasks, seeds=seeds, gen=collect_gen, frozen=frozen)
+            )
+            try:
+                losses = self._update(update_gen)
+            except BaseException:
+                with contextlib.suppress(Exception):  # leave no collection running on the sampler
+                    work.result()
+                raise
+        with timed("sampling"):  # what of the collection the updates did not cover
+            collected = work.result()
+        self._store_collection(tasks, collected)
+        prior, posterior = collected.prior, collected.posterior + collected.extra
         scores = _task_scores(tasks, prior, posterior)
         self._task_results = [(self.train_tasks[t], score) for t, score in zip(tasks, scores, strict=True)]
         self.task_sampler.update(tasks, scores)
-        with timed("update"):
-            losses = self._update(generator)
+        span = sampler.num_workers * (time.perf_counter() - start)
+        self.sampler_idle = 1.0 - (sampler.busy_seconds - busy) / span
         stats = IterationStats(
             iteration=self.iteration,
             pre_return=float(np.mean([e.episode_return for e in prior])),
@@ -147,52 +217,59 @@ class PEARLLearner:
     def _initial_collection(self, sampler: VectorSampler, seeds: itertools.count[int], gen: torch.Generator) -> int:
         """Prior-z episodes on every training task, so the first meta-batches can draw from all of them."""
         tasks = [t for t in range(self.config.num_train_tasks) for _ in range(self.config.initial_episodes)]
-        episodes = self._run_round(sampler, tasks, self._prior_latents(len(tasks), gen), seeds)
+        episodes = self._run_round(sampler, self.policy, tasks, self._prior_latents(len(tasks), gen), seeds)
         self._store(episodes, context=True)
         return sum(len(e.rows) for e in episodes)
 
     def _collect(
-        self, sampler: VectorSampler, tasks: list[int], seeds: itertools.count[int], gen: torch.Generator
-    ) -> tuple[list[_Episode], list[_Episode]]:
-        """This iteration's rounds on ``tasks``: prior episodes, posterior rounds, extra RL episodes."""
+        self,
+        sampler: VectorSampler,
+        *,
+        tasks: list[int],
+        seeds: itertools.count[int],
+        gen: torch.Generator,
+        frozen: _Frozen,
+    ) -> _Collection:
+        """This iteration's rounds on ``tasks`` under ``frozen``: prior episodes, posterior rounds, extra RL episodes.
+
+        Runs beside the updates, so it reads no buffer: a task's context is its episodes of this
+        iteration (the context buffer is cleared for it when they are stored).
+        """
         cfg = self.config
-        for task in tasks:
-            self.context.clear(task)
+        context: dict[int, list[Tensor]] = {task: [] for task in tasks}
         prior_tasks = [t for t in tasks for _ in range(cfg.prior_episodes)]
-        prior = self._run_round(sampler, prior_tasks, self._prior_latents(len(prior_tasks), gen), seeds)
-        self._store(prior, context=True)
+        prior = self._run_round(sampler, frozen.policy, prior_tasks, self._prior_latents(len(prior_tasks), gen), seeds)
+        _remember(context, prior)
         posterior: list[_Episode] = []
         for _ in range(cfg.posterior_episodes):
-            episodes = self._run_round(sampler, tasks, self._posterior_latents(tasks, gen), seeds)
-            self._store(episodes, context=True)
+            latents = frozen.posterior_latents(tasks, context, self.layout.context_dim, gen)
+            episodes = self._run_round(sampler, frozen.policy, tasks, latents, seeds)
+            _remember(context, episodes)
             posterior += episodes
         extra_tasks = [t for t in tasks for _ in range(cfg.extra_rl_episodes)]
+        extra: list[_Episode] = []
         if extra_tasks:
-            episodes = self._run_round(sampler, extra_tasks, self._posterior_latents(extra_tasks, gen), seeds)
-            self._store(episodes, context=False)
-            posterior += episodes
-        return prior, posterior
+            latents = frozen.posterior_latents(extra_tasks, context, self.layout.context_dim, gen)
+            extra = self._run_round(sampler, frozen.policy, extra_tasks, latents, seeds)
+        return _Collection(prior, posterior, extra)
 
     def _prior_latents(self, count: int, gen: torch.Generator) -> Tensor:
         return unit_prior(count, self.config.latent_dim, device=self.device).rsample(gen)
 
-    @torch.no_grad()
-    def _posterior_latents(self, tasks: list[int], gen: torch.Generator) -> Tensor:
-        """One ``z`` per entry of ``tasks``, sampled from the posterior of all that task's context."""
-        latents = [
-            self.encoder(self.context.rows(task)[None, :, : self.layout.context_dim]).rsample(gen) for task in tasks
-        ]
-        return torch.cat(latents)
-
     def _run_round(
-        self, sampler: VectorSampler, tasks: list[int], latents: Tensor, seeds: itertools.count[int]
+        self,
+        sampler: VectorSampler,
+        policy: TanhGaussianPolicy,
+        tasks: list[int],
+        latents: Tensor,
+        seeds: itertools.count[int],
     ) -> list[_Episode]:
-        """One episode per entry of ``tasks`` under the matching row of ``latents``, packed into jobs."""
+        """One episode per entry of ``tasks`` under ``policy`` and the matching row of ``latents``, packed into jobs."""
         latents_np: NDArray[np.float32] = latents.detach().cpu().numpy()
         per_job = sampler.envs_per_worker
         jobs = [
             EpisodeJob(
-                PEARLSnapshot(self.policy, latents_np[start : start + per_job]),
+                PEARLSnapshot(policy, latents_np[start : start + per_job]),
                 tuple(self.train_tasks[t] for t in tasks[start : start + per_job]),
                 tuple(next(seeds) for _ in tasks[start : start + per_job]),
             )
@@ -200,6 +277,14 @@ class PEARLLearner:
         ]
         columns = [c for t in sampler.run_episodes(jobs, self.config.horizon) for c in trajectory_rows(t, self.device)]
         return [_Episode(task, rows, ret) for task, (rows, ret) in zip(tasks, columns, strict=True)]
+
+    def _store_collection(self, tasks: list[int], collected: _Collection) -> None:
+        """The iteration's episodes into the buffers; a collecting task's context becomes this iteration's alone."""
+        for task in tasks:
+            self.context.clear(task)
+        self._store(collected.prior, context=True)
+        self._store(collected.posterior, context=True)
+        self._store(collected.extra, context=False)
 
     def _store(self, episodes: list[_Episode], *, context: bool) -> None:
         for episode in episodes:
@@ -317,6 +402,11 @@ class PEARLLearner:
     def new_agent(self) -> PEARLAgent:
         """An adapting agent on private CPU copies of the policy and the encoder."""
         return PEARLAgent(policy=self.policy, encoder=self.encoder)
+
+
+def _remember(context: dict[int, list[Tensor]], episodes: list[_Episode]) -> None:
+    for episode in episodes:
+        context[episode.task].append(episode.rows)
 
 
 def _task_scores(tasks: list[int], prior: list[_Episode], posterior: list[_Episode]) -> list[float]:
