@@ -203,7 +203,7 @@ class PEARLLearner:
             post_return=float(np.mean([e.episode_return for e in posterior])) if posterior else None,
             loss=losses["q_loss"],
             env_steps=env_steps + sum(len(e.rows) for e in prior + posterior),
-            seconds=timed.seconds,
+            seconds={phase: timed.seconds.get(phase, 0.0) for phase in ("sampling", "update")},  # one column order
             extra={**losses, "gradient_updates": float(cfg.gradient_steps)},
         )
         self.iteration += 1
