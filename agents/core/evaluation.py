@@ -31,6 +31,7 @@ from agents.core.adaptation import (
     UpdateInfo,
     adapt,
 )
+from agents.core.threads import one_torch_thread
 from sim.metrics import EVAL_SECONDS, episode_steps
 from sim.params import TaskParams
 
@@ -169,17 +170,18 @@ def evaluate_adaptation(
     max_steps = eval_episode_steps() if max_steps is None else max_steps
     returns = np.zeros((len(tasks), len(seeds), shots))
     physical = {key: np.full(returns.shape, math.nan) for key in PHYSICAL_KEYS}
-    for i, task in enumerate(tasks):
-        for j, seed in enumerate(seeds):
-            run_seed = seed + TASK_SEED_STRIDE * i
-            config = AdaptConfig(shots=shots, updates=shots - 1, max_steps=max_steps, seed=run_seed)
-            for event in adapt(make_agent, make_env, task, config):
-                if isinstance(event, EpisodeEvent) and event.metrics is not None:
-                    physical["tracking_error_mps"][i, j, event.episode] = event.metrics.tracking_error_mps
-                    physical["fall_share"][i, j, event.episode] = float(event.metrics.fell)
-                    physical["distance_m"][i, j, event.episode] = event.metrics.distance_m
-                elif isinstance(event, AdaptResult):
-                    returns[i, j] = event.episode_returns
+    with one_torch_thread():
+        for i, task in enumerate(tasks):
+            for j, seed in enumerate(seeds):
+                run_seed = seed + TASK_SEED_STRIDE * i
+                config = AdaptConfig(shots=shots, updates=shots - 1, max_steps=max_steps, seed=run_seed)
+                for event in adapt(make_agent, make_env, task, config):
+                    if isinstance(event, EpisodeEvent) and event.metrics is not None:
+                        physical["tracking_error_mps"][i, j, event.episode] = event.metrics.tracking_error_mps
+                        physical["fall_share"][i, j, event.episode] = float(event.metrics.fell)
+                        physical["distance_m"][i, j, event.episode] = event.metrics.distance_m
+                    elif isinstance(event, AdaptResult):
+                        returns[i, j] = event.episode_returns
     return AdaptationScores(label, returns, physical)
 
 

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from agents.core.adaptation import AdaptConfig, AdaptiveAgent, EpisodeEvent, StepEvent, adapt
 from agents.core.evaluation import t95
+from agents.core.threads import one_torch_thread
 from sim.envs.locomotion import LocomotionEnv
 from sim.params import TaskParams
 from sim.task_changes import TaskChange
@@ -108,6 +109,19 @@ def evaluate_online(
     change_step: int,
 ) -> list[Recovery]:
     """One episode per task x seed with ``perturbation`` at ``change_step``; the measures of each."""
+    with one_torch_thread():
+        return _evaluate_online(make_agent, make_env, tasks, perturbation, seeds, max_steps, change_step)
+
+
+def _evaluate_online(
+    make_agent: Callable[[], AdaptiveAgent],
+    make_env: Callable[[TaskParams], gym.Env[Any, Any]],
+    tasks: Sequence[TaskParams],
+    perturbation: Perturbation,
+    seeds: Sequence[int],
+    max_steps: int,
+    change_step: int,
+) -> list[Recovery]:
     results = []
     for i, task in enumerate(tasks):
         probe = make_env(task)

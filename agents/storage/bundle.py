@@ -24,6 +24,7 @@ import torch
 from agents.algorithms import get_algorithm
 from agents.core.adaptation import AdaptConfig, AdaptResult, adapt
 from agents.core.evaluation import AdaptationScores, eval_episode_steps, evaluate_adaptation
+from agents.core.threads import one_torch_thread
 from agents.storage.atomic import atomic_write
 from agents.storage.checkpoint import save_checkpoint
 from agents.storage.runs import RunDir, code_version
@@ -173,7 +174,8 @@ def check_returns(checkpoint: Path, check: dict[str, Any]) -> tuple[float, ...]:
     task = trained.family.test_tasks()[int(check["task_index"])]
     shots = int(check["shots"])
     config = AdaptConfig(shots=shots, updates=shots - 1, max_steps=int(check["max_steps"]), seed=int(check["seed"]))
-    result = next(e for e in adapt(trained.new_agent, trained.make_env, task, config) if isinstance(e, AdaptResult))
+    with one_torch_thread():
+        result = next(e for e in adapt(trained.new_agent, trained.make_env, task, config) if isinstance(e, AdaptResult))
     return result.episode_returns
 
 

@@ -147,7 +147,10 @@ def torchscript_runner(path: Path) -> Runner:
 
 def onnx_runner(path: Path) -> Runner:
     """The batched function of an ``.onnx`` file (its inputs fed in the graph's order)."""
-    session = require_onnxruntime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ort = require_onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one observation at a time: a second thread only waits (agents/core/threads.py)
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
     names = [i.name for i in session.get_inputs()]
 

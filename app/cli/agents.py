@@ -305,6 +305,8 @@ def adapt_budget(args: argparse.Namespace) -> int:
 
 def run_adapt(args: argparse.Namespace) -> int:
     """Adapt the checkpoint's agent to the task and print one line per episode."""
+    import torch
+
     from agents.core.adaptation import AdaptConfig, AdaptResult, EpisodeEvent, TaskChangeEvent, UpdateEvent, adapt
     from agents.core.device import resolve_device
     from agents.storage.bundle import resolve_agent
@@ -324,6 +326,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         checkpoint = resolve_agent(args.checkpoint, algorithm=args.algo)
         trained = load_trained(checkpoint, device=resolve_device(args.device))
     new_agent = agent_factory(trained, posterior_updates=args.posterior)
+    torch.set_num_threads(1)  # a command that acts on single observations (agents/core/threads.py says why)
     task = _adapt_task(args, trained.family.test_tasks())
     trained.check_task(task)
     steps = episode_length_steps(args, EnvConfig().control_dt)

@@ -155,6 +155,8 @@ class _VideoFile:
 
 def run_play(args: argparse.Namespace) -> int:
     """Run the exported policy on the task (the sidecar's, unless task flags are given)."""
+    import torch
+
     from agents.storage.export import load_exported
     from agents.storage.exported_actor import ExportedActor
     from agents.storage.policy_files import LEGACY_NOTE, LEGACY_TORCHSCRIPT_SUFFIX
@@ -162,6 +164,7 @@ def run_play(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
+    torch.set_num_threads(1)  # one observation at a time (agents/core/threads.py says why)
     sidecar_path = args.policy.with_suffix(".json")
     sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else {}
     # The env the agent met (control rate, observed goal, reward); exports before env_config: the defaults.

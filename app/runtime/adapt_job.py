@@ -111,10 +111,13 @@ def adapt_job(control: JobControl, request: AdaptRequest, camera: Camera | None)
     Raises ValueError naming the field when the task does not fit the agent's robot, or when a live
     task differs in a field that would rebuild the world.
     """
+    import torch
+
     from agents.core.adaptation import AdaptResult, FrameEvent, TaskEstimator, adapt
     from agents.core.device import resolve_device
     from agents.training.train import load_trained
 
+    torch.set_num_threads(1)  # this child acts on single observations (agents/core/threads.py says why)
     device = resolve_device(request.device)
     trained = load_trained(request.checkpoint, device=device)
     trained.check_task(request.task)
