@@ -109,39 +109,27 @@ def evaluate_online(
     change_step: int,
 ) -> list[Recovery]:
     """One episode per task x seed with ``perturbation`` at ``change_step``; the measures of each."""
-    with one_torch_thread():
-        return _evaluate_online(make_agent, make_env, tasks, perturbation, seeds, max_steps, change_step)
-
-
-def _evaluate_online(
-    make_agent: Callable[[], AdaptiveAgent],
-    make_env: Callable[[TaskParams], gym.Env[Any, Any]],
-    tasks: Sequence[TaskParams],
-    perturbation: Perturbation,
-    seeds: Sequence[int],
-    max_steps: int,
-    change_step: int,
-) -> list[Recovery]:
     results = []
-    for i, task in enumerate(tasks):
-        probe = make_env(task)
-        try:
-            base = probe.unwrapped
-            if not isinstance(base, LocomotionEnv):
-                raise ValueError("bench online needs the locomotion env: the toy env has no torso to measure")
-            mass, control_dt = base.robot_mass_kg, base.config.control_dt
-        finally:
-            probe.close()
-        change = perturbation.change_at(change_step, task, mass)
-        for seed in seeds:
-            config = AdaptConfig(shots=1, updates=0, max_steps=max_steps, seed=seed + 1000 * i, changes=(change,))
-            errors, fell = [], False
-            for event in adapt(make_agent, make_env, task, config):
-                if isinstance(event, StepEvent) and event.velocity_mps is not None:
-                    errors.append(abs(event.velocity_mps - task.goal.target_velocity_mps))
-                elif isinstance(event, EpisodeEvent) and event.metrics is not None:
-                    fell = event.metrics.fell
-            results.append(recovery(errors, change_step=change_step, control_dt=control_dt, fell=fell))
+    with one_torch_thread():
+        for i, task in enumerate(tasks):
+            probe = make_env(task)
+            try:
+                base = probe.unwrapped
+                if not isinstance(base, LocomotionEnv):
+                    raise ValueError("bench online needs the locomotion env: the toy env has no torso to measure")
+                mass, control_dt = base.robot_mass_kg, base.config.control_dt
+            finally:
+                probe.close()
+            change = perturbation.change_at(change_step, task, mass)
+            for seed in seeds:
+                config = AdaptConfig(shots=1, updates=0, max_steps=max_steps, seed=seed + 1000 * i, changes=(change,))
+                errors, fell = [], False
+                for event in adapt(make_agent, make_env, task, config):
+                    if isinstance(event, StepEvent) and event.velocity_mps is not None:
+                        errors.append(abs(event.velocity_mps - task.goal.target_velocity_mps))
+                    elif isinstance(event, EpisodeEvent) and event.metrics is not None:
+                        fell = event.metrics.fell
+                results.append(recovery(errors, change_step=change_step, control_dt=control_dt, fell=fell))
     return results
 
 
