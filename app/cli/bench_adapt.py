@@ -217,6 +217,7 @@ def _draw_measure(plot: Any, scores: list[AdaptationScores], measure: Measure, *
         axis.setPen("k")
         axis.setTextPen("k")
         axis.setLabel(label, color="k")
+        axis.enableAutoSIPrefix(False)  # m/s as they are, not in thousandths
     shots = scores[0].returns.shape[-1]
     plot.getAxis("bottom").setTicks([[(k, str(k)) for k in range(shots)]])
     if measure.key == "fall_share":  # a share: the whole 0-1 scale, not a zoom on 0 % rescaled by pyqtgraph
