@@ -86,7 +86,8 @@ def recovery(errors: Sequence[float], *, change_step: int, control_dt: float, fe
     errors_array = np.asarray(errors, dtype=np.float64)
     second = max(1, round(1.0 / control_dt))
     window = max(1, round(RECOVERY_WINDOW_S / control_dt))
-    before = float(errors_array[max(0, change_step - second) : change_step].mean()) if change_step else np.nan
+    before_change = errors_array[max(0, change_step - second) : change_step]
+    before = float(before_change.mean()) if len(before_change) else np.nan  # none: it fell before the second
     after = errors_array[change_step:]
     if not len(after):  # the episode ended (a fall) before the change: nothing to recover from
         return Recovery(before, np.nan, np.nan, np.nan, fell)

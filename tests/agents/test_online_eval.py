@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -32,6 +33,10 @@ def test_never_recovering_reads_as_the_time_left_and_a_fall_before_the_change_as
     assert never.recovery_s == pytest.approx(3.0) and never.fell
     early = recovery([0.1] * 4, change_step=10, control_dt=DT, fell=True)
     assert math.isnan(early.recovery_s) and math.isnan(early.peak_mps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" on a bench online run's output
+        fell_at_once = recovery([], change_step=10, control_dt=DT, fell=True)
+    assert math.isnan(fell_at_once.before_mps)
 
 
 def test_rolling_mean_and_summary() -> None:
