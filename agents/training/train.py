@@ -384,7 +384,7 @@ def load_trained(path: str | Path, *, device: torch.device) -> TrainedAgent:
     algorithm = checkpoint_algorithm(state, file)
     if algorithm not in ALGORITHMS:
         raise CheckpointError(
-            f"{file} holds a {shorten(algorithm, 80)} agent; this version adapts {', '.join(ALGORITHMS)}"
+            f"{file} holds a {shorten(repr(algorithm), 80)} agent; this version adapts {', '.join(ALGORITHMS)}"
         )
     settings = _checkpoint_entry(state, "settings", file, TrainSettings.from_dict)
     family = _checkpoint_entry(state, "family", file, TaskDistribution.from_dict)

@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -20,8 +21,10 @@ from agents.pearl.config import PEARLConfig
 from agents.pearl.learner import PEARLLearner
 from agents.storage.checkpoint import load_checkpoint, save_checkpoint
 from sim.params import TaskParams, with_values
-from sim.sampler import EpisodeJob, Trajectories
+from sim.sampler import EpisodeJob, SamplerWork, Trajectories
 from sim.tasks import TaskDistribution, UniformRange
+
+T = TypeVar("T")
 
 FAMILY = TaskDistribution(
     name="point-velocity",
@@ -61,9 +64,17 @@ class ScriptedSampler:
     (improving all the time) and -1 elsewhere (mastered or hopeless); observations are seeded noise."""
 
     envs_per_worker = 4
+    num_workers = 1
+    busy_seconds = 0.0
 
     def __init__(self) -> None:
         self.calls = 0
+
+    def submit(self, work: Callable[[ScriptedSampler], T]) -> SamplerWork[T]:
+        """As VectorSampler.submit: ``work(self)`` on a background thread (PEARL collects while it updates)."""
+        handle = SamplerWork(functools.partial(work, self), on_end=lambda: None)
+        handle.thread.start()
+        return handle
 
     def run_episodes(self, jobs: Sequence[EpisodeJob], horizon: int) -> list[Trajectories]:
         self.calls += 1
