@@ -47,6 +47,12 @@ def spawned(pid: int) -> list[int]:
     return [child for child in descendants_of(pid) if "multiprocessing.spawn" in command_line(child)]
 
 
+def hangup_as_a_terminal_would() -> None:
+    """SIGHUP back to its default in the command: a test run under ``nohup`` hands its children an ignored
+    SIGHUP, which no user's window has (it would make the SIGHUP cases test nothing)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 @pytest.fixture
 def launch(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """``launch(args, ready)`` starts a command in its own session and returns once ``ready(pid)`` holds."""
@@ -55,7 +61,13 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
 
     def start(args: list[str], ready: Callable[[int], bool]) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
-            args, cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            args,
+            cwd=REPO,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=hangup_as_a_terminal_would,
         )
         started.append(process)
         deadline = time.monotonic() + STARTUP_S
