@@ -174,31 +174,15 @@ def write_csv(scores: list[AdaptationScores], path: Path) -> None:
 
 def write_plot(scores: list[AdaptationScores], path: Path, title: str) -> None:
     """Each measure versus shots with error bars, one panel each, through pyqtgraph's image exporter (offscreen)."""
-    import os
-
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import pyqtgraph as pg
-    from pyqtgraph.exporters import ImageExporter
-    from PySide6.QtWidgets import QApplication
-
     from agents.core.evaluation import MEASURES
+    from app.cli.plot_files import export_png, white_layout
 
-    app = QApplication.instance() or QApplication([])  # the exporter needs one
-    layout = pg.GraphicsLayoutWidget()
-    layout.setBackground("w")
-    layout.resize(1200, 800)
-    layout.addLabel(title, color="k", size="13pt", colspan=2)
+    app, layout = white_layout(title, 800)
     for index, measure in enumerate(MEASURES):
         if index % 2 == 0:
             layout.nextRow()
         _draw_measure(layout.addPlot(), scores, measure, legend=index == 0)
-    layout.show()  # lay the title and axes out before exporting, or the exporter crops the title
-    app.processEvents()
-    exporter = ImageExporter(layout.scene())
-    exporter.parameters()["width"] = 1200
-    partial = path.with_name(f".{path.name}.partial.png")
-    exporter.export(str(partial))
-    os.replace(partial, path)
+    export_png(app, layout, path)
 
 
 def _draw_measure(plot: Any, scores: list[AdaptationScores], measure: Measure, *, legend: bool) -> None:

@@ -9,7 +9,6 @@ only, so that side of the outline collapses to a line). Every file is written at
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,44 +17,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.core.performance_model import TRACKING_ERROR, Measure
+from app.cli.plot_files import export_png, white_layout
 
 if TYPE_CHECKING:
     from agents.core.task_map import CellResult, MapAxis, MapSpec
     from sim.tasks import TaskDistribution
 
-WIDTH_PX = 1200
 MAX_LABELLED_CELLS = 144
 """grids up to 12 x 12 print each cell's value on it"""
 
 
 def _layout(title: str, height: int) -> tuple[Any, Any]:
-    """A white offscreen layout with a title row (and the QApplication the exporter needs)."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import pyqtgraph as pg
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication([])
-    layout = pg.GraphicsLayoutWidget()
-    layout.setBackground("w")
-    layout.resize(WIDTH_PX, height)
-    layout.addLabel(title, color="k", size="12pt", colspan=4)
+    """A map's layout: the title across its four columns, then a new row for the panels."""
+    app, layout = white_layout(title, height, title_size="12pt", colspan=4)
     layout.nextRow()
     return app, layout
-
-
-def _export(app: Any, layout: Any, path: Path) -> Path:
-    """Lay out, then export to ``path`` atomically (the exporter crops a title not yet laid out)."""
-    from pyqtgraph.exporters import ImageExporter
-
-    layout.show()
-    app.processEvents()
-    exporter = ImageExporter(layout.scene())
-    exporter.parameters()["width"] = WIDTH_PX
-    partial = path.with_name(f".{path.name}.partial.png")
-    exporter.export(str(partial))
-    os.replace(partial, path)
-    layout.close()
-    return path
 
 
 def _style(plot: Any, bottom: str, left: str) -> None:
@@ -188,12 +164,12 @@ def write_map_plots(
         app, layout = _layout(f"{title}: {label}, before and {after} adaptation episode(s)", 560)
         for name, values in (("before adapting", before_grid), (f"{after} episode(s)", after_grid)):
             _heatmap(layout, spec, values, title=name, label=label, levels=levels, colour_map=colour_map, family=family)
-        written.append(_export(app, layout, stem.with_name(f"{stem.name}-{suffix}.png")))
+        written.append(export_png(app, layout, stem.with_name(f"{stem.name}-{suffix}.png")))
     gain = grid_values(spec, results, lambda r: _gain(r)[0])
     reach = float(np.nanmax(np.abs(gain))) or 1.0
     app, layout = _layout(f"{title}: gain from adapting (error before - after, m/s; > 0: adapting helped)", 560)
     _heatmap(layout, spec, gain, title="gain", label="m/s", levels=(-reach, reach), colour_map="CET-D1", family=family)
-    written.append(_export(app, layout, stem.with_name(f"{stem.name}-gain.png")))
+    written.append(export_png(app, layout, stem.with_name(f"{stem.name}-gain.png")))
     return written
 
 
@@ -210,7 +186,7 @@ def _write_curves(spec: MapSpec, results: list[CellResult], path: Path, *, title
     plot = layout.addPlot()
     _style(plot, spec.x.path, "gain from adapting (m/s)")
     _curve(plot, spec, results, _gain, name="gain", colour="#2ca02c")
-    return _export(app, layout, path)
+    return export_png(app, layout, path)
 
 
 def write_prediction_plot(
@@ -250,4 +226,4 @@ def write_prediction_plot(
         high = pg.PlotDataItem(xs, mean[0] + 1.96 * std[0])
         plot.addItem(pg.FillBetweenItem(low, high, brush=pg.mkBrush(31, 119, 180, 60)))
         plot.plot(xs, mean[0], pen=pg.mkPen("#1f77b4", width=2))
-    return _export(app, layout, path)
+    return export_png(app, layout, path)

@@ -1,18 +1,19 @@
 """The plot of ``sim2adapt bench online``: per change, each agent's error before and after, recovery, falls.
 
-Drawn with pyqtgraph's image exporter offscreen, as bench adapt's plot, so the CLI needs no other
-plotting library. One panel per measure; within a panel a group of bars per change, one bar per
-agent, with its 95 % interval.
+Drawn into :mod:`app.cli.plot_files`' offscreen layout, as bench adapt's and bench map's plots
+are. One panel per measure; within a panel a group of bars per change, one bar per agent, with its
+95 % interval.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from app.cli.plot_files import export_png, white_layout
 
 PANELS = (
     ("before_mps", "error over the second before the change (m/s)"),
@@ -24,30 +25,15 @@ PANELS = (
 
 def write_online_plot(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
     """Bars of every measure in :data:`PANELS` for the ``rows`` bench online printed (agent x change)."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import pyqtgraph as pg
-    from pyqtgraph.exporters import ImageExporter
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication([])  # the exporter needs one
     agents = list(dict.fromkeys(str(row["agent"]) for row in rows))
     changes = list(dict.fromkeys(str(row["change"]) for row in rows))
-    layout = pg.GraphicsLayoutWidget()
-    layout.setBackground("w")
-    layout.resize(1200, 800)
-    layout.addLabel(title, color="k", size="13pt", colspan=2)
+    app, layout = white_layout(title, 800)
     for index, (measure, label) in enumerate(PANELS):
         if index % 2 == 0:
             layout.nextRow()
         plot = layout.addPlot()
         _draw_bars(plot, rows, agents, changes, measure, label, legend=index == 0)
-    layout.show()  # lay the title and axes out before exporting, or the exporter crops the title
-    app.processEvents()
-    exporter = ImageExporter(layout.scene())
-    exporter.parameters()["width"] = 1200
-    partial = path.with_name(f".{path.name}.partial.png")
-    exporter.export(str(partial))
-    os.replace(partial, path)
+    export_png(app, layout, path)
 
 
 def _draw_bars(
