@@ -217,8 +217,9 @@ class AdaptPanel(QWidget):
 
     # --- running --------------------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        """Whether a run's thread is alive."""
-        return self._run is not None and self._run.is_running()
+        """Whether a run is going: from its start until this panel has handled its end. The thread alone
+        ends before its last queued events (the outcome among them) reach this thread."""
+        return self._run is not None
 
     @property
     def last_outcome(self) -> AdaptOutcome | None:

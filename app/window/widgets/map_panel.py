@@ -147,8 +147,9 @@ class MapPanel(QWidget):
 
     # --- running ----------------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        """Whether a map's thread is alive."""
-        return self._run is not None and self._run.is_running()
+        """Whether a map is going: from its start until this panel has handled its end. The thread alone
+        ends before its last queued events (the outcome among them) reach this thread."""
+        return self._run is not None
 
     @Slot()
     def run(self) -> None:
