@@ -25,6 +25,15 @@ ROBOT_NAMES: tuple[str, ...] = ("half_cheetah", "ant", "hexapod", "a1", "urdf")
 
 TERRAIN_KINDS: tuple[str, ...] = ("flat", "slope", "rough", "stairs")
 
+ACTUATIONS: tuple[str, ...] = ("auto", "torque", "position")
+"""How actions drive the joints: ``auto`` is the robot's own (position targets for the A1, torques for
+the others), ``torque`` a fraction of each joint's torque limit, ``position`` a PD target around the
+standing pose."""
+
+ROBOT_LEGS: dict[str, int] = {"half_cheetah": 2, "ant": 4, "hexapod": 6, "a1": 4, "urdf": 0}
+"""Legs of each robot, for ``weak_leg`` (a user URDF's legs are unknown). Each robot's actuated joints
+come leg by leg, the same number per leg."""
+
 
 MAX_SHOWN_CHARS = 200
 """Longest field path or value an error message shows (a file path fits): a 1 MB bad string gives one
@@ -230,6 +239,13 @@ class RobotParams(_Section):
     foot_friction: float = number(
         1.0, low=0.01, high=3.0, unit="", help="lateral friction of the robot's links (times the ground's)"
     )
+    actuation: str = choice("auto", choices=ACTUATIONS, help="how actions drive the joints (rebuilds the body)")
+    weak_leg: int = integer(
+        -1, low=-1, high=5, help="index of a leg whose motors are weakened by weak_leg_strength; -1: none"
+    )
+    weak_leg_strength: float = number(
+        0.3, low=0.0, high=1.0, unit="", help="multiplier on the weak leg's torque limits (0: a limp leg)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -239,6 +255,12 @@ class RobotParams(_Section):
             raise TaskParamError(
                 "robot.urdf_path", self.urdf_path, f"empty unless robot.name is 'urdf' (it is {self.name!r})"
             )
+        legs = ROBOT_LEGS[self.name]
+        if self.weak_leg >= legs:
+            allowed = (
+                "-1 (a URDF's legs are unknown)" if legs == 0 else f"-1 or a leg index 0-{legs - 1} of the {self.name}"
+            )
+            raise TaskParamError("robot.weak_leg", self.weak_leg, allowed)
 
 
 @dataclass(frozen=True, kw_only=True)

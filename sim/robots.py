@@ -24,9 +24,9 @@ What ``limb_length_scale`` does:
   model, so this is the only faithful option for a file-based robot.
 
 Changing any of :data:`ROBOT_GEOMETRY_FIELDS` needs a new :func:`load_robot`; everything else is
-applied in place by :func:`apply_robot_dynamics`, except ``motor_strength_scale``, which the env
-applies by scaling :attr:`RobotHandle.max_torques`. Joint damping is capped where the time step
-could not integrate it stably (:func:`stable_damping`).
+applied in place by :func:`apply_robot_dynamics`, except ``motor_strength_scale`` and the weak leg,
+which the env applies by scaling :attr:`RobotHandle.max_torques` (:func:`torque_limits`). Joint
+damping is capped where the time step could not integrate it stably (:func:`stable_damping`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 
 from sim.bullet import BulletSim
 from sim.mjcf import ModelSpec, rotor_inertia
-from sim.params import RobotParams
+from sim.params import ROBOT_LEGS, RobotParams
 from sim.robot_models import model_spec
 from sim.tasks import ASSETS_DIR
 from sim.urdf_file import RobotModelError, checked_urdf_path, missing_mesh
@@ -51,7 +51,7 @@ A1_URDF = ASSETS_DIR / "robots" / "a1" / "a1.urdf"
 """PyBullet's A1 with visual meshes cut to ~10 % of their triangles for software rendering
 (``scripts/make_a1_visuals.py``); collision shapes, masses and joints are the stock model's."""
 
-ROBOT_GEOMETRY_FIELDS: tuple[str, ...] = ("name", "urdf_path", "limb_length_scale")
+ROBOT_GEOMETRY_FIELDS: tuple[str, ...] = ("name", "urdf_path", "limb_length_scale", "actuation")
 """Fields of :class:`~sim.params.RobotParams` whose change needs the robot rebuilt."""
 
 SPAWN_CLEARANCE_M = 0.02
@@ -60,6 +60,9 @@ SPAWN_CLEARANCE_M = 0.02
 _A1_STAND = (0.0, 0.8, -1.5)  # hip, thigh, calf (rad): thigh + swings the foot back, calf - forward
 _A1_MAX_TORQUE = 33.5  # N·m, the A1 motors' peak torque
 _A1_ARMATURE = 0.01  # kg m², reflected rotor inertia (MuJoCo Menagerie's A1 uses the same)
+_POSITION_RANGE_RAD = 0.5  # actuation "position" on a torque-native robot: target = nominal + action * this
+_POSITION_SATURATION_RAD = 0.4  # ... and the strongest joint reaches its torque limit this far from its target
+_POSITION_DAMPING_RATIO = 0.05  # kd = kp * this: ~half of critical damping for the ant's legs
 _DEFAULT_EFFORT = 20.0  # N·m when a user URDF gives no (or a zero) effort limit
 _ACTUATED_TYPES = (pybullet.JOINT_REVOLUTE,)  # continuous joints also load as JOINT_REVOLUTE
 
@@ -140,10 +143,38 @@ def load_robot(sim: BulletSim, params: RobotParams, *, position: tuple[float, fl
     else:
         spec = model_spec(params.name, params.limb_length_scale)
         body_id, control = _load_procedural(sim, spec)
-    robot = _make_handle(sim, body_id, control)
+    robot = _make_handle(sim, body_id, _with_actuation(control, params.actuation))
     place_robot(sim, robot, position=position)
     apply_robot_dynamics(sim, robot, params)
     return robot
+
+
+def _with_actuation(control: _Control, actuation: str) -> _Control:
+    """``control`` driven as ``actuation`` asks (see :data:`sim.params.ACTUATIONS`).
+
+    Position targets on a robot built for torques get PD gains from its strongest motor: it saturates
+    :data:`_POSITION_SATURATION_RAD` from its target, so a full action (:data:`_POSITION_RANGE_RAD`)
+    asks for all of it, and weaker joints saturate sooner. Why offer it: torque-driven legs are what
+    failed to learn a gait that lasts 10 s, while the PD-driven A1 learned one.
+    """
+    if actuation == "auto" or (actuation == "torque") == (control.kind == "torque"):
+        return control
+    if actuation == "torque":
+        return dataclasses.replace(control, kind="torque")
+    kp = max(control.max_torques) / _POSITION_SATURATION_RAD
+    return dataclasses.replace(
+        control, kind="pd", kp=kp, kd=kp * _POSITION_DAMPING_RATIO, action_scale_rad=_POSITION_RANGE_RAD
+    )
+
+
+def torque_limits(robot: RobotHandle, params: RobotParams) -> NDArray[np.float64]:
+    """Each actuated joint's torque limit under ``params``: the robot's limits times
+    ``motor_strength_scale``, the weak leg's joints (``weak_leg``) also times ``weak_leg_strength``."""
+    limits = robot.max_torques * params.motor_strength_scale
+    if params.weak_leg >= 0:
+        per_leg = len(limits) // ROBOT_LEGS[params.name]
+        limits[params.weak_leg * per_leg : (params.weak_leg + 1) * per_leg] *= params.weak_leg_strength
+    return limits
 
 
 def spawn_height(params: RobotParams) -> float:

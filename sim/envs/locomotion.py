@@ -24,7 +24,14 @@ from numpy.typing import NDArray
 from sim.bullet import BulletSim
 from sim.params import TaskParams
 from sim.render import BACKENDS, Camera, Renderer
-from sim.robots import ROBOT_GEOMETRY_FIELDS, RobotHandle, apply_robot_dynamics, load_robot, place_robot
+from sim.robots import (
+    ROBOT_GEOMETRY_FIELDS,
+    RobotHandle,
+    apply_robot_dynamics,
+    load_robot,
+    place_robot,
+    torque_limits,
+)
 from sim.tasks import TaskDistribution
 from sim.terrain import TERRAIN_GEOMETRY_FIELDS, Terrain, apply_terrain_dynamics, build_terrain
 
@@ -345,7 +352,7 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
     def _simulate(self, act: NDArray[np.float64]) -> None:
         """``frame_skip`` physics steps; torques are fixed for torque control, recomputed for PD."""
         robot, sim = self._robot, self._sim
-        limit = robot.max_torques * self.task.robot.motor_strength_scale
+        limit = torque_limits(robot, self.task.robot)
         pd_control = robot.control == "pd"
         target = robot.nominal_pose + act * robot.action_scale_rad if pd_control else act
         torques = (act * limit).tolist()

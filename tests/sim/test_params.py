@@ -55,6 +55,9 @@ def test_integers_are_accepted_for_float_fields_and_stored_as_floats() -> None:
         ({"robot": {"name": "urdf"}}, "robot.urdf_path", "URDF file path"),
         ({"robot": {"name": "ant", "urdf_path": "x.urdf"}}, "robot.urdf_path", "empty unless"),
         ({"robot": [1, 2]}, "robot", "object of fields"),
+        ({"robot": {"name": "ant", "weak_leg": 4}}, "robot.weak_leg", "-1 or a leg index 0-3 of the ant"),
+        ({"robot": {"name": "urdf", "urdf_path": "x.urdf", "weak_leg": 0}}, "robot.weak_leg", "legs are unknown"),
+        ({"robot": {"actuation": "hydraulic"}}, "robot.actuation", "'position'"),
     ],
 )
 def test_bad_values_are_rejected_naming_field_value_and_rule(data: dict, path: str, fragment: str) -> None:

@@ -155,3 +155,53 @@ def test_ground_restitution_makes_a_dropped_robot_bounce() -> None:
             return rebound
 
     assert peak_rebound({"terrain.restitution": 0.9}) > peak_rebound({"terrain.restitution": 0.0}) + 0.3
+
+
+def ant_joint_angles(outcome: Outcome) -> np.ndarray:
+    """The ant's eight joint angles as its observation carries them (after its 12 torso values)."""
+    return outcome.obs[12:20]
+
+
+HIPS_TO_03_RAD = np.array([0.6, 0.0] * 4, dtype=np.float32)  # position actuation: hip targets 0.6 * 0.5 rad
+
+
+def simulate_action(changes: dict, steps: int, action: np.ndarray) -> Outcome:
+    with LocomotionEnv(with_values(TaskParams(), changes)) as env:
+        first_obs, info = env.reset(seed=0)
+        obs = first_obs
+        for _ in range(steps):
+            obs, _, _, _, info = env.step(action)
+        return Outcome(first_obs, obs, info)
+
+
+def test_position_actuation_drives_the_ants_joints_to_their_targets() -> None:
+    hips = ant_joint_angles(simulate_action({"robot.name": "ant", "robot.actuation": "position"}, 60, HIPS_TO_03_RAD))
+    np.testing.assert_allclose(hips[::2], 0.3, atol=0.05)
+
+
+def test_a_limp_leg_does_not_follow_its_target() -> None:
+    leg_1_hip = np.zeros(8, dtype=np.float32)
+    leg_1_hip[2] = 0.6  # target 0.3 rad for leg 1's hip, the standing pose for every other joint
+    ant = {"robot.name": "ant", "robot.actuation": "position", "robot.weak_leg": 1}
+    healthy = ant_joint_angles(simulate_action({**ant, "robot.weak_leg_strength": 1.0}, 60, leg_1_hip))
+    limp = ant_joint_angles(simulate_action({**ant, "robot.weak_leg_strength": 0.0}, 60, leg_1_hip))
+    assert healthy[2] > 0.2  # near its target, against the foot's friction on the ground
+    assert abs(limp[2]) < 0.1
+
+
+def test_a_weak_legs_motor_moves_it_more_slowly() -> None:
+    leg_2_hip = np.zeros(8, dtype=np.float32)
+    leg_2_hip[4] = 0.3  # torque actuation: 30 % of the hip's torque limit, nothing on the other joints
+    ant = {"robot.name": "ant", "robot.weak_leg": 2}
+
+    def hip_turn(strength: float) -> float:
+        outcome = simulate_action({**ant, "robot.weak_leg_strength": strength}, 4, leg_2_hip)
+        return float(ant_joint_angles(outcome)[4] - outcome.first_obs[12 + 4])
+
+    assert hip_turn(0.2) < 0.5 * hip_turn(1.0)
+
+
+def test_torque_actuation_leaves_the_a1_unable_to_stand_with_zero_action() -> None:
+    standing = simulate({"robot.name": "a1"}, 120, torso_height)
+    limp = simulate({"robot.name": "a1", "robot.actuation": "torque"}, 120, torso_height)
+    assert limp < 0.6 * standing
