@@ -2,9 +2,9 @@
 
 A :class:`TaskChange` names one schema field, its new value and the step of the episode at which it
 applies. Only run-time properties can change mid-episode (masses, friction, damping, motor strength,
-gravity, the goal): :class:`TaskChange` refuses, naming the field, any change that would
-rebuild the world (the robot, its limb length, the terrain's kind or shape), because a rebuild
-restarts the robot from its standing pose.
+gravity, the goal, and the slope of 'slope' ground, which turns about the robot): :class:`TaskChange`
+refuses, naming the field, any change that would rebuild the world (the robot, its limb length, the
+terrain's kind or shape), because a rebuild restarts the robot from its standing pose.
 """
 
 from __future__ import annotations
@@ -15,12 +15,17 @@ from typing import Any
 
 from sim.params import TaskParams, field_by_path, parse_value, with_values
 from sim.robots import ROBOT_GEOMETRY_FIELDS
-from sim.terrain import TERRAIN_GEOMETRY_FIELDS
+from sim.terrain import SLOPE_FIELDS, TERRAIN_GEOMETRY_FIELDS
 
 REBUILD_FIELDS = frozenset(
-    [f"robot.{name}" for name in ROBOT_GEOMETRY_FIELDS] + [f"terrain.{name}" for name in TERRAIN_GEOMETRY_FIELDS]
+    [f"robot.{name}" for name in ROBOT_GEOMETRY_FIELDS]
+    + [f"terrain.{name}" for name in TERRAIN_GEOMETRY_FIELDS if name not in SLOPE_FIELDS]
 )
 """fields whose change rebuilds the world: allowed between episodes, refused within one"""
+
+SLOPE_PATHS = frozenset(f"terrain.{name}" for name in SLOPE_FIELDS)
+"""fields that change mid-episode only on 'slope' ground, which turns about the robot (elsewhere they
+shape nothing, so a change would show nothing)"""
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,16 @@ class TaskChange:
             )
 
     def applied_to(self, task: TaskParams) -> TaskParams:
-        """``task`` with this change (validated by the schema: a bad value names the field)."""
+        """``task`` with this change (validated by the schema: a bad value names the field).
+
+        Raises:
+            ValueError: a slope change on ground that is not a slope, naming the field and the kind.
+        """
+        if self.path in SLOPE_PATHS and task.terrain.kind != "slope":
+            raise ValueError(
+                f"{self.path} cannot change mid-episode on {task.terrain.kind!r} ground: only 'slope' ground "
+                "turns in place; set terrain.kind to 'slope' between episodes"
+            )
         return with_values(task, {self.path: self.value})
 
 

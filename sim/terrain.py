@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -57,7 +57,11 @@ TERRAIN_GEOMETRY_FIELDS: tuple[str, ...] = (
     "step_rise_m",
     "step_run_m",
 )
-"""Fields of :class:`~sim.params.TerrainParams` whose change needs the terrain rebuilt."""
+"""Fields of :class:`~sim.params.TerrainParams` that shape the ground."""
+
+SLOPE_FIELDS: tuple[str, ...] = ("slope_deg", "slope_heading_deg")
+"""Shape fields that 'slope' ground changes in place (:func:`tilt_slope`); every other one rebuilds it,
+and on other kinds of ground they shape nothing."""
 
 STAIRS_START_M = 1.0
 """x of the first step's front edge."""
@@ -93,14 +97,16 @@ class FlatSurface:
 
 @dataclass(frozen=True)
 class SlopeSurface:
-    """A plane through the origin: z = gradient_x * x + gradient_y * y."""
+    """A plane: z = gradient_x * x + gradient_y * y + offset (through the origin as built; a slope
+    changed in place pivots about the point under the robot instead, see :func:`tilt_slope`)."""
 
     gradient_x: float
     gradient_y: float
+    offset: float = 0.0
 
     def height_at(self, x: float, y: float) -> float:
         """The plane's height."""
-        return self.gradient_x * x + self.gradient_y * y
+        return self.gradient_x * x + self.gradient_y * y + self.offset
 
 
 @dataclass(frozen=True)
@@ -174,14 +180,34 @@ def _load_plane(sim: BulletSim, orientation: tuple[float, float, float, float]) 
 
 
 def _build_slope(sim: BulletSim, params: TerrainParams) -> Terrain:
-    """Tilt the plane about the horizontal axis across the heading: it rises toward the heading."""
+    """The plane tilted so that it rises toward the heading, through the origin."""
+    quaternion, surface = _slope_pose(params)
+    return Terrain(_load_plane(sim, quaternion), surface)
+
+
+def tilt_slope(sim: BulletSim, terrain: Terrain, params: TerrainParams, pivot_xy: tuple[float, float]) -> Terrain:
+    """Turn built 'slope' ground to ``params``' slope in place, about the ground point under
+    ``pivot_xy`` (the robot's torso), so the robot stays where it stands: a slope that changes under a
+    walking robot. The plane's top passes through its base origin, so the base moves to that point.
+    Nothing else in the world moves; a rebuild puts the ground back through the origin.
+    """
+    x, y = pivot_xy
+    z = terrain.height_at(x, y)
+    quaternion, through_origin = _slope_pose(params)
+    sim.resetBasePositionAndOrientation(terrain.body_id, (x, y, z), quaternion)
+    offset = z - through_origin.height_at(x, y)
+    return Terrain(terrain.body_id, replace(through_origin, offset=offset))
+
+
+def _slope_pose(params: TerrainParams) -> tuple[tuple[float, float, float, float], SlopeSurface]:
+    """The plane's orientation for ``params``' slope, and its surface through the origin: tilted about
+    the horizontal axis across the heading, so that it rises toward the heading."""
     slope, heading = math.radians(params.slope_deg), math.radians(params.slope_heading_deg)
     axis = (-math.sin(heading), math.cos(heading), 0.0)  # z x heading
     half = -slope / 2.0  # rotating +z about z x heading by -slope tips it back, away from the heading
     quaternion = (axis[0] * math.sin(half), axis[1] * math.sin(half), 0.0, math.cos(half))
     gradient = math.tan(slope)
-    surface = SlopeSurface(gradient * math.cos(heading), gradient * math.sin(heading))
-    return Terrain(_load_plane(sim, quaternion), surface)
+    return quaternion, SlopeSurface(gradient * math.cos(heading), gradient * math.sin(heading))
 
 
 _QUARTER_TURN = (0.0, 0.0, math.sin(math.pi / 4.0), math.cos(math.pi / 4.0))  # +90 deg about z

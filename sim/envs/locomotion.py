@@ -33,7 +33,14 @@ from sim.robots import (
     torque_limits,
 )
 from sim.tasks import TaskDistribution
-from sim.terrain import TERRAIN_GEOMETRY_FIELDS, Terrain, apply_terrain_dynamics, build_terrain
+from sim.terrain import (
+    SLOPE_FIELDS,
+    TERRAIN_GEOMETRY_FIELDS,
+    Terrain,
+    apply_terrain_dynamics,
+    build_terrain,
+    tilt_slope,
+)
 
 Obs = NDArray[np.float32]
 
@@ -148,10 +155,15 @@ class _TorsoState(NamedTuple):
         return math.sqrt(vx * vx + vy * vy + vz * vz)
 
 
-def _geometry_key(task: TaskParams) -> tuple[Any, ...]:
+def _rebuild_key(task: TaskParams) -> tuple[Any, ...]:
+    """What a new world must be built for: every shape field but the slope, which turns in place."""
     robot = tuple(getattr(task.robot, name) for name in ROBOT_GEOMETRY_FIELDS)
-    terrain = tuple(getattr(task.terrain, name) for name in TERRAIN_GEOMETRY_FIELDS)
+    terrain = tuple(getattr(task.terrain, name) for name in TERRAIN_GEOMETRY_FIELDS if name not in SLOPE_FIELDS)
     return robot + terrain
+
+
+def _slope(task: TaskParams) -> tuple[float, ...]:
+    return tuple(getattr(task.terrain, name) for name in SLOPE_FIELDS)
 
 
 class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
@@ -167,6 +179,7 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 60}  # noqa: RUF012
+    _terrain: Terrain
 
     def __init__(
         self,
@@ -208,7 +221,8 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         return self.task
 
     def set_task(self, task: TaskParams) -> None:
-        """Switch to ``task`` in place: run-time properties at once, geometry by rebuilding the world.
+        """Switch to ``task`` in place: run-time properties at once, a slope by turning the ground about
+        the point under the torso (:func:`~sim.terrain.tilt_slope`), other shapes by rebuilding the world.
 
         The robot model itself (``robot.name`` / ``robot.urdf_path``) cannot change, because the
         observation and action spaces depend on it: make a new env for another robot.
@@ -222,13 +236,17 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
                     f"robot.{name} = {new!r} is not allowed in set_task: this env simulates {old!r} "
                     "and its spaces depend on it; make a new env for another robot"
                 )
-        rebuild = _geometry_key(task) != _geometry_key(self.task)
+        rebuild = _rebuild_key(task) != _rebuild_key(self.task)
+        tilt = task.terrain.kind == "slope" and _slope(task) != _slope(self.task)
         self.task = task
         if rebuild:
             self._build_world()
-        else:
-            apply_robot_dynamics(self._sim, self._robot, task.robot)
-            apply_terrain_dynamics(self._sim, self._terrain, task.terrain)
+            return
+        apply_robot_dynamics(self._sim, self._robot, task.robot)
+        apply_terrain_dynamics(self._sim, self._terrain, task.terrain)
+        if tilt:  # about the point under the torso, so a running episode goes on; reset rebuilds
+            self._terrain = tilt_slope(self._sim, self._terrain, task.terrain, self._read_torso().position[:2])
+            self._ground_tilted = True
 
     def sample_tasks(self, n: int) -> list[TaskParams]:
         """``n`` tasks from the env's family, drawn with the env's own ``np_random``."""
@@ -245,6 +263,8 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         super().reset(seed=seed)
         if options and "task" in options:
             self.set_task(options["task"])
+        if self._ground_tilted:  # the saved state does not move the ground back
+            self._build_world()
         self._sim.restoreState(stateId=self._state_id)
         robot = self._robot
         noise = self.np_random.uniform(-1.0, 1.0, size=len(robot.joint_indices)) * self.config.reset_noise_rad
@@ -330,7 +350,7 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         sim.setPhysicsEngineParameter(fixedTimeStep=self.config.time_step, deterministicOverlappingPairs=1)
         mesh_files = self._renderer is not None and self._renderer.needs_mesh_files
         visible = self._renderer is not None
-        self._terrain: Terrain = build_terrain(sim, self.task.terrain, visual_mesh_files=mesh_files, visible=visible)
+        self._terrain = build_terrain(sim, self.task.terrain, visual_mesh_files=mesh_files, visible=visible)
         apply_terrain_dynamics(sim, self._terrain, self.task.terrain)
         ground = self._terrain.height_at(0.0, 0.0)
         # Load clear of the ground, then set down at the height the loaded model reports.
@@ -338,6 +358,7 @@ class LocomotionEnv(gym.Env[Obs, NDArray[np.float32]]):
         place_robot(sim, self._robot, position=(0.0, 0.0, ground + self._robot.spawn_height))
         self._world_limits = self._measure_world_limits()
         self._state_id: int = sim.saveState()
+        self._ground_tilted = False
 
     def _measure_world_limits(self) -> tuple[float, float, float, float, float, float]:
         """x and y extent of the ground (the union of its shapes' boxes), then the torso heights above
