@@ -31,13 +31,16 @@ from agents.core.adaptation import AdaptConfig, AdaptiveAgent, EpisodeEvent, Ste
 from agents.core.evaluation import t95
 from agents.core.threads import one_torch_thread
 from sim.envs.locomotion import LocomotionEnv
-from sim.params import TaskParams
+from sim.params import TaskParams, field_by_path
 from sim.task_changes import TaskChange
 
 RECOVERY_WINDOW_S = 0.5
 """the rolling window of the peak and recovery measures, s"""
 RECOVERY_TOLERANCE = 1.2
 """recovered: the rolling error is within this factor of the error before the change"""
+SLOPE_STEP_DEG = 6.0
+"""how much steeper the slope perturbation makes 'slope' ground"""
+MAX_SLOPE_DEG = float(field_by_path("terrain.slope_deg").spec.high or 0.0)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,12 @@ class Perturbation:
     path: str
     value: Callable[[TaskParams, float], float]
     """(task, robot mass in kg) -> the new value of ``path``"""
+    ground: str | None = None
+    """the ``terrain.kind`` it needs (a slope turns only on 'slope' ground), None: any task"""
+
+    def applies_to(self, task: TaskParams) -> bool:
+        """Whether ``task`` can take this change mid-episode."""
+        return self.ground is None or task.terrain.kind == self.ground
 
     def change_at(self, step: int, task: TaskParams, robot_mass_kg: float) -> TaskChange:
         """The scheduled change for ``task``."""
@@ -58,8 +67,20 @@ PERTURBATIONS: tuple[Perturbation, ...] = (
     Perturbation("payload +50% body mass", "robot.payload_kg", lambda task, mass: task.robot.payload_kg + 0.5 * mass),
     Perturbation("friction 0.3", "terrain.friction", lambda task, mass: 0.3),
     Perturbation("motors 0.6x", "robot.motor_strength_scale", lambda task, mass: 0.6 * task.robot.motor_strength_scale),
+    Perturbation(
+        f"slope +{SLOPE_STEP_DEG:g} deg",
+        "terrain.slope_deg",
+        lambda task, mass: min(task.terrain.slope_deg + SLOPE_STEP_DEG, MAX_SLOPE_DEG),
+        ground="slope",
+    ),
 )
-"""the issue's fixed set of changes; terrain patches would rebuild the world mid-episode, so none here"""
+"""the issue's fixed set of changes; the slope turns under the robot on a family's 'slope' tasks only (a
+rough patch would rebuild the world mid-episode, so none here)"""
+
+
+def perturbations_for(tasks: Sequence[TaskParams]) -> tuple[Perturbation, ...]:
+    """The perturbations that at least one of ``tasks`` can take."""
+    return tuple(p for p in PERTURBATIONS if any(p.applies_to(task) for task in tasks))
 
 
 @dataclass(frozen=True)
@@ -109,10 +130,13 @@ def evaluate_online(
     max_steps: int,
     change_step: int,
 ) -> list[Recovery]:
-    """One episode per task x seed with ``perturbation`` at ``change_step``; the measures of each."""
+    """One episode per task x seed with ``perturbation`` at ``change_step``; the measures of each (tasks
+    that cannot take the change, e.g. a slope change on rough ground, are left out)."""
     results = []
     with one_torch_thread():
         for i, task in enumerate(tasks):
+            if not perturbation.applies_to(task):
+                continue
             probe = make_env(task)
             try:
                 base = probe.unwrapped

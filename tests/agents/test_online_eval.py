@@ -9,9 +9,16 @@ import warnings
 import numpy as np
 import pytest
 
-from agents.core.online_eval import PERTURBATIONS, recovery, rolling_mean, summarise
+from agents.core.online_eval import (
+    PERTURBATIONS,
+    SLOPE_STEP_DEG,
+    perturbations_for,
+    recovery,
+    rolling_mean,
+    summarise,
+)
 from app.cli.main import main
-from sim.params import TaskParams
+from sim.params import TaskParams, with_values
 
 DT = 0.1  # ten steps per simulated second: a 0.5-s window is 5 steps
 
@@ -47,9 +54,21 @@ def test_rolling_mean_and_summary() -> None:
 
 
 def test_the_changes_follow_the_task_and_the_robot() -> None:
-    payload, friction, motors = (p.change_at(300, TaskParams(), 20.0) for p in PERTURBATIONS)
-    assert (payload.path, payload.value) == ("robot.payload_kg", 10.0)  # +50 % of a 20 kg body
-    assert (friction.value, motors.value, motors.step) == (0.3, 0.6, 300)
+    payload, friction, motors, slope = PERTURBATIONS
+    changes = [p.change_at(300, TaskParams(), 20.0) for p in (payload, friction, motors)]
+    assert (changes[0].path, changes[0].value) == ("robot.payload_kg", 10.0)  # +50 % of a 20 kg body
+    assert (changes[1].value, changes[2].value, changes[2].step) == (0.3, 0.6, 300)
+    on_a_slope = with_values(TaskParams(), {"terrain.kind": "slope", "terrain.slope_deg": 10.0})
+    assert slope.change_at(300, on_a_slope, 20.0).value == 10.0 + SLOPE_STEP_DEG
+    assert slope.change_at(300, with_values(on_a_slope, {"terrain.slope_deg": 29.0}), 20.0).value == 30.0  # the bound
+
+
+def test_a_slope_change_is_measured_only_on_slope_ground() -> None:
+    slope = PERTURBATIONS[-1]
+    on_a_slope = with_values(TaskParams(), {"terrain.kind": "slope"})
+    assert slope.applies_to(on_a_slope) and not slope.applies_to(TaskParams())
+    assert slope not in perturbations_for([TaskParams()])
+    assert perturbations_for([TaskParams(), on_a_slope]) == PERTURBATIONS
 
 
 @pytest.mark.parametrize(
