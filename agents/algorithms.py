@@ -1,7 +1,8 @@
 """The algorithms a run can train, by name: their typed settings and how to build their learner.
 
 The CLI's ``--algo`` choices, the GUI's algorithm menu and its generated settings form, run
-directories and checkpoints all read this one table, so adding an algorithm is one entry here.
+directories, checkpoints and the choices in how a trained agent acts (``adapt --posterior``, bench
+adapt's no-adaptation rows) all read this one table, so adding an algorithm is one entry here.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any, Protocol
 
 import torch
 
-from agents.core.learner import Learner
+from agents.core.learner import ActingOption, Learner
 from agents.maml.learner import MAMLConfig, build_maml_learner
+from agents.pearl.agent import POSTERIOR
 from agents.pearl.config import PEARLConfig
 from agents.pearl.learner import PEARLLearner
 from agents.ppo.multitask import MultiTaskPPOLearner
 from agents.ppo.update import PPOConfig
+from agents.rma.agent import ADAPTATION
 from agents.rma.config import RMAConfig
 from agents.rma.learner import RMALearner
 from sim.tasks import TaskDistribution
@@ -96,6 +99,9 @@ class Algorithm:
     privileged_training: bool = False
     """only its training envs append the true task's features (a teacher's input, a student's target);
     the agent it hands out acts on the robot's observation alone"""
+    acting_options: tuple[ActingOption, ...] = ()
+    """choices in how its trained agent acts at test time; its learner hands out the variants
+    (:class:`~agents.core.learner.OffersActingOptions`)"""
 
     def settings_fields(self) -> list[SettingField]:
         """Every setting with its type and help, in declaration order."""
@@ -148,6 +154,7 @@ def _pearl(name: str, summary: str, *, observes_task: bool = False) -> Algorithm
         build=PEARLLearner,
         envs_per_worker=lambda config: min(4, config.tasks_per_iteration),  # a round runs every task once
         observes_task=observes_task,
+        acting_options=(POSTERIOR,),
     )
 
 
@@ -175,6 +182,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             build=RMALearner,
             envs_per_worker=_episodes_per_worker,
             privileged_training=True,
+            acting_options=(ADAPTATION,),
         ),
         _pearl(
             "oracle-pearl",
@@ -190,3 +198,20 @@ def get_algorithm(name: str) -> Algorithm:
     if name not in ALGORITHMS:
         raise ValueError(f"algorithm = {name!r} is not allowed: one of {', '.join(ALGORITHMS)}")
     return ALGORITHMS[name]
+
+
+def offering(option: str) -> list[str]:
+    """The names of the algorithms whose agents offer the acting option called ``option``, in registry order."""
+    return [a.name for a in ALGORITHMS.values() if any(o.name == option for o in a.acting_options)]
+
+
+def acting_option(name: str) -> ActingOption:
+    """The acting option called ``name``, as the algorithms offering it declare it (one declaration each).
+
+    Raises:
+        ValueError: naming ``--name`` when no algorithm offers an option so called.
+    """
+    declared = {o.name: o for a in ALGORITHMS.values() for o in a.acting_options}
+    if name not in declared:
+        raise ValueError(f"--{name} is not allowed: no algorithm offers it (acting options: {', '.join(declared)})")
+    return declared[name]

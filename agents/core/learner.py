@@ -1,14 +1,17 @@
 """What every meta-learner offers the training driver: one iteration at a time, checkpoint state, agents.
 
 :mod:`agents.training.train` drives any :class:`Learner` the same way (MAML, PEARL, the multi-task
-baseline), and the CLI, the GUI and the metrics files read the same :class:`IterationStats`.
+baseline), and the CLI, the GUI and the metrics files read the same :class:`IterationStats`. A learner
+whose agents can act in more than one way declares each choice as an :class:`ActingOption` and hands
+out the variants through :class:`OffersActingOptions`, so no command needs to know which algorithm
+offers what.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from agents.core.adaptation import AdaptiveAgent
 from sim.sampler import VectorSampler
@@ -98,4 +101,52 @@ class Learner(AgentSource, Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` saved."""
+        ...
+
+
+@dataclass(frozen=True)
+class ActingOption:
+    """A choice in how a trained agent acts at test time, which only some algorithms offer.
+
+    Training fixes the weights; some algorithms can still act on them in more than one way (PEARL's
+    posterior inferred between episodes or after every step too; RMA with its within-episode
+    adaptation switched off, the ablation). Each algorithm's registry entry lists the options it
+    offers, so the CLI asks for a variant by name and refuses one an algorithm lacks in one line,
+    with the flag named, instead of ignoring it.
+    """
+
+    name: str
+    """its name, spelt as a command-line flag without the dashes: ``posterior``"""
+    values: tuple[str, ...]
+    """what it may be set to; the first is the default, how :meth:`AgentSource.new_agent`'s agents act"""
+    offered_as: str
+    """what offering it means, completing "only pearl agents ...": ``update their posterior within the episode``"""
+
+    @property
+    def default(self) -> str:
+        """The value every agent of an algorithm acts with unless asked otherwise."""
+        return self.values[0]
+
+    def check(self, name: str, value: str) -> None:
+        """Refuse another option's name, or a value that is not one of :attr:`values`.
+
+        Raises:
+            ValueError: naming the flag ``--name``, the value and what is allowed.
+        """
+        if name != self.name:
+            raise ValueError(f"--{name} is not allowed here: the only acting option is --{self.name}")
+        if value not in self.values:
+            raise ValueError(f"--{name} {value!r} is not allowed: one of {', '.join(self.values)}")
+
+
+@runtime_checkable
+class OffersActingOptions(Protocol):
+    """An agent source whose agents can act in more than one way: the options its registry entry lists."""
+
+    def new_agent_with(self, option: str, value: str) -> AdaptiveAgent:
+        """An agent as :meth:`AgentSource.new_agent` gives, acting with ``option`` set to ``value``.
+
+        Raises:
+            ValueError: naming ``--option`` when it is not offered here or ``value`` is not one of its values.
+        """
         ...

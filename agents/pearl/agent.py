@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from agents.core.adaptation import EpisodeRecord, StepFeedback, UpdateInfo
+from agents.core.learner import ActingOption
 from agents.pearl.encoder import ContextEncoder, Posterior, RunningPosterior
 from agents.pearl.sac import PEARLExportPolicy, TanhGaussianPolicy
 from sim.sampler import StatelessPolicy
@@ -56,7 +57,9 @@ def records_to_context(episodes: Sequence[EpisodeRecord], device: torch.device) 
     return torch.as_tensor(np.concatenate(parts).astype(np.float32), device=device)
 
 
-POSTERIOR_UPDATES = ("episode", "step")
+POSTERIOR = ActingOption(
+    name="posterior", values=("episode", "step"), offered_as="update their task posterior within the episode"
+)
 """when a PEARL agent updates its posterior at adaptation time: between episodes (the paper's
 default), or after every transition within the episode as well (the paper's online option)"""
 
@@ -80,9 +83,9 @@ class PEARLAgent:
         self, *, policy: TanhGaussianPolicy, encoder: ContextEncoder, posterior_updates: str = "episode"
     ) -> None:
         """Copy both networks to CPU, frozen."""
-        if posterior_updates not in POSTERIOR_UPDATES:
+        if posterior_updates not in POSTERIOR.values:
             raise ValueError(
-                f"posterior updates {posterior_updates!r} are not allowed: one of {', '.join(POSTERIOR_UPDATES)}"
+                f"posterior updates {posterior_updates!r} are not allowed: one of {', '.join(POSTERIOR.values)}"
             )
         self.policy = copy.deepcopy(policy).to("cpu").eval().requires_grad_(False)
         self.encoder = copy.deepcopy(encoder).to("cpu").eval().requires_grad_(False)

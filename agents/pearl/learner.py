@@ -40,7 +40,6 @@ import functools
 import itertools
 import math
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,9 +52,10 @@ from agents.core.learner import IterationStats
 from agents.core.seeding import seeded_torch
 from agents.core.task_sampler import make_index_sampler
 from agents.core.timing import PhaseTimer
-from agents.pearl.agent import PEARLAgent, PEARLSnapshot
+from agents.pearl.agent import POSTERIOR, PEARLAgent, PEARLSnapshot
 from agents.pearl.config import PEARLConfig
 from agents.pearl.encoder import ContextEncoder, unit_prior
+from agents.pearl.episodes import Collection, Episode, FrozenActors, remember, task_scores
 from agents.pearl.replay import TaskReplay, TransitionLayout, trajectory_rows
 from agents.pearl.sac import TanhGaussianPolicy, TwinQ, squashed_sample
 from sim.params import TaskParams
@@ -63,43 +63,6 @@ from sim.sampler import EpisodeJob, VectorSampler
 from sim.tasks import TaskDistribution
 
 
-@dataclass(frozen=True)
-class _Episode:
-    task: int
-    """index into the learner's training tasks"""
-    rows: Tensor
-    episode_return: float
-
-
-@dataclass(frozen=True)
-class _Collection:
-    """One iteration's episodes, by the buffers they go to."""
-
-    prior: list[_Episode]
-    """prior-z episodes (replay and context)"""
-    posterior: list[_Episode]
-    """the posterior rounds (replay and context)"""
-    extra: list[_Episode]
-    """extra posterior-z episodes (replay only)"""
-
-
-@dataclass(frozen=True)
-class _Frozen:
-    """Copies of the policy and the encoder as the iteration began: what its collection acts and infers with."""
-
-    policy: TanhGaussianPolicy
-    encoder: ContextEncoder
-
-    @torch.no_grad()
-    def posterior_latents(
-        self, tasks: list[int], context: dict[int, list[Tensor]], context_dim: int, gen: torch.Generator
-    ) -> Tensor:
-        """One ``z`` per entry of ``tasks``, sampled from the posterior of all that task's ``context`` rows."""
-        latents = [self.encoder(torch.cat(context[task])[None, :, :context_dim]).rsample(gen) for task in tasks]
-        return torch.cat(latents)
-
-
-# --------------------------------------------------------------------- the learner
 class PEARLLearner:
     """Meta-trains a context encoder and a latent-conditioned SAC agent over a family's training tasks."""
 
@@ -177,7 +140,7 @@ class PEARLLearner:
             with timed("sampling"):
                 env_steps = self._initial_collection(sampler, seeds, collect_gen)
         tasks = self.task_sampler.sample(cfg.tasks_per_iteration, rng)
-        frozen = _Frozen(copy.deepcopy(self.policy), copy.deepcopy(self.encoder))
+        frozen = FrozenActors(copy.deepcopy(self.policy), copy.deepcopy(self.encoder))
         with timed("update"):
             work = sampler.submit(
                 functools.partial(self._collect, tasks=tasks, seeds=seeds, gen=collect_gen, frozen=frozen)
@@ -192,7 +155,7 @@ class PEARLLearner:
             collected = work.result()
         self._store_collection(tasks, collected)
         prior, posterior = collected.prior, collected.posterior + collected.extra
-        scores = _task_scores(tasks, prior, posterior)
+        scores = task_scores(tasks, prior, posterior)
         self._task_results = [(self.train_tasks[t], score) for t, score in zip(tasks, scores, strict=True)]
         self.task_sampler.update(tasks, scores)
         span = sampler.num_workers * (time.perf_counter() - start)
@@ -228,8 +191,8 @@ class PEARLLearner:
         tasks: list[int],
         seeds: itertools.count[int],
         gen: torch.Generator,
-        frozen: _Frozen,
-    ) -> _Collection:
+        frozen: FrozenActors,
+    ) -> Collection:
         """This iteration's rounds on ``tasks`` under ``frozen``: prior episodes, posterior rounds, extra RL episodes.
 
         Runs beside the updates, so it reads no buffer: a task's context is its episodes of this
@@ -239,19 +202,19 @@ class PEARLLearner:
         context: dict[int, list[Tensor]] = {task: [] for task in tasks}
         prior_tasks = [t for t in tasks for _ in range(cfg.prior_episodes)]
         prior = self._run_round(sampler, frozen.policy, prior_tasks, self._prior_latents(len(prior_tasks), gen), seeds)
-        _remember(context, prior)
-        posterior: list[_Episode] = []
+        remember(context, prior)
+        posterior: list[Episode] = []
         for _ in range(cfg.posterior_episodes):
             latents = frozen.posterior_latents(tasks, context, self.layout.context_dim, gen)
             episodes = self._run_round(sampler, frozen.policy, tasks, latents, seeds)
-            _remember(context, episodes)
+            remember(context, episodes)
             posterior += episodes
         extra_tasks = [t for t in tasks for _ in range(cfg.extra_rl_episodes)]
-        extra: list[_Episode] = []
+        extra: list[Episode] = []
         if extra_tasks:
             latents = frozen.posterior_latents(extra_tasks, context, self.layout.context_dim, gen)
             extra = self._run_round(sampler, frozen.policy, extra_tasks, latents, seeds)
-        return _Collection(prior, posterior, extra)
+        return Collection(prior, posterior, extra)
 
     def _prior_latents(self, count: int, gen: torch.Generator) -> Tensor:
         return unit_prior(count, self.config.latent_dim, device=self.device).rsample(gen)
@@ -263,7 +226,7 @@ class PEARLLearner:
         tasks: list[int],
         latents: Tensor,
         seeds: itertools.count[int],
-    ) -> list[_Episode]:
+    ) -> list[Episode]:
         """One episode per entry of ``tasks`` under ``policy`` and the matching row of ``latents``, packed into jobs."""
         latents_np: NDArray[np.float32] = latents.detach().cpu().numpy()
         per_job = sampler.envs_per_worker
@@ -276,9 +239,9 @@ class PEARLLearner:
             for start in range(0, len(tasks), per_job)
         ]
         columns = [c for t in sampler.run_episodes(jobs, self.config.horizon) for c in trajectory_rows(t, self.device)]
-        return [_Episode(task, rows, ret) for task, (rows, ret) in zip(tasks, columns, strict=True)]
+        return [Episode(task, rows, ret) for task, (rows, ret) in zip(tasks, columns, strict=True)]
 
-    def _store_collection(self, tasks: list[int], collected: _Collection) -> None:
+    def _store_collection(self, tasks: list[int], collected: Collection) -> None:
         """The iteration's episodes into the buffers; a collecting task's context becomes this iteration's alone."""
         for task in tasks:
             self.context.clear(task)
@@ -286,7 +249,7 @@ class PEARLLearner:
         self._store(collected.posterior, context=True)
         self._store(collected.extra, context=False)
 
-    def _store(self, episodes: list[_Episode], *, context: bool) -> None:
+    def _store(self, episodes: list[Episode], *, context: bool) -> None:
         for episode in episodes:
             self.replay.add(episode.task, episode.rows)
             if context:
@@ -400,20 +363,10 @@ class PEARLLearner:
         self.resume_note = None
 
     def new_agent(self) -> PEARLAgent:
-        """An adapting agent on private CPU copies of the policy and the encoder."""
-        return PEARLAgent(policy=self.policy, encoder=self.encoder)
+        """An adapting agent on private CPU copies of the policy and the encoder (posterior between episodes)."""
+        return self.new_agent_with(POSTERIOR.name, POSTERIOR.default)
 
-
-def _remember(context: dict[int, list[Tensor]], episodes: list[_Episode]) -> None:
-    for episode in episodes:
-        context[episode.task].append(episode.rows)
-
-
-def _task_scores(tasks: list[int], prior: list[_Episode], posterior: list[_Episode]) -> list[float]:
-    """Each task's mean return with posterior z (after adapting), or with prior z where it ran none."""
-    scores = []
-    for task in tasks:
-        returns = [e.episode_return for e in posterior if e.task == task]
-        returns = returns or [e.episode_return for e in prior if e.task == task]
-        scores.append(float(np.mean(returns)))
-    return scores
+    def new_agent_with(self, option: str, value: str) -> PEARLAgent:
+        """:meth:`new_agent`'s agent, its posterior updated as ``value`` says (:data:`POSTERIOR`: ``--posterior``)."""
+        POSTERIOR.check(option, value)
+        return PEARLAgent(policy=self.policy, encoder=self.encoder, posterior_updates=value)

@@ -17,6 +17,7 @@ import torch
 from numpy.typing import NDArray
 
 from agents.core.adaptation import EpisodeRecord, StepFeedback, UpdateInfo
+from agents.core.learner import ActingOption
 from agents.rma.networks import OnlinePolicy, history_width
 from sim.params import TaskParams
 
@@ -68,6 +69,14 @@ class HistoryPolicy:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         torch.set_num_threads(1)  # in a sampler worker: the other core simulates
+
+
+ADAPTATION = ActingOption(
+    name="adaptation", values=("on", "off"), offered_as="adapt within the episode, so theirs can be switched off"
+)
+"""whether an RMA agent adapts at test time: ``off`` is the RMA paper's "w/o adaptation" ablation, the
+same policy with the estimate of the task from an empty history all episode (the before-adapting
+row bench adapt compares the adapting agent with)"""
 
 
 class RMAAgent:

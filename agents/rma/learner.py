@@ -27,7 +27,7 @@ from agents.core.rollout import EpisodeBatch, collect_tasks, collect_with
 from agents.core.seeding import seeded_torch
 from agents.core.task_sampler import make_task_sampler
 from agents.ppo.update import ppo_samples, ppo_update
-from agents.rma.agent import HistoryPolicy, RMAAgent
+from agents.rma.agent import ADAPTATION, HistoryPolicy, RMAAgent
 from agents.rma.config import RMAConfig
 from agents.rma.networks import AdaptationModule, OnlinePolicy, TeacherMeanNet, history_width
 from sim.params import TaskParams
@@ -217,7 +217,12 @@ class RMALearner:
 
     def new_agent(self) -> RMAAgent:
         """An online agent on private copies of the current networks, able to say the teacher's ``z`` of a task."""
-        return RMAAgent(self.online_policy(), reference=self.teacher_latent())
+        return self.new_agent_with(ADAPTATION.name, ADAPTATION.default)
+
+    def new_agent_with(self, option: str, value: str) -> RMAAgent:
+        """:meth:`new_agent`'s agent, adapting within the episode or not as ``value`` says (:data:`ADAPTATION`)."""
+        ADAPTATION.check(option, value)
+        return RMAAgent(self.online_policy(), reference=self.teacher_latent(), adapting=value == "on")
 
     def teacher_latent(self) -> Callable[[TaskParams], NDArray[np.float32]]:
         """``task -> mu(e)``: what the adaptation module should estimate for a task (CPU copies, for plots)."""

@@ -14,9 +14,15 @@ import argparse
 import csv
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim.tasks import AGENTS_DIR, load_family
+
+if TYPE_CHECKING:
+    from agents.core.adaptation import AdaptiveAgent
+    from agents.training.train import TrainedAgent
 
 
 def add_bench_online_parser(benchmarks: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -56,9 +62,7 @@ def run_bench_online(args: argparse.Namespace) -> int:
     import torch
 
     from agents.core.online_eval import PERTURBATIONS, evaluate_online, summarise
-    from agents.pearl.learner import PEARLLearner
     from agents.storage.atomic import atomic_write
-    from agents.training.agent_options import agent_factory
     from agents.training.train import load_trained
     from app.cli.online_plots import write_online_plot
 
@@ -73,12 +77,7 @@ def run_bench_online(args: argparse.Namespace) -> int:
     tasks, seeds = family.test_tasks(args.tasks), tuple(range(args.seeds))
     contenders = [(agent.algorithm, agent.new_agent, agent) for agent in trained]
     if args.pearl_per_step:
-        pearls = [agent for agent in trained if isinstance(agent.learner, PEARLLearner)]
-        if not pearls:
-            raise ValueError("--pearl-per-step is not allowed here: none of the agents is a PEARL agent")
-        contenders += [
-            (f"{agent.algorithm}-step", agent_factory(agent, posterior_updates="step"), agent) for agent in pearls
-        ]
+        contenders += _per_step_contenders(trained)
     rows = []
     for label, new_agent, agent in contenders:
         for perturbation in PERTURBATIONS:
@@ -106,6 +105,21 @@ def run_bench_online(args: argparse.Namespace) -> int:
     write_online_plot(rows, plot, title)
     print(f"wrote {path} and {plot}")
     return 0
+
+
+def _per_step_contenders(trained: list[TrainedAgent]) -> list[tuple[str, Callable[[], AdaptiveAgent], TrainedAgent]]:
+    """``(ALGO-step, its maker, agent)`` for each agent that can update its posterior after every step.
+
+    Asked through the acting options (``--posterior step``), so a new algorithm that offers them gets its row too.
+    """
+    from agents.algorithms import offering
+    from agents.training.agent_options import agent_variant, offers
+
+    posterior = [agent for agent in trained if offers(agent, "posterior")]
+    if not posterior:
+        kinds = " or ".join(offering("posterior"))
+        raise ValueError(f"--pearl-per-step is not allowed here: none of the agents is a {kinds} agent")
+    return [(f"{agent.algorithm}-step", agent_variant(agent, "posterior", "step"), agent) for agent in posterior]
 
 
 def _print_row(row: dict[str, object]) -> None:

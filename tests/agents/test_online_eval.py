@@ -19,6 +19,7 @@ from agents.core.online_eval import (
 )
 from app.cli.main import main
 from sim.params import TaskParams, with_values
+from sim.tasks import AGENTS_DIR
 
 DT = 0.1  # ten steps per simulated second: a 0.5-s window is 5 steps
 
@@ -82,6 +83,14 @@ def test_a_slope_change_is_measured_only_on_slope_ground() -> None:
 def test_bench_online_refuses_bad_flags_in_one_line(flags: list[str], message: str, capsys) -> None:
     assert main(["bench", "online", "--family", "ant-dynamics", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_online_refuses_per_step_rows_when_no_agent_updates_a_posterior(capsys) -> None:
+    maml = str(AGENTS_DIR / "cheetah-velocity-maml.pt")
+    assert main(["bench", "online", "--family", "cheetah-velocity", "--agents", maml, "--pearl-per-step"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--pearl-per-step is not allowed here: none of the agents is a pearl or oracle-pearl agent")
+    assert len(err.splitlines()) == 1
 
 
 @pytest.mark.slow
