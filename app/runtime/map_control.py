@@ -1,5 +1,6 @@
-"""What the Map tab does, Qt-free: the map job the window runs in a child process, the request built from
-the tab's choices, and what the finished cells say (grids, curves, colour levels, the clicked cell).
+"""What the Map tab does, Qt-free: the map job (:meth:`~app.runtime.launcher.JobLauncher.map` runs it, in a
+child process in the app), the request built from the tab's choices, and what the finished cells say
+(grids, curves, colour levels, the clicked cell).
 
 :func:`map_job` loads the checkpoint where it runs (torch stays out of the window's thread), builds the
 grid over the agent's own family (ranges default to the family's, else the schema's bounds; the other
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from agents.core.child_process import ChildProcess, JobControl, LocalJob, RunningJob
+from agents.core.child_process import JobControl
 from agents.core.evaluation import t95
 from agents.core.task_map import MAX_AXIS_CELLS, CellResult, MapCell, MapSpec, axis_for, numeric_field
 from sim.params import get_value, task_fields
@@ -91,14 +92,6 @@ def map_job(control: JobControl, request: MapRequest) -> Iterator[MapStarted | C
     loader = CheckpointLoader(str(request.checkpoint)) if request.workers > 1 else loaded
     # closing this job (Stop) closes run_map too, which stops its worker processes there and then
     yield from run_map(spec, loader, workers=request.workers)
-
-
-def launch_map(request: MapRequest, *, in_child_process: bool) -> RunningJob:
-    """The map job (not started: reading its events starts it): a child process, or this thread (tests)."""
-    if in_child_process:
-        # not a daemon: with workers >= 2 it starts processes of its own, which daemons may not
-        return ChildProcess(map_job, request, name="sim2adapt-map", daemon=False)
-    return LocalJob(map_job, request)
 
 
 def training_span(family: TaskDistribution, path: str) -> tuple[float, float]:

@@ -128,7 +128,7 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._jobs: list[tuple[WorkerThread, _Relay]] = []
+        self._jobs: list[tuple[WorkerThread[CallWorker], _Relay]] = []
 
     def call(
         self, function: Callable[[], object], *, on_done: Callable[[Any], None], on_failed: Callable[[str], None]

@@ -5,10 +5,12 @@ coordinates it with the other jobs: the preview stops while an adaptation render
 serves one client per process, and both would share 2 cores) and comes back when the run ends, and it
 pauses while a training child or a map runs (so they are as fast as from the command line). A map
 cell clicked on the Map tab loads its task into the task editor.
-Every job is made by the one :class:`~app.runtime.launcher.JobLauncher` given to the window. The
-status bar shows the current jobs, the torch device and the renderer; every panel speaks through the
-same two signals, ``status_changed`` (news: status bar and Log tab) and ``error_occurred`` (failures:
-the same, kept on the status bar), and the window keeps working after any error.
+Every job that simulates, trains or draws plot files (previews, adaptations, maps, a map's Save,
+training runs) is made by the one :class:`~app.runtime.launcher.JobLauncher` given to the window;
+short file reads and writes run in :class:`~app.window.jobs.JobRunner` threads. The status bar shows
+the current jobs, the torch device and the renderer; every panel speaks through the same two signals,
+``status_changed`` (news: status bar and Log tab) and ``error_occurred`` (failures: the same, kept on
+the status bar), and the window keeps working after any error.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("sim2adapt")
         self.launcher = launcher or JobLauncher()
         self._fps = fps
-        self._preview: WorkerThread | None = None
+        self._preview: WorkerThread[PreviewWorker] | None = None
         self.jobs = JobRunner(self)
         self.dialogs = dialogs or FileDialogs()
 
@@ -128,7 +130,7 @@ class MainWindow(QMainWindow):
     def _build_map_panel(self) -> MapPanel:
         # the Adapt tab's checkpoint list is the Map tab's too; a clicked cell's task goes to the task editor
         panel = MapPanel(
-            agents=self.adapt_panel.checkpoints.model(), dialogs=self.dialogs, jobs=self.jobs, launcher=self.launcher
+            agents=self.adapt_panel.chooser.model(), dialogs=self.dialogs, jobs=self.jobs, launcher=self.launcher
         )
         panel.task_chosen.connect(self.task_panel.set_task)
         panel.running_changed.connect(self.on_mapping)
@@ -164,7 +166,7 @@ class MainWindow(QMainWindow):
         """Start the preview and the background reads: presets, checkpoints, the default device."""
         self.start_preview()
         self.task_panel.reload_presets()
-        self.adapt_panel.scan_checkpoints()
+        self.adapt_panel.chooser.scan()
         self.jobs.call(_resolve_default_device, on_done=self.on_device_resolved, on_failed=self.on_error_occurred)
 
     def is_previewing(self) -> bool:
@@ -213,9 +215,7 @@ class MainWindow(QMainWindow):
             self.adapt_panel.edit_task(task)  # its dynamics fields reach the running episode
             return  # the preview comes back with the newest task when the run ends
         if self._preview is not None and self._preview.is_running():
-            worker = self._preview.worker
-            assert isinstance(worker, PreviewWorker)
-            worker.set_task(task)
+            self._preview.worker.set_task(task)
             self.update_job_label()
         else:
             self.start_preview()
@@ -224,9 +224,7 @@ class MainWindow(QMainWindow):
     def on_camera_changed(self, camera: Camera) -> None:
         """Pass the viewport's camera to whichever worker renders."""
         if self._preview is not None:
-            worker = self._preview.worker
-            assert isinstance(worker, PreviewWorker)
-            worker.set_camera(camera)
+            self._preview.worker.set_camera(camera)
         self.adapt_panel.set_camera(camera)
 
     @Slot(object)
@@ -263,9 +261,7 @@ class MainWindow(QMainWindow):
     def on_training_state(self, state: TrainState) -> None:
         """A training child runs: the preview pauses (no steps, no frames), and resumes when it ends."""
         if self._preview is not None:
-            worker = self._preview.worker
-            assert isinstance(worker, PreviewWorker)
-            worker.set_paused(self._cores_taken())
+            self._preview.worker.set_paused(self._cores_taken())
         self.update_job_label()
 
     @Slot(bool)

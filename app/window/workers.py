@@ -7,13 +7,14 @@ through thread-safe plain Python (a job's :meth:`put` for the newest task or cam
 loop would never run. Every worker is a :class:`JobWorker` run by a :class:`WorkerThread`; the
 simulating ones are :class:`StreamWorker` s, which pump the events of a job the window's
 :class:`~app.runtime.launcher.JobLauncher` made (in the app, a child process:
-:mod:`agents.core.child_process`).
+:mod:`agents.core.child_process`). A panel that runs one long job at a time (Adapt, Map) keeps it in a
+:class:`RunSlot`, which starts, stops, joins and shuts it down the same way for each.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
@@ -21,6 +22,8 @@ from agents.core.child_process import RunningJob, describe_error
 from app.runtime.preview import Frame
 from sim.params import TaskParams
 from sim.render import Camera
+
+W = TypeVar("W", bound="JobWorker")
 
 
 class JobWorker(QObject):
@@ -135,14 +138,14 @@ class PreviewWorker(StreamWorker):
             self.step_done.emit(event)
 
 
-class WorkerThread:
+class WorkerThread(Generic[W]):
     """Runs a :class:`JobWorker` in a fresh QThread; :meth:`stop` asks it to end and joins it.
 
     Keep this object referenced until :meth:`stop` returned True or the thread ended: Qt aborts the
     process when a QThread is destroyed while it runs.
     """
 
-    def __init__(self, worker: JobWorker) -> None:
+    def __init__(self, worker: W) -> None:
         self.worker = worker
         self.thread = QThread()
         worker.moveToThread(self.thread)
@@ -163,3 +166,53 @@ class WorkerThread:
         self.worker.stop()
         self.thread.quit()
         return self.thread.wait(timeout_ms)
+
+
+class RunSlot(Generic[W]):
+    """The one long job a panel runs at a time (an adaptation, a map), from its start until the panel has
+    handled its end.
+
+    The panel calls :meth:`end` from the slot connected to its worker's ``finished``: the thread alone ends
+    before its last queued events (the outcome among them) reach the GUI thread, so "running" lasts until
+    then, not while the thread lives.
+    """
+
+    def __init__(self) -> None:
+        self._run: WorkerThread[W] | None = None
+
+    @property
+    def worker(self) -> W | None:
+        """The running job's worker, or None."""
+        return None if self._run is None else self._run.worker
+
+    def is_running(self) -> bool:
+        """Whether a job started and the panel has not yet handled its end."""
+        return self._run is not None
+
+    def start(self, worker: W) -> None:
+        """Run ``worker`` in a new thread (connect its signals first)."""
+        self._run = WorkerThread(worker)
+        self._run.start()
+
+    def stop(self) -> bool:
+        """Ask the job to end (its ``finished`` still comes); False when none runs."""
+        if self._run is None:
+            return False
+        self._run.worker.stop()
+        return True
+
+    def end(self, timeout_ms: int = 5000) -> bool:
+        """The worker's ``finished`` arrived: join its thread and forget it; returns whether Stop ended the job."""
+        run, self._run = self._run, None
+        if run is None:
+            return False
+        run.thread.wait(timeout_ms)
+        return run.worker.stop_requested()
+
+    def shutdown(self, timeout_ms: int) -> bool:
+        """Stop the job and join its thread (the window is closing); False if it did not end in time."""
+        run, self._run = self._run, None
+        if run is not None and not run.stop(timeout_ms):
+            self._run = run  # keep the QThread referenced rather than destroy it running
+            return False
+        return True

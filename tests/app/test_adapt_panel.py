@@ -61,22 +61,22 @@ def run_to_end(qtbot, panel: AdaptPanel, *, shots: int, steps: int, updates: int
 
 def test_no_checkpoint_found_says_so_and_run_waits_for_one(qtbot, make_panel, point_checkpoint) -> None:
     panel = make_panel(TaskParams())
-    panel.scan_checkpoints()
+    panel.chooser.scan()
     qtbot.waitUntil(lambda: "No checkpoints in" in panel.message.text(), timeout=TIMEOUT_MS)
     assert not panel.run_button.isEnabled()
     panel.dialogs.file = point_checkpoint  # type: ignore[attr-defined]
-    panel.browse_checkpoint()
+    panel.chooser.browse_button.click()
     assert panel.checkpoint() == point_checkpoint and panel.run_button.isEnabled()
 
 
 def test_checkpoints_under_the_agents_folder_are_offered(qtbot, make_panel, point_checkpoint) -> None:
     panel = make_panel(TaskParams())
-    folder = panel.agents_dir / "point-run"
+    folder = panel.chooser.agents_dir / "point-run"
     folder.mkdir(parents=True)
     (folder / "checkpoint.pt").write_bytes(point_checkpoint.read_bytes())
-    panel.scan_checkpoints()
+    panel.chooser.scan()
     qtbot.waitUntil(lambda: panel.checkpoint() is not None, timeout=TIMEOUT_MS)
-    assert panel.checkpoints.currentText() == str(Path("point-run") / "checkpoint.pt")
+    assert panel.chooser.combo.currentText() == str(Path("point-run") / "checkpoint.pt")
 
 
 @pytest.mark.slow
@@ -168,7 +168,7 @@ def test_frames_of_the_adapting_episode_and_an_export_that_reloads(qtbot, make_p
     assert frames[0].image.shape == (480, 640, 3) and frames[0].renderer in ("egl", "tiny")
     assert panel.plot.rewards(0)[0] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
-    out = panel.agents_dir.parent / "export"
+    out = panel.chooser.agents_dir.parent / "export"
     panel.dialogs.folder = out  # type: ignore[attr-defined]
     panel.export_button.click()
     qtbot.waitUntil(lambda: panel.message.text().startswith("exported"), timeout=TIMEOUT_MS)

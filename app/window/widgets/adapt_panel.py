@@ -1,6 +1,7 @@
 """The Adapt panel: choose a checkpoint, adapt it to the editor's task, compare runs, export.
 
-Run starts an :class:`~app.window.jobs.AdaptWorker` on a job from the window's
+The checkpoint comes from a :class:`~app.window.widgets.checkpoint_chooser.CheckpointChooser` (the
+agents folder, or Browse...). Run starts an :class:`~app.window.jobs.AdaptWorker` on a job from the window's
 :class:`~app.runtime.launcher.JobLauncher`; its events feed
 :class:`~app.window.widgets.adapt_plot.AdaptPlotWidget`, and its frames are passed on in
 ``frame_rendered`` for the viewport. While a run goes, :meth:`AdaptPanel.edit_task` takes the task
@@ -37,11 +38,11 @@ from PySide6.QtWidgets import (
 from app.runtime.adapt_control import AdaptController, AdaptState, describe_task
 from app.runtime.adapt_job import AdaptOutcome, AdaptRequest, AdaptStarted
 from app.runtime.launcher import JobLauncher
-from app.runtime.task_files import find_checkpoints
 from app.window.dialogs import FileDialogs
 from app.window.jobs import AdaptWorker, JobRunner
 from app.window.widgets.adapt_plot import PLOTS, AdaptPlotWidget
-from app.window.workers import WorkerThread
+from app.window.widgets.checkpoint_chooser import CheckpointChooser
+from app.window.workers import RunSlot
 from sim.envs.locomotion import EnvConfig
 from sim.params import TaskParams
 from sim.render import Camera
@@ -85,42 +86,33 @@ class AdaptPanel(QWidget):
         agents_dir: Path = AGENTS_DIR,
         parent: QWidget | None = None,
     ) -> None:
+        """``agents_dir``: where the chooser looks for checkpoints (:meth:`CheckpointChooser.scan`)."""
         super().__init__(parent)
         self._task_source = task_source
         self.dialogs = dialogs or FileDialogs()
         self.jobs = jobs or JobRunner(self)
         self.launcher = launcher or JobLauncher()
-        self.agents_dir = agents_dir
         self.camera: Camera | None = None
         self.controller = AdaptController()
-        self._run: WorkerThread | None = None
+        self._run: RunSlot[AdaptWorker] = RunSlot()
         self._run_index = -1
 
         self.plot = AdaptPlotWidget()
-        layout = QVBoxLayout(self)
-        layout.addLayout(self._build_checkpoint_row())
-        layout.addLayout(self._build_budget_form())
-        layout.addLayout(self._build_buttons())
         self.message = QLabel()
         self.message.setWordWrap(True)
+        self.chooser = CheckpointChooser(dialogs=self.dialogs, jobs=self.jobs, agents_dir=agents_dir)
+        self.chooser.checkpoint_changed.connect(self._update_buttons)
+        self.chooser.hint_changed.connect(self.message.setText)
+        self.chooser.error_occurred.connect(self._fail)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.chooser)
+        layout.addLayout(self._build_budget_form())
+        layout.addLayout(self._build_buttons())
         layout.addWidget(self.message)
         layout.addWidget(self.plot, 1)
         self._update_buttons()
 
     # --- building ---------------------------------------------------------------------------------------
-    def _build_checkpoint_row(self) -> QHBoxLayout:
-        self.checkpoints = QComboBox()
-        self.checkpoints.setMinimumContentsLength(24)
-        self.checkpoints.setToolTip(f"checkpoints found under {self.agents_dir}, or chosen with Browse...")
-        self.checkpoints.currentIndexChanged.connect(lambda _index: self._update_buttons())
-        browse = QPushButton("Browse...")
-        browse.clicked.connect(self.browse_checkpoint)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("checkpoint"))
-        row.addWidget(self.checkpoints, 1)
-        row.addWidget(browse)
-        return row
-
     def _build_budget_form(self) -> QFormLayout:
         self.shots = self._spin(1, 100, 3, "episodes on the task")
         default_steps = round(DEFAULT_EPISODE_S / CONTROL_DT_S)
@@ -176,50 +168,18 @@ class AdaptPanel(QWidget):
         return row
 
     # --- checkpoints --------------------------------------------------------------------------------------
-    def scan_checkpoints(self) -> None:
-        """List the checkpoints under :attr:`agents_dir` (read in a job thread)."""
-        folder = self.agents_dir
-        self.jobs.call(lambda: find_checkpoints(folder), on_done=self._on_checkpoints_found, on_failed=self._fail)
-
-    def _on_checkpoints_found(self, paths: list[Path]) -> None:
-        for path in paths:
-            self.add_checkpoint(path, select=self.checkpoint() is None)
-        if self.checkpoint() is None:
-            self.message.setText(
-                f"No checkpoints in {self.agents_dir} yet: train one (sim2adapt train) and copy it there, "
-                "or choose a checkpoint file with Browse..."
-            )
+    def checkpoint(self) -> Path | None:
+        """The chosen checkpoint."""
+        return self.chooser.checkpoint()
 
     def add_checkpoint(self, path: Path, *, select: bool = True) -> None:
         """Offer ``path`` in the chooser (once), and select it."""
-        index = self.checkpoints.findData(str(path))
-        if index < 0:
-            label = str(path.relative_to(self.agents_dir)) if path.is_relative_to(self.agents_dir) else str(path)
-            self.checkpoints.addItem(label, str(path))
-            index = self.checkpoints.count() - 1
-        if select:
-            self.checkpoints.setCurrentIndex(index)
-        self._update_buttons()
-
-    def checkpoint(self) -> Path | None:
-        """The chosen checkpoint."""
-        data = self.checkpoints.currentData()
-        return Path(data) if data else None
-
-    @Slot()
-    def browse_checkpoint(self) -> None:
-        """Ask for a checkpoint file."""
-        start = self.agents_dir if self.agents_dir.is_dir() else None
-        chosen = self.dialogs.open_file(self, "Choose a checkpoint", "Checkpoints (*.pt);;All (*)", start)
-        if chosen is not None:
-            self.add_checkpoint(chosen)
-            self.message.setText(f"checkpoint: {chosen}")
+        self.chooser.add(path, select=select)
 
     # --- running --------------------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        """Whether a run is going: from its start until this panel has handled its end. The thread alone
-        ends before its last queued events (the outcome among them) reach this thread."""
-        return self._run is not None
+        """Whether a run is going: from its start until this panel has handled its end."""
+        return self._run.is_running()
 
     @property
     def last_outcome(self) -> AdaptOutcome | None:
@@ -262,9 +222,8 @@ class AdaptPanel(QWidget):
         worker.adaptation_finished.connect(self.on_adaptation_finished)
         worker.failed.connect(self._fail)
         worker.finished.connect(self.on_finished)
-        self._run = WorkerThread(worker)
         self.worker_created.emit(worker)
-        self._run.start()
+        self._run.start(worker)
         self._status(status)
         self._update_buttons()
 
@@ -272,36 +231,27 @@ class AdaptPanel(QWidget):
     def stop(self) -> None:
         """Ask the run to end; it closes its generator before the next step."""
         status = self.controller.request_stop()
-        if self._run is not None and status is not None:
-            self._run.worker.stop()
+        if status is not None and self._run.stop():
             self._status(status)
             self._update_buttons()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop the run and join its thread (the window is closing)."""
-        run, self._run = self._run, None
-        if run is not None and not run.stop(timeout_ms):
-            self._run = run  # keep the QThread referenced rather than destroy it running
-            return False
-        return True
+        return self._run.shutdown(timeout_ms)
 
     def set_camera(self, camera: Camera) -> None:
         """The viewport's camera: used by the next run, and passed to the running one."""
         self.camera = camera
-        if self._run is not None:
-            worker = self._run.worker
-            assert isinstance(worker, AdaptWorker)
-            worker.set_camera(camera)
+        if self._run.worker is not None:
+            self._run.worker.set_camera(camera)
 
     def edit_task(self, task: TaskParams) -> None:
         """The task form now shows ``task`` while a run goes: its edited dynamics fields reach the running
         episode at its next step; a field that would rebuild the world is refused, saying why in one line
         (the form keeps it, for the next run). Does nothing when no run goes."""
         edit = self.controller.live_edit(task)
-        if edit.task is not None and self._run is not None:
-            worker = self._run.worker
-            assert isinstance(worker, AdaptWorker)
-            worker.set_task(edit.task)
+        if edit.task is not None and self._run.worker is not None:
+            self._run.worker.set_task(edit.task)
         if edit.refused is not None:
             self.error_occurred.emit(edit.refused)
 
@@ -348,10 +298,7 @@ class AdaptPanel(QWidget):
     @Slot()
     def on_finished(self) -> None:
         """The run's thread is ending: join it and hand the renderer back."""
-        run, self._run = self._run, None
-        if run is not None:
-            run.thread.wait(5000)
-        message = self.controller.ended(stopped=run is not None and run.worker.stop_requested())
+        message = self.controller.ended(stopped=self._run.end())
         if message is not None:
             self.message.setText(message)
         self._update_buttons()

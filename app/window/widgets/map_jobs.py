@@ -1,8 +1,10 @@
 """The Map tab's jobs: :class:`MapWorker` pumps a map job's events into signals, :func:`save_map_job` writes
 its files.
 
-The save runs in a child process because ``bench map``'s plots are drawn by pyqtgraph widgets of their
-own: on the GUI thread they would block it for a second per heatmap and flash on the user's screen.
+Both come from the window's :class:`~app.runtime.launcher.JobLauncher`. The save runs in a child process
+(:meth:`~app.runtime.launcher.JobLauncher.plot_files`) because ``bench map``'s plots are drawn by pyqtgraph
+widgets of their own: on the GUI thread they would block it for a second per heatmap and flash on the
+user's screen. Its body lives here, not in the Qt-free runtime, because it draws.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 
-from agents.core.child_process import ChildProcess, JobControl, RunningJob
+from agents.core.child_process import JobControl, RunningJob
 from agents.core.task_map import CellResult, MapSpec
+from app.runtime.launcher import JobLauncher
 from app.runtime.map_control import MapRequest, MapStarted
 from app.window.workers import StreamWorker
 from sim.tasks import TaskDistribution
@@ -60,11 +63,14 @@ def run_save(job: RunningJob) -> list[Path]:
     return written
 
 
-def save_process(request: MapRequest, started: MapStarted, results: list[CellResult], folder: Path) -> ChildProcess:
-    """A child (not started) writing ``map-AGENT-X[-Y].csv`` and its PNGs into ``folder``, named as ``bench map``
-    names them."""
+def save_job(
+    launcher: JobLauncher, request: MapRequest, started: MapStarted, results: list[CellResult], folder: Path
+) -> RunningJob:
+    """A job from ``launcher`` (not started) writing ``map-AGENT-X[-Y].csv`` and its PNGs into ``folder``, named as
+    ``bench map`` names them."""
     from app.cli.bench_map import agent_label, file_stem
 
     stem = folder / file_stem(argparse.Namespace(x=request.x, y=request.y), request.checkpoint)
     title = agent_label(request.checkpoint)
-    return ChildProcess(save_map_job, started.spec, results, stem, started.family, title, name="sim2adapt-map-save")
+    args = (started.spec, results, stem, started.family, title)
+    return launcher.plot_files(save_map_job, *args, name="sim2adapt-map-save")

@@ -1,14 +1,15 @@
 """The Map tab: where does the chosen agent fail over one or two task fields, before and after adapting?
 
-Run starts a :class:`MapWorker` on :func:`~app.runtime.map_control.map_job` (a child process in the
-app, like every job of the window) and draws each cell in :class:`~app.window.widgets.map_view.MapView`
-as it finishes: a heatmap with a colour bar over two fields, a curve with 95 % intervals over one,
-the agent's training range marked. Measure and view (before / after / gain) redraw what has arrived.
-Clicking a cell emits its task in ``task_chosen`` (the window loads it into the task editor, so the
-Adapt tab can run that case). Stop ends the job after the cell in hand. Save writes the CSV and
-PNGs of ``sim2adapt bench map`` in a child process (:mod:`app.window.widgets.map_jobs`). The rules
-live in the Qt-free :class:`~app.runtime.map_control.MapController`; like every panel, this one
-speaks through ``status_changed`` and ``error_occurred``.
+Run starts a :class:`MapWorker` on a map job from the window's :class:`~app.runtime.launcher.JobLauncher`
+(:func:`~app.runtime.map_control.map_job`, a child process in the app) and draws each cell in
+:class:`~app.window.widgets.map_view.MapView` as it finishes: a heatmap with a colour bar over two
+fields, a curve with 95 % intervals over one, the agent's training range marked. Measure and view
+(before / after / gain) redraw what has arrived. Clicking a cell emits its task in ``task_chosen``
+(the window loads it into the task editor, so the Adapt tab can run that case). Stop ends the job
+after the cell in hand. Save writes the CSV and PNGs of ``sim2adapt bench map`` in a child process
+from the same launcher (:mod:`app.window.widgets.map_jobs`). The rules live in the Qt-free
+:class:`~app.runtime.map_control.MapController`; like every panel, this one speaks through
+``status_changed`` and ``error_occurred``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPush
 
 from agents.core.task_map import MAX_AXIS_CELLS, CellResult
 from app.runtime.launcher import JobLauncher
-from app.runtime.map_control import MEASURES, VIEWS, MapController, MapStarted, launch_map, numeric_fields
+from app.runtime.map_control import MEASURES, VIEWS, MapController, MapStarted, numeric_fields
 from app.window.dialogs import FileDialogs
 from app.window.jobs import JobRunner
 from app.window.widgets.adapt_panel import CONTROL_DT_S, DEFAULT_EPISODE_S
-from app.window.widgets.map_jobs import MapWorker, run_save, save_process
+from app.window.widgets.map_jobs import MapWorker, run_save, save_job
 from app.window.widgets.map_view import MapView
-from app.window.workers import WorkerThread
+from app.window.workers import RunSlot
 
 DEFAULT_FIELDS = ("robot.payload_kg", "terrain.friction")
 COLOUR_MAPS = {"tracking_error_mps": "viridis", "fall_share": "inferno", "return": "viridis", "gain": "CET-D1"}
@@ -63,7 +64,7 @@ class MapPanel(QWidget):
         self.jobs = jobs or JobRunner(self)
         self.launcher = launcher or JobLauncher()
         self.controller = MapController()
-        self._run: WorkerThread | None = None
+        self._run: RunSlot[MapWorker] = RunSlot()
         self._redraw = QTimer(self, singleShot=True, interval=REDRAW_MS)
         self._redraw.timeout.connect(self.redraw)
 
@@ -147,13 +148,12 @@ class MapPanel(QWidget):
 
     # --- running ----------------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        """Whether a map is going: from its start until this panel has handled its end. The thread alone
-        ends before its last queued events (the outcome among them) reach this thread."""
-        return self._run is not None
+        """Whether a map is going: from its start until this panel has handled its end."""
+        return self._run.is_running()
 
     @Slot()
     def run(self) -> None:
-        """Measure the chosen map in a new worker thread (the job itself: a child process)."""
+        """Measure the chosen map in a new worker thread (the job itself: from the launcher)."""
         checkpoint = self.checkpoint()
         if checkpoint is None or not self.controller.can("run", checkpoint=checkpoint):
             return
@@ -169,13 +169,12 @@ class MapPanel(QWidget):
             return
         self._status(self.controller.begin(request))
         self.view.start(None, None, title=f"loading {checkpoint.name}...")
-        worker = MapWorker(launch_map(request, in_child_process=self.launcher.in_child_process))
+        worker = MapWorker(self.launcher.map(request))
         worker.map_started.connect(self.on_map_started)
         worker.cell_done.connect(self.on_cell_done)
         worker.failed.connect(self.on_map_failed)
         worker.finished.connect(self.on_finished)
-        self._run = WorkerThread(worker)
-        self._run.start()
+        self._run.start(worker)
         self.running_changed.emit(True)
         self._update_buttons()
 
@@ -183,18 +182,13 @@ class MapPanel(QWidget):
     def stop(self) -> None:
         """Ask the map to end after the cell in hand (its cell workers are stopped with it)."""
         status = self.controller.request_stop()
-        if self._run is not None and status is not None:
-            self._run.worker.stop()
+        if status is not None and self._run.stop():
             self._status(status)
             self._update_buttons()
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Stop the map and join its thread (the window is closing)."""
-        run, self._run = self._run, None
-        if run is not None and not run.stop(timeout_ms):
-            self._run = run  # keep the QThread referenced rather than destroy it running
-            return False
-        return True
+        return self._run.shutdown(timeout_ms)
 
     @Slot(object)
     def on_map_started(self, started: MapStarted) -> None:
@@ -225,11 +219,7 @@ class MapPanel(QWidget):
     @Slot()
     def on_finished(self) -> None:
         """The map's thread is ending: join it and say how far the map got."""
-        run, self._run = self._run, None
-        if run is not None:
-            run.thread.wait(5000)
-        stopped = run is not None and run.worker.stop_requested()
-        text = self.controller.ended(stopped=stopped)
+        text = self.controller.ended(stopped=self._run.end())
         self.message.setText(text)
         self._status(text)
         self.redraw()
@@ -282,7 +272,7 @@ class MapPanel(QWidget):
         """Write ``map-AGENT-X[-Y].csv`` and its PNGs into ``folder``."""
         request, started = self.controller.request_made, self.controller.started
         assert request is not None and started is not None
-        job = save_process(request, started, self.controller.sorted_results(), folder)
+        job = save_job(self.launcher, request, started, self.controller.sorted_results(), folder)
         self.save_button.setEnabled(False)
         self._status(f"saving the map to {folder}")
         self.jobs.call(lambda: run_save(job), on_done=self._on_saved, on_failed=self._on_save_failed)
