@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QDialog
 from app.runtime.task_files import user_families_dir, write_family_file
 from app.window.dialogs import FileDialogs
 from app.window.widgets.family_editor import FamilyEditor
+from app.window.widgets.invalid_mark import is_marked_invalid
 from app.window.widgets.train_panel import TrainPanel
 from sim.params import TaskParams, get_value, with_values
 from sim.tasks import ChoiceSet, TaskDistribution, UniformRange, load_family
@@ -99,14 +100,15 @@ def test_an_inverted_range_shows_the_familys_message_and_cannot_be_accepted(qtbo
     expected = "vary.robot.payload_kg = [6.0, 4.0] is not allowed: low <= high within the field's bounds [0, 30]"
     assert editor.error() == expected and editor.message.text() == expected and editor.message.isVisibleTo(editor)
     assert not editor.ok_button.isEnabled() and not editor.save_button.isEnabled()
-    assert "border" in editor.row("robot.payload_kg").low.styleSheet()  # type: ignore[union-attr]
+    low = editor.row("robot.payload_kg").low
+    assert low is not None and is_marked_invalid(low) and expected in low.toolTip()  # hovering the bound says why
     editor.accept()
     assert editor.isVisible() and editor.result() != QDialog.DialogCode.Accepted
     assert editor.family() == valid
 
     editor.row("robot.payload_kg").high.setValue(8.0)  # type: ignore[union-attr]
     assert editor.error() is None and editor.ok_button.isEnabled()
-    assert editor.row("robot.payload_kg").low.styleSheet() == ""  # type: ignore[union-attr]
+    assert not is_marked_invalid(low) and expected not in low.toolTip()
     editor.accept()
     assert not editor.isVisible() and editor.result() == QDialog.DialogCode.Accepted
 

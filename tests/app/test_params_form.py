@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
 
 from app.window.dialogs import FileDialogs
+from app.window.widgets.invalid_mark import is_marked_invalid
 from app.window.widgets.params_form import ParamsForm, float_step_and_decimals
 from sim.params import TaskParams, get_value, task_fields, with_values
 
@@ -116,10 +117,10 @@ def test_an_invalid_combination_is_marked_and_not_emitted(qtbot) -> None:
         path_edit.editingFinished.emit()
     message = form.error()
     assert message is not None and message.startswith("robot.urdf_path = '/robots/crab.urdf' is not allowed")
-    assert "border" in path_edit.styleSheet() and path_edit.toolTip() == message
+    assert is_marked_invalid(path_edit) and message in path_edit.toolTip()  # hovering the field says why
     path_edit.setText("")
     path_edit.editingFinished.emit()
-    assert form.error() is None and path_edit.styleSheet() == ""
+    assert form.error() is None and not is_marked_invalid(path_edit)
 
     form.dialogs = CannedDialogs(None)  # "open URDF..." cancelled: back to the robot shown before
     name = form.editor("robot.name")
@@ -157,7 +158,7 @@ def test_an_emptied_urdf_path_is_marked_until_a_path_is_given(qtbot) -> None:
         path_edit.editingFinished.emit()  # the schema needs robot.urdf_path for the urdf robot
     message = form.error()
     assert message is not None and message.startswith("robot.urdf_path = '' is not allowed")
-    assert "border" in path_edit.styleSheet() and path_edit.toolTip() == message
+    assert is_marked_invalid(path_edit) and message in path_edit.toolTip()
     assert form.task().robot.urdf_path == "/robots/crab.urdf"  # the last valid task
 
     path_edit.setText("/robots/lobster.urdf")
@@ -165,8 +166,9 @@ def test_an_emptied_urdf_path_is_marked_until_a_path_is_given(qtbot) -> None:
         path_edit.editingFinished.emit()
     assert get_value(blocker.args[0], "robot.urdf_path") == "/robots/lobster.urdf"
     assert blocker.args[0].robot.name == "urdf"
-    assert form.error() is None and path_edit.styleSheet() == ""
-    assert path_edit.toolTip() == "path of the user's URDF file (only when name is 'urdf')"
+    assert form.error() is None and not is_marked_invalid(path_edit)
+    (leaf,) = (leaf for leaf in task_fields() if leaf.path == "robot.urdf_path")
+    assert path_edit.toolTip() == leaf.spec.help  # the field's own help again, not the old refusal
 
 
 def test_float_step_and_decimals_fit_the_range() -> None:

@@ -13,8 +13,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget
 
 from agents.algorithms import Algorithm, SettingField
-
-_INVALID_STYLE = "border: 1px solid #d32f2f;"
+from app.window.widgets.invalid_mark import mark_invalid
 
 
 def _tuple_text(value: Any) -> str:
@@ -114,16 +113,15 @@ class ConfigForm(QWidget):
 
     def _validate(self) -> None:
         self._error = None
-        for editor in self._editors.values():
-            editor.setStyleSheet("")
         try:
             assert self._algorithm is not None
             self._algorithm.config(self._raw_values())
         except ValueError as err:
             self._error = str(err)
-            for name, editor in self._editors.items():
-                if f".{name} " in self._error or self._error.startswith(f"{name} "):
-                    editor.setStyleSheet(_INVALID_STYLE)
+        error = self._error or ""
+        for field in self._fields:  # the field the message names is marked with it
+            named = f".{field.name} " in error or error.startswith(f"{field.name} ")
+            mark_invalid(self._editors[field.name], error if named else None, help_text=field.help)
         self._message.setText(self._error or "")
         self._message.setVisible(self._error is not None)
         self.config_changed.emit()

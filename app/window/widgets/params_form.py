@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.window.dialogs import FileDialogs
+from app.window.widgets.invalid_mark import mark_invalid
 from sim.params import ParamField, TaskParamError, TaskParams, get_value, task_fields, with_values
 
-_INVALID_STYLE = "border: 1px solid #d32f2f;"
 ROBOT_NAME, URDF_PATH, URDF_CHOICE = "robot.name", "robot.urdf_path", "urdf"
 """The robot chooser, the path field it depends on, and the choice that needs the path."""
 URDF_FILTER = "URDF (*.urdf);;All (*)"
@@ -249,15 +249,13 @@ class ParamsForm(QWidget):
         self._invalid_path = err.path
         editor = self._editors.get(err.path)
         if editor is not None:
-            editor.setStyleSheet(_INVALID_STYLE)
-            editor.setToolTip(str(err))
+            mark_invalid(editor, str(err), help_text=self._leaves[err.path].spec.help)
 
     def _clear_error(self) -> None:
         if self._invalid_path is not None:
             editor = self._editors.get(self._invalid_path)
             if editor is not None:
-                editor.setStyleSheet("")
-                editor.setToolTip(self._leaves[self._invalid_path].spec.help)
+                mark_invalid(editor, None, help_text=self._leaves[self._invalid_path].spec.help)
         self._invalid_path = None
         self._message.clear()
         self._message.hide()

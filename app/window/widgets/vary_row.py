@@ -12,12 +12,12 @@ from typing import Any
 
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QGridLayout, QLabel, QSpinBox, QWidget
 
+from app.window.widgets.invalid_mark import mark_invalid
 from app.window.widgets.params_form import bounded_spin_box
 from sim.params import ParamField, TaskParams, get_value
 from sim.tasks import ChoiceSet, FieldDistribution, UniformRange
 
 CHOICE_COLUMNS = 3
-_INVALID_STYLE = "border: 1px solid #d32f2f;"
 
 
 def _can_vary(leaf: ParamField) -> bool:
@@ -109,5 +109,4 @@ class VaryRow:
     def mark(self, message: str | None) -> None:
         """Outline the row's range inputs in red with ``message`` as tooltip, or clear that."""
         for widget in self.inputs():
-            widget.setStyleSheet(_INVALID_STYLE if message else "")
-            widget.setToolTip(message or self.leaf.spec.describe_allowed())
+            mark_invalid(widget, message, help_text=self.leaf.spec.describe_allowed())
