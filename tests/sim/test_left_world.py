@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.envs.locomotion import WORLD_CEILING_SIZES, WORLD_FLOOR_M, LocomotionEnv
+from sim.envs.locomotion import LocomotionEnv
 from sim.params import TaskParams, with_values
 
 ANT = with_values(TaskParams(), {"robot.name": "ant"})
@@ -46,15 +46,41 @@ def test_leaving_the_world_ends_the_episode_with_a_flag(where: str, position: tu
         assert np.all(np.isfinite(obs)) and np.isfinite(reward)  # the state itself is sound: observed as usual
 
 
-def test_the_limits_follow_the_terrain_and_the_robot_size() -> None:
+def _leaves_the_world_at(task: TaskParams, position: tuple[float, float, float]) -> bool:
+    """Whether one step from the torso put at ``position`` ends with ``info["left_world"]``."""
+    with LocomotionEnv(task) as env:
+        env.reset(seed=0)
+        _teleport(env, position)
+        _, _, terminated, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+        assert terminated or not info["left_world"]  # leaving the world ends the episode
+        return bool(info["left_world"])
+
+
+TAN_30 = float(np.tan(np.radians(30.0)))
+
+
+@pytest.mark.parametrize(
+    ("where", "position", "leaves"),
+    [
+        ("on the slope near its lower edge", (-80.0, 0.0, -80.0 * TAN_30 + 1.5), False),
+        # the ground's square is 200 m wide flat; tilted by 30 degrees it reaches only 86.6 m downhill
+        ("past the tilted ground's lower edge", (-90.0, 0.0, -90.0 * TAN_30 + 1.5), True),
+        ("near its side edge", (0.0, 99.0, 1.5), False),
+        ("past its side edge", (0.0, 101.0, 1.5), True),
+    ],
+)
+def test_the_world_ends_where_the_tilted_ground_ends(
+    where: str, position: tuple[float, float, float], leaves: bool
+) -> None:
     slope = with_values(ANT, {"terrain.kind": "slope", "terrain.slope_deg": 30.0})
-    with LocomotionEnv(slope) as env:
-        x_low, x_high, y_low, y_high, floor, ceiling = env._world_limits
-        assert x_low == pytest.approx(-100.0 * np.cos(np.radians(30.0)), abs=0.5)  # the tilted plane is shorter
-        assert 86.0 < x_high < 100.0
-        assert (y_low, y_high) == (pytest.approx(-100.0, abs=0.01), pytest.approx(100.0, abs=0.01))
-        assert floor == -WORLD_FLOOR_M
-        assert ceiling == pytest.approx(1.0 + WORLD_CEILING_SIZES * env._robot.size_m)
+    assert _leaves_the_world_at(slope, position) is leaves, where
+
+
+@pytest.mark.parametrize(("robot", "leaves"), [("ant", False), ("a1", True)])
+def test_how_high_is_absurd_follows_the_robots_size(robot: str, leaves: bool) -> None:
+    """5 m above flat ground: within three body sizes of the ant (2.5 m across), absurd for the A1 (0.75 m)."""
+    task = with_values(TaskParams(), {"robot.name": robot})
+    assert _leaves_the_world_at(task, (0.0, 0.0, 5.0)) is leaves
 
 
 def test_a_slipping_cheetah_on_the_steepest_slope_is_flagged_not_left_falling() -> None:
