@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sim.params import TaskParams, field_by_path, parse_value, with_values
+from sim.params import TaskParams, field_by_path, get_value, parse_value, with_values
 from sim.robots import ROBOT_GEOMETRY_FIELDS
 from sim.terrain import SLOPE_FIELDS, TERRAIN_GEOMETRY_FIELDS
 
@@ -22,6 +22,12 @@ REBUILD_FIELDS = frozenset(
     + [f"terrain.{name}" for name in TERRAIN_GEOMETRY_FIELDS if name not in SLOPE_FIELDS]
 )
 """fields whose change rebuilds the world: allowed between episodes, refused within one"""
+
+
+def rebuild_key(task: TaskParams) -> tuple[Any, ...]:
+    """The values of ``task``'s :data:`REBUILD_FIELDS`: two tasks need different worlds when these differ."""
+    return tuple(get_value(task, path) for path in sorted(REBUILD_FIELDS))
+
 
 SLOPE_PATHS = frozenset(f"terrain.{name}" for name in SLOPE_FIELDS)
 """fields that change mid-episode only on 'slope' ground, which turns about the robot (elsewhere they

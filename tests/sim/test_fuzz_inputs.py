@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from app.cli.task_args import TaskInputError, add_task_arguments, flag_name, task_from_args
 from sim.bullet import BulletSim
 from sim.params import RobotParams, TaskParamError, TaskParams, shorten
-from sim.robots import RobotModelError, load_robot
+from sim.robots import load_robot
 from sim.tasks import TaskDistribution, load_family
+from sim.urdf_file import RobotModelError
 from tests.fuzz import (
     FIELD_PATHS,
     FUZZ,

@@ -16,13 +16,13 @@ from sim.robots import (
     A1_URDF,
     ROBOT_GEOMETRY_FIELDS,
     RobotHandle,
-    RobotModelError,
     apply_robot_dynamics,
     load_robot,
     spawn_height,
     stable_damping,
 )
 from sim.terrain import Terrain, apply_terrain_dynamics, build_terrain
+from sim.urdf_file import RobotModelError
 
 BUILTIN = [name for name in ROBOT_NAMES if name != "urdf"]
 PROCEDURAL = ["half_cheetah", "ant", "hexapod"]
