@@ -1,11 +1,12 @@
 """``sim2adapt bench online``: how each agent copes with a mid-episode change of the task.
 
 Rows: every bundled agent of the family (or the checkpoints given) x each change of
-:data:`agents.core.online_eval.PERTURBATIONS` (a payload of +50 % of the body mass, friction 0.3,
-motors at 0.6x), applied at ``--change-at`` seconds of ``--seconds``-long episodes on held-out tasks x
-seeds. Cells: the tracking error over the second before the change, the peak 0.5-s error after it,
-the mean error from the change to the end, the recovery time and the share of falls, with Student-t
-95 % intervals. Writes ``online-FAMILY.csv`` (one row per agent x change) and ``online-FAMILY.png``.
+:data:`agents.core.online_eval.PERTURBATIONS` that the family's tasks can take (a payload of +50 % of
+the body mass, friction 0.3, motors at 0.6x, and on 'slope' tasks a slope 6 degrees steeper), applied
+at ``--change-at`` seconds of ``--seconds``-long episodes on held-out tasks x seeds. Cells: the
+tracking error over the second before the change, the peak 0.5-s error after it, the mean error from
+the change to the end, the recovery time and the share of falls, with Student-t 95 % intervals.
+Writes ``online-FAMILY.csv`` (one row per agent x change) and ``online-FAMILY.png``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def run_bench_online(args: argparse.Namespace) -> int:
     """Evaluate every agent on every change and print the table; write the CSV."""
     import torch
 
-    from agents.core.online_eval import PERTURBATIONS, evaluate_online, summarise
+    from agents.core.online_eval import evaluate_online, perturbations_for, summarise
     from agents.storage.atomic import atomic_write
     from agents.training.train import load_trained
     from app.cli.online_plots import write_online_plot
@@ -80,7 +81,7 @@ def run_bench_online(args: argparse.Namespace) -> int:
         contenders += _per_step_contenders(trained)
     rows = []
     for label, new_agent, agent in contenders:
-        for perturbation in PERTURBATIONS:
+        for perturbation in perturbations_for(tasks):
             runs = evaluate_online(
                 new_agent,
                 agent.make_env,

@@ -102,7 +102,7 @@ def test_bench_online_writes_one_row_per_agent_and_change_and_a_plot(tmp_path, c
         rows = list(csv.DictReader(file))
     agents = {row["agent"] for row in rows}
     assert {"pearl", "pearl-step", "multitask"} <= agents
-    assert len(rows) == len(agents) * len(PERTURBATIONS)
+    assert len(rows) == len(agents) * 3  # payload, friction, motors: no slope on cheetah-velocity's flat ground
     assert {"agent", "change", "before_mps", "after_mps", "recovery_s", "falls"} <= set(rows[0])
     assert (tmp_path / "online-cheetah-velocity.png").stat().st_size > 10_000
     assert not list(tmp_path.glob(".*"))  # nothing half-written left beside them
