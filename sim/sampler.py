@@ -21,33 +21,28 @@ logic (slices, seeds, job dispatch, replies) is the same for both; only the tran
 This module is the sampler's public face and its parent side; the rest lives beside it:
 :mod:`sim.sampler_policies` (the batched :class:`Policy` protocol and stock policies) and
 :mod:`sim.sampler_worker` (what runs inside a worker process, and the jobs and trajectories that
-cross the pipe). Import all of these names from here.
+cross the pipe) and :mod:`sim.worker_pool` (the transport: the pool protocol and the process pool).
+Import all of these names from here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import multiprocessing as mp
-import os
-import platform
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.child_failure import ChildFailed
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.params import TaskParams
 from sim.sampler_policies import ActionTablePolicy, Policy, StatelessPolicy, UniformRandomPolicy
 from sim.sampler_worker import (
-    Close,
     EnvFactory,
     EpisodeJob,
     Failed,
@@ -57,8 +52,8 @@ from sim.sampler_worker import (
     SetTasks,
     Step,
     Trajectories,
-    worker_main,
 )
+from sim.worker_pool import ProcessWorkerPool, SamplerError, WorkerPool
 
 __all__ = [
     "BACKENDS",
@@ -76,13 +71,8 @@ __all__ = [
     "VectorSampler",
 ]
 
-_POLL_S = 0.05
 BACKENDS = ("process", "ray")
 T = TypeVar("T")
-
-
-class SamplerError(ChildFailed):
-    """A worker raised, died, or the sampler was used after ``close``: a child's failure, naming the worker."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,114 +91,6 @@ class SamplingConfig:
             raise ValueError(f"backend = {self.backend!r} is not allowed: one of {', '.join(BACKENDS)}")
         if self.ray_address is not None and self.backend != "ray":
             raise ValueError(f"ray_address = {self.ray_address!r} is not allowed with backend = {self.backend!r}")
-
-
-class WorkerPool(Protocol):
-    """The transport under :class:`VectorSampler`: one request at a time per worker, replies in any order.
-
-    A worker answers its construction with one reply (None once its envs are built, or :class:`Failed`).
-    Every method raises :class:`SamplerError` for a worker that died, never waits on it forever.
-    """
-
-    nodes: tuple[str, ...]
-    """where each worker runs (this machine's name for processes, the Ray node id for actors)"""
-    cpus: int
-    """the CPUs the workers draw on: this machine's for processes, the whole Ray cluster's for actors"""
-
-    def send(self, worker: int, message: object) -> None:
-        """Hand ``message`` to ``worker`` (its reply is then owed)."""
-        ...
-
-    def receive(self, worker: int) -> Any:
-        """The reply ``worker`` owes, once it is there."""
-        ...
-
-    def next_ready(self, workers: list[int]) -> int:
-        """The first of ``workers`` whose reply is there."""
-        ...
-
-    def close(self) -> None:
-        """Stop every worker and release what the pool started; safe to call twice."""
-        ...
-
-
-class ProcessWorkerPool:
-    """Workers as child processes of this one, each holding its slice of envs, talking over a pipe."""
-
-    def __init__(
-        self, factory: EnvFactory, slices: Sequence[Sequence[TaskParams]], labels: Sequence[str], start_method: str
-    ) -> None:
-        """Start one process per slice (``labels`` name each in errors); the first replies say they are ready."""
-        ctx: Any = mp.get_context(start_method)  # typeshed's BaseContext lacks Process/Pipe
-        self._labels = list(labels)
-        self._conns: list[Connection] = []
-        self._procs: list[mp.process.BaseProcess] = []
-        self._closed = False
-        self.nodes = (platform.node(),) * len(slices)
-        self.cpus = os.cpu_count() or 1
-        try:
-            for tasks in slices:
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=worker_main, args=(child, factory, list(tasks)), daemon=True)
-                proc.start()
-                child.close()
-                self._conns.append(parent)
-                self._procs.append(proc)
-        except BaseException:
-            self.close()
-            raise
-
-    def send(self, worker: int, message: object) -> None:
-        """Write ``message`` to the worker's pipe."""
-        try:
-            self._conns[worker].send(message)
-        except (BrokenPipeError, OSError) as err:
-            raise self._death(worker) from err
-
-    def receive(self, worker: int) -> Any:
-        """Poll the worker's pipe, checking between polls that the process lives."""
-        conn, proc = self._conns[worker], self._procs[worker]
-        while not conn.poll(_POLL_S):
-            if not proc.is_alive():
-                raise self._death(worker)
-        try:
-            return conn.recv()
-        except (EOFError, OSError) as err:
-            raise self._death(worker) from err
-
-    def next_ready(self, workers: list[int]) -> int:
-        """The first of ``workers`` with a reply waiting (a dead one raises instead of hanging)."""
-        conns = {id(self._conns[w]): w for w in workers}
-        while True:
-            ready = wait([self._conns[w] for w in workers], timeout=_POLL_S)
-            if ready:
-                return conns[id(ready[0])]
-            for worker in workers:
-                if not self._procs[worker].is_alive():
-                    raise self._death(worker)
-
-    def close(self) -> None:
-        """Ask every worker to close its envs, wait for it, kill one that does not end."""
-        if self._closed:
-            return
-        self._closed = True
-        for conn in self._conns:
-            try:
-                conn.send(Close())
-            except (BrokenPipeError, OSError):
-                pass
-        for proc in self._procs:
-            proc.join(timeout=5.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        for conn in self._conns:
-            conn.close()
-
-    def _death(self, worker: int) -> SamplerError:
-        proc = self._procs[worker]
-        proc.join(timeout=1.0)
-        return SamplerError(f"sampler worker {worker} ({self._labels[worker]}) died with exit code {proc.exitcode}")
 
 
 @dataclass(frozen=True)
