@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.core.child_process import JobControl
+from sim.metrics import ending_of
 from sim.params import TaskParams
 from sim.render import Camera
 
@@ -77,6 +78,9 @@ class StepStat:
     reward: float
     reward_terms: Mapping[str, float] = field(default_factory=dict)
     """Named parts of the reward, from ``info["reward_terms"]``."""
+    ending: str = ""
+    """How this step ended the episode in a special way (:data:`sim.metrics.ENDINGS`: the robot left
+    the world, the physics blew up), '' otherwise: the preview restarts either way, and says why."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, JSON-ready."""
@@ -85,6 +89,7 @@ class StepStat:
             "episode": self.episode,
             "reward": self.reward,
             "reward_terms": dict(self.reward_terms),
+            "ending": self.ending,
         }
 
 
@@ -155,7 +160,8 @@ class PreviewLoop:
         action = sinusoid_action(self._space, self._episode_steps * self.dt)
         _obs, reward, terminated, truncated, info = self.env.step(action)
         terms = {str(k): float(v) for k, v in dict(info.get("reward_terms", {})).items()}
-        stat = StepStat(step=self.step_index, episode=self.episode, reward=float(reward), reward_terms=terms)
+        ending = ending_of(info) if terminated else ""
+        stat = StepStat(self.step_index, self.episode, float(reward), terms, ending)
         self.step_index += 1
         self._episode_steps += 1
         if terminated or truncated:

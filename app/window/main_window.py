@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QPlainTextEdit, QSplitter, QT
 
 from app.runtime.adapt_control import AdaptState
 from app.runtime.launcher import JobLauncher
-from app.runtime.preview import Frame
+from app.runtime.preview import Frame, StepStat
 from app.runtime.task_files import user_home
 from app.runtime.train_control import TrainState
 from app.window.dialogs import FileDialogs
@@ -36,6 +36,7 @@ from app.window.widgets.task_panel import TaskPanel
 from app.window.widgets.train_panel import TrainPanel
 from app.window.widgets.viewport import ViewportWidget
 from app.window.workers import PreviewWorker, WorkerThread
+from sim.metrics import ENDINGS
 from sim.params import TaskParams
 from sim.render import Camera
 from sim.tasks import AGENTS_DIR
@@ -182,6 +183,7 @@ class MainWindow(QMainWindow):
         worker.frame_rendered.connect(self.viewport.on_frame_rendered)
         worker.frame_rendered.connect(self.on_frame_rendered)
         worker.step_done.connect(self.reward_plot.on_step_done)
+        worker.step_done.connect(self.on_preview_step)
         worker.failed.connect(self.on_preview_failed)
         self.reward_plot.clear()
         self._preview = WorkerThread(worker)
@@ -286,6 +288,12 @@ class MainWindow(QMainWindow):
         if self.map_panel.is_running():
             jobs.append("mapping")
         self.job_label.setText(" · ".join(jobs) or "idle")
+
+    @Slot(object)
+    def on_preview_step(self, stat: StepStat) -> None:
+        """Say why the preview restarted when its episode ended in a special way (it left the world...)."""
+        if stat.ending:
+            self.on_status_changed(f"preview: episode {stat.episode + 1} {ENDINGS[stat.ending]}; restarted")
 
     @Slot(str)
     def on_device_resolved(self, device: str) -> None:

@@ -16,7 +16,7 @@ from sim.tasks import TaskDistribution, UniformRange
 
 
 class FakeEnv(gym.Env[np.ndarray, np.ndarray]):
-    """Counts steps, records tasks, renders a small flat image; can fail on a chosen step."""
+    """Counts steps, records tasks, renders a small flat image; can fail, or leave the world, on a chosen step."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 100}  # noqa: RUF012
 
@@ -25,6 +25,7 @@ class FakeEnv(gym.Env[np.ndarray, np.ndarray]):
         task: TaskParams,
         *,
         fail_at_step: int | None = None,
+        left_world_at_step: int | None = None,
         on_step: Callable[[FakeEnv], None] | None = None,
     ) -> None:
         self.task = task
@@ -32,6 +33,7 @@ class FakeEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
         self.fail_at_step = fail_at_step
+        self.left_world_at_step = left_world_at_step
         self.on_step = on_step
         self.steps = 0
         self.actions: list[np.ndarray] = []
@@ -51,7 +53,9 @@ class FakeEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.steps == self.fail_at_step:
             raise RuntimeError("motor 3 exploded")
         info = {"reward_terms": {"forward": 0.75, "ctrl": -0.25}}
-        return np.zeros(3, dtype=np.float32), 0.5, False, self.steps % 40 == 0, info
+        left = self.steps == self.left_world_at_step
+        info["left_world"] = left
+        return np.zeros(3, dtype=np.float32), 0.5, left, self.steps % 40 == 0, info
 
     def render(self) -> np.ndarray:
         return np.full((24, 32, 3), self.steps % 256, dtype=np.uint8)

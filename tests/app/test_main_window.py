@@ -14,6 +14,7 @@ from app.runtime.task_files import HOME_ENV
 from app.runtime.train_control import TrainState
 from app.window.dialogs import FileDialogs
 from app.window.main_window import MainWindow
+from sim.metrics import ENDINGS
 from sim.params import TaskParams, with_values
 from sim.tasks import load_family
 
@@ -116,6 +117,16 @@ def test_a_failing_env_shows_in_the_status_bar_and_log_and_an_edit_restarts(qtbo
     window.form.editor("terrain.friction").setValue(0.5)  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: len(factory.envs) == 2 and factory.env.steps > 5, timeout=TIMEOUT_MS)
     assert factory.env.task.terrain.friction == 0.5
+    assert window.is_previewing()
+
+
+def test_a_preview_episode_that_leaves_the_world_says_so_and_the_preview_goes_on(qtbot, make_factory, windows) -> None:
+    factory = make_factory(left_world_at_step=3)
+    window = open_window(windows, factory)
+    qtbot.waitUntil(lambda: "left the world" in window.statusBar().currentMessage(), timeout=TIMEOUT_MS)
+    assert window.statusBar().currentMessage() == f"preview: episode 1 {ENDINGS['left_world']}; restarted"
+    assert "preview: episode 1 left the world" in window.log.toPlainText()
+    qtbot.waitUntil(lambda: factory.env.steps > 10, timeout=TIMEOUT_MS)
     assert window.is_previewing()
 
 
