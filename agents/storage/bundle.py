@@ -28,7 +28,8 @@ from agents.core.threads import one_torch_thread
 from agents.storage.atomic import atomic_write
 from agents.storage.checkpoint import save_checkpoint
 from agents.storage.runs import RunDir, code_version
-from agents.training.train import TrainSettings, load_trained
+from agents.training.settings import TrainSettings
+from agents.training.train import load_trained
 from sim.envs.locomotion import EnvConfig
 from sim.tasks import AGENTS_DIR, family_names
 

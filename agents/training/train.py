@@ -3,7 +3,8 @@
 :func:`start_run` writes a new run directory; :func:`run_training` trains it (fresh or resumed) and
 yields one :class:`~agents.core.learner.IterationStats` per iteration, after the metrics line and the
 checkpoint of that iteration are on disk. Everything it builds (sampler processes, envs, torch
-modules) is built inside the generator and released when it ends or is closed.
+modules) is built inside the generator and released when it ends or is closed. A run's settings,
+:class:`TrainSettings`, are defined in :mod:`agents.training.settings` (importable from here too).
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import gymnasium as gym
 import torch
 
-from agents.algorithms import ALGORITHMS, AlgorithmConfig, get_algorithm
+from agents.algorithms import ALGORITHMS, get_algorithm
 from agents.core.adaptation import AdaptiveAgent
 from agents.core.device import resolve_device
 from agents.core.learner import AgentSource, IterationStats, Learner
@@ -29,108 +30,20 @@ from agents.core.performance_model import (
     PerformanceModel,
     ReportsTaskResults,
 )
-from agents.maml.learner import MAMLConfig
 from agents.ppo.finetune import ScratchBaseline
 from agents.ppo.update import PPOConfig
 from agents.storage.checkpoint import CheckpointError, load_checkpoint
 from agents.storage.runs import CHECKPOINT_FILE, RunDir, ScalarLog, checkpoint_algorithm
+from agents.training.settings import TrainSettings as TrainSettings
+from agents.training.settings import one_line
 from sim.envs.locomotion import EnvConfig, LocomotionEnv
 from sim.envs.point_mass import PointMassEnv
 from sim.envs.task_aware import TaskAwareObservation
-from sim.params import TaskParams, key_path, short_repr, shorten
+from sim.params import TaskParams, shorten
 from sim.sampler import EnvFactory, SamplingConfig, VectorSampler
 from sim.tasks import TaskDistribution
 
-ENV_KINDS = ("locomotion", "point_mass")
 CPU = torch.device("cpu")
-MAX_SEED = 2**32 - 1
-"""Largest seed: numpy, torch and gymnasium all take 0 to 2**32 - 1 (a negative seed fails in numpy)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainSettings:
-    """Everything that defines a run besides its family; stored as ``run.json``."""
-
-    algorithm: str = "maml"
-    """one of :data:`agents.algorithms.ALGORITHMS`"""
-    seed: int = 0
-    iterations: int = 100
-    device: str = "auto"
-    num_workers: int = 2
-    env: str = "locomotion"
-    """``locomotion`` (PyBullet) or ``point_mass`` (the PyBullet-free toy, for smoke runs)"""
-    config: AlgorithmConfig = field(default_factory=MAMLConfig)
-    """the algorithm's typed settings (an instance of its ``config_type``)"""
-    env_config: EnvConfig = field(default_factory=EnvConfig)
-    """the run's simulation and reward settings (control rate, reward kernel, observed goal): training,
-    adaptation, benchmarks and exports all simulate with these; training episodes last the algorithm's
-    horizon, evaluated ones up to ``env_config.max_episode_steps``"""
-
-    def __post_init__(self) -> None:
-        for name, kind in (("algorithm", str), ("device", str), ("env", str)):
-            if not isinstance(getattr(self, name), kind):
-                raise ValueError(f"{name} = {short_repr(getattr(self, name))} is not allowed: a text")
-        if self.env not in ENV_KINDS:
-            raise ValueError(f"env = {short_repr(self.env)} is not allowed: one of {', '.join(ENV_KINDS)}")
-        for name, low, high in (("seed", 0, MAX_SEED), ("iterations", 1, None), ("num_workers", 1, None)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-                allowed = f"a whole number from {low} to {high}" if high else f"a whole number >= {low}"
-                raise ValueError(f"{name} = {short_repr(value)} is not allowed: {allowed}")
-        if not isinstance(self.env_config, EnvConfig):
-            raise ValueError(f"env_config = {short_repr(self.env_config)} is not allowed: an EnvConfig")
-        algorithm = get_algorithm(self.algorithm)
-        if not isinstance(self.config, algorithm.config_type):
-            raise ValueError(
-                f"config of type {type(self.config).__name__} is not allowed for {self.algorithm}: "
-                f"a {algorithm.config_type.__name__}"
-            )
-
-    @classmethod
-    def from_dict(cls, row: object) -> TrainSettings:
-        """Back from :meth:`to_dict` (``run.json``, a checkpoint): the settings are validated once, here.
-
-        Raises:
-            ValueError: naming the key and what is allowed, for anything :meth:`to_dict` would not write
-                (a file edited by hand or damaged must not end in a TypeError deep inside).
-        """
-        settings_row = _mapping(row, "settings", [f.name for f in dataclasses.fields(cls)])
-        algorithm = settings_row.get("algorithm", "maml")
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm = {short_repr(algorithm)} is not allowed: one of {', '.join(ALGORITHMS)}")
-        config_type = get_algorithm(algorithm).config_type
-        config_row = _mapping(
-            settings_row.get("config", {}), "config", [f.name for f in dataclasses.fields(config_type)]
-        )
-        env_row = _mapping(  # runs from before env_config: the defaults
-            settings_row.get("env_config", {}), "env_config", [f.name for f in dataclasses.fields(EnvConfig)]
-        )
-        try:
-            config = get_algorithm(algorithm).config(config_row)
-            env_config = EnvConfig(**env_row)
-        except (ValueError, TypeError) as err:  # a value of the wrong type fails in a comparison
-            raise ValueError(one_line(str(err))) from err
-        return cls(**{**settings_row, "config": config, "env_config": env_config})
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (the settings as a plain mapping)."""
-        row = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        return {**row, "config": self.config.to_dict(), "env_config": dataclasses.asdict(self.env_config)}
-
-
-def _mapping(value: object, name: str, known: list[str]) -> dict[str, Any]:
-    """``value`` as a dict whose keys are all in ``known``, or a ValueError naming ``name`` or the key."""
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{name} = {short_repr(value)} is not allowed: an object of named settings")
-    for key in value:
-        if key not in known:
-            raise ValueError(f"{key_path(name, key)} is not allowed: one of {', '.join(known)}")
-    return dict(value)
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """An error text as one bounded line (settings classes may echo a long or multi-line value)."""
-    return shorten(" ".join(text.split()), limit)
 
 
 def make_run_env(
@@ -183,28 +96,39 @@ def env_spaces(settings: TrainSettings, family: TaskDistribution) -> tuple[int, 
     return obs_shape[0], action_shape[0]
 
 
-def check_run(settings: TrainSettings, family: TaskDistribution) -> None:
+def check_run(settings: TrainSettings, family: TaskDistribution, *, device: torch.device | None = None) -> torch.device:
     """Everything a run needs that can be checked before it starts, so a run that cannot train is never written.
 
     The settings and the family validated themselves when built; here come the checks that need the
     machine or the simulator: the device exists (``--device cuda`` without CUDA), the family's robot
     loads (a user URDF), and the env and the learner agree on the spaces (one probe env, built and closed).
 
+    Args:
+        device: The run's device as its entry point resolved it (the CLI, once); None resolves
+            ``settings.device`` here, for a caller that trains elsewhere (the window's child resolves it again).
+
+    Returns:
+        The device to train on.
+
     Raises:
         ValueError: naming the setting or field and what is allowed (the device's names ``--device``).
     """
     if not isinstance(settings, TrainSettings) or not isinstance(family, TaskDistribution):
         raise ValueError("start_run needs TrainSettings and a TaskDistribution")
-    resolve_device(settings.device)
+    checked = resolve_device(settings.device) if device is None else device
     env_spaces(settings, family)
+    return checked
 
 
-def start_run(path: str | Path, *, settings: TrainSettings, family: TaskDistribution) -> RunDir:
-    """Check the run (:func:`check_run`), then create its directory (refusing one that already holds a run).
+def start_run(
+    path: str | Path, *, settings: TrainSettings, family: TaskDistribution, device: torch.device | None = None
+) -> RunDir:
+    """Check the run (:func:`check_run`, with ``device`` if the entry point resolved it), then create its
+    directory (refusing one that already holds a run).
 
     A directory is never left behind by a run that could not start: every check comes first.
     """
-    check_run(settings, family)
+    check_run(settings, family, device=device)
     return RunDir.create(path, settings=settings.to_dict(), family=family)
 
 

@@ -3,25 +3,25 @@
 Both drive the same generators as the GUI (:func:`agents.training.train.run_training`,
 :func:`agents.core.adaptation.adapt`); this module only parses arguments, shows progress and prints.
 torch loads only when one of them runs, not when the parser is built (``sim2adapt task`` stays quick);
-values the parser does not restrict are validated by the agents' own settings classes.
+values the parser does not restrict become typed values in :mod:`app.cli.setting_flags` and are
+validated by the agents' own settings classes.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli.policy import add_episode_length_arguments
+from app.cli.setting_flags import check_whole_number, config_overrides, env_config_overrides, sampling_from_args
 from app.cli.task_args import add_task_arguments, task_from_args
 from sim.metrics import ENDINGS
 from sim.params import TaskParams
 from sim.tasks import load_family
 
 if TYPE_CHECKING:
-    from agents.algorithms import Algorithm
     from agents.core.adaptation import EpisodeEvent
 
 
@@ -141,68 +141,14 @@ def add_bench_train_parser(benchmarks: argparse._SubParsersAction) -> argparse.A
     return parser
 
 
-def _parse_setting(flag: str, kind: str, key: str, raw: str) -> Any:
-    """``raw`` as the settings field's type (annotations are strings: ``int``, ``float``, ``bool``, ``tuple[...]``)."""
-    try:
-        if kind == "bool":
-            if raw.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(raw)
-            return raw.lower() in ("true", "1")
-        if kind.startswith("tuple"):
-            return tuple(int(v) for v in raw.split(","))
-        return {"int": int, "float": float, "str": str}[kind](raw)
-    except (ValueError, KeyError) as err:
-        raise ValueError(f"{flag} {key} = {raw!r} is not allowed: expected {kind}") from err
-
-
-def parse_assignments(flag: str, settings_type: type[Any], assignments: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` words as typed values of ``settings_type``'s fields (errors name ``flag``, key and value)."""
-    types = {f.name: str(f.type) for f in dataclasses.fields(settings_type)}
-    values: dict[str, Any] = {}
-    for assignment in assignments:
-        key, sep, raw = assignment.partition("=")
-        if not sep or key not in types:
-            raise ValueError(f"{flag} {assignment!r} is not allowed: KEY=VALUE with KEY one of {', '.join(types)}")
-        values[key] = _parse_setting(flag, types[key], key, raw)
-    return values
-
-
-def config_overrides(algorithm: Algorithm, preset: str, assignments: list[str]) -> Any:
-    """The algorithm's preset settings with ``KEY=VALUE`` overrides, validated by its settings class."""
-    return algorithm.config(parse_assignments("--config", algorithm.config_type, assignments), preset=preset)
-
-
-def env_config_overrides(assignments: list[str]) -> Any:
-    """The default env settings with ``KEY=VALUE`` overrides, validated by :class:`EnvConfig`."""
-    from sim.envs.locomotion import EnvConfig
-
-    return EnvConfig(**parse_assignments("--env-config", EnvConfig, assignments))
-
-
-def check_whole_number(flag: str, value: int | None, *, low: int, high: int | None = None) -> None:
-    """Refuse a flag's value outside ``[low, high]`` with one line naming the flag as the user typed it."""
-    if value is None or (low <= value and (high is None or value <= high)):
-        return
-    allowed = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
-    raise ValueError(f"{flag} {value} is not allowed: {allowed}")
-
-
 def _stored_settings(run: Any) -> Any:
     """The run's ``run.json`` as TrainSettings; a damaged or hand-edited file is one line naming it."""
-    from agents.training.train import TrainSettings
+    from agents.training.settings import TrainSettings
 
     try:
         return TrainSettings.from_dict(run.settings)
     except (ValueError, TypeError) as err:
         raise ValueError(f"{run.path / 'run.json'} cannot be used: {err}") from err
-
-
-def sampling_from_args(args: argparse.Namespace) -> Any:
-    """``--backend`` and ``--ray-address`` as a :class:`sim.sampler.SamplingConfig` (an address implies Ray)."""
-    from sim.sampler import SamplingConfig
-
-    backend = args.backend or ("ray" if args.ray_address else "process")
-    return SamplingConfig(backend=backend, ray_address=args.ray_address)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -216,7 +162,8 @@ def run_train(args: argparse.Namespace) -> int:
     from agents.algorithms import get_algorithm
     from agents.core.device import resolve_device
     from agents.storage.runs import RunDir
-    from agents.training.train import MAX_SEED, TrainSettings, check_run, run_training, start_run
+    from agents.training.settings import MAX_SEED, TrainSettings
+    from agents.training.train import check_run, run_training, start_run
 
     check_whole_number("--seed", args.seed, low=0, high=MAX_SEED)
     check_whole_number("--iterations", args.iterations, low=1)
@@ -230,13 +177,14 @@ def run_train(args: argparse.Namespace) -> int:
             )
         if args.env_config:
             raise ValueError(f"--env-config is not allowed with --resume {args.resume}: a run keeps its env settings")
-        check_run(stored, run.family)  # the device it names and its robot, before anything is written
+        device = resolve_device(stored.device)  # the device the run names, resolved once, here
+        check_run(stored, run.family, device=device)  # its robot, before anything is written
         if args.iterations is not None:
             run.extend(args.iterations)
     else:
         if not args.family:
             raise ValueError("--family is required (a bundled family name or a JSON file), or use --resume RUN_DIR")
-        resolve_device(args.device)  # names --device, before the family and the algorithm load
+        device = resolve_device(args.device)  # once, here: names --device before the family and the algorithm load
         family = load_family(args.family)
         settings = TrainSettings(
             algorithm=args.algo or "maml",
@@ -249,12 +197,11 @@ def run_train(args: argparse.Namespace) -> int:
             env_config=env_config_overrides(args.env_config),
         )
         path = args.run_dir or Path("runs") / f"{family.name}-{settings.algorithm}-seed{args.seed}"
-        run, resume = start_run(path, settings=settings, family=family), False
+        run, resume = start_run(path, settings=settings, family=family, device=device), False
     total = int(run.settings["iterations"])
     done = len(run.metrics()) if resume and run.has_checkpoint else 0
     print(f"run: {run.path}", file=sys.stderr)
     with tqdm(total=total, initial=done, unit="it", file=sys.stderr, dynamic_ncols=True) as bar:
-        device = resolve_device(args.device if args.resume is None else str(run.settings["device"]))
         sampling = sampling_from_args(args)
         for stats in run_training(
             run, device=device, resume=resume, notes=lambda note: bar.write(f"note: {note}"), sampling=sampling
@@ -289,7 +236,7 @@ def adapt_budget(args: argparse.Namespace) -> int:
     An update needs an episode after it, so ``--updates`` defaults to one fewer than ``--shots``
     (``--shots 2`` failed while it defaulted to 2 whatever the shots).
     """
-    from agents.training.train import MAX_SEED
+    from agents.training.settings import MAX_SEED
 
     check_whole_number("--shots", args.shots, low=1)
     check_whole_number("--seed", args.seed, low=0, high=MAX_SEED)
@@ -361,7 +308,8 @@ def run_bench_train(args: argparse.Namespace) -> int:
 
     from agents.algorithms import get_algorithm
     from agents.core.device import resolve_device
-    from agents.training.train import TrainSettings, run_training, start_run
+    from agents.training.settings import TrainSettings
+    from agents.training.train import run_training, start_run
 
     family = load_family(args.family)
     config = get_algorithm(args.algo).config(preset=args.preset)
@@ -371,9 +319,10 @@ def run_bench_train(args: argparse.Namespace) -> int:
         settings = TrainSettings(
             algorithm=args.algo, iterations=args.iterations, device=device, num_workers=args.workers, config=config
         )
+        torch_device = resolve_device(device)
         with tempfile.TemporaryDirectory() as tmp:
-            run = start_run(tmp, settings=settings, family=family)
-            for stats in run_training(run, device=resolve_device(device)):
+            run = start_run(tmp, settings=settings, family=family, device=torch_device)
+            for stats in run_training(run, device=torch_device):
                 phases = list(stats.seconds)
                 if not header_printed:
                     rate = ["updates/s"] if "gradient_updates" in stats.extra else []
