@@ -26,7 +26,8 @@ Why here, in ``agents/core``: both users may import it (``agents.training.backgr
 training child, ``app.runtime`` for the window's jobs), while ``agents`` may not import ``app``. It
 imports neither torch nor Qt, so a child that only previews a robot never loads torch. The sampler's
 workers (``sim``, which may import nothing of ``agents``) are a different shape, a pool of
-request/reply workers, and share only the lifeline.
+request/reply workers, and share only the lifeline. What runs inside the child (its control,
+its loop, the end markers) is :mod:`agents.core.child_side`.
 """
 
 from __future__ import annotations
@@ -34,31 +35,18 @@ from __future__ import annotations
 import multiprocessing as mp
 import pickle
 import queue
-import signal
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
+from agents.core.child_side import Ended, Failed, child_main
+from agents.core.child_side import describe_error as describe_error
 from sim.child_failure import ChildFailed
-from sim.lifeline import tie_to_parent
 
 EVENT_QUEUE_SIZE = 64
 """Events a child may run ahead of its reader: enough to ride out a busy GUI for a moment, few enough
 that a stalled reader throttles the child instead of filling memory with frames."""
-PUT_RETRY_S = 0.1
-"""How long a child waits for room in the queue before it looks at the stop request again."""
-
-
-def describe_error(err: BaseException) -> str:
-    """One line for the status bar and the log: the exception's type and message (a child's failure: its own)."""
-    if isinstance(err, ChildFailed):
-        return err.message
-    return f"{type(err).__name__}: {err}"
 
 
 class JobControl(Protocol):
@@ -154,99 +142,6 @@ class LocalJob:
                 close()
 
 
-@dataclass(frozen=True)
-class _Ended:
-    """The child's job returned, or was closed after a stop request."""
-
-
-@dataclass(frozen=True)
-class _Failed:
-    """The child's job raised."""
-
-    failure: ChildFailed
-
-
-class _ChildControl:
-    """The child's side of a :class:`ChildProcess`: control values arrive over a queue."""
-
-    def __init__(self, controls: Any, stop: Any) -> None:
-        self._controls, self._stop = controls, stop
-        self._pending: dict[str, Any] = {}
-
-    def take(self, key: str) -> Any:
-        while True:
-            try:
-                name, value = self._controls.get_nowait()
-            except queue.Empty:
-                break
-            self._pending[name] = value
-        return self._pending.pop(key, None)
-
-    def stop_requested(self) -> bool:
-        return bool(self._stop.is_set())
-
-    def wait(self, seconds: float) -> bool:
-        return bool(self._stop.wait(max(0.0, seconds)))
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    sys.exit(0)  # SystemExit unwinds the job's finally: its env closes, a training run closes its sampler
-
-
-def _put(events: Any, item: Any, stop: Any) -> bool:
-    """Put ``item`` as soon as the reader has room; False if a stop came while the queue was full."""
-    data = pickle.dumps(item)
-    while True:
-        try:
-            events.put(data, timeout=PUT_RETRY_S)
-            return True
-        except queue.Full:
-            if stop.is_set():
-                return False
-
-
-def _failure(err: BaseException) -> ChildFailed:
-    try:
-        pickle.loads(pickle.dumps(err))
-        carried: BaseException | None = err
-    except Exception:
-        carried = None  # an exception type that cannot cross: the reader gets its message
-    return ChildFailed(describe_error(err), details=traceback.format_exc(), error=carried)
-
-
-def _child_main(job: Job, args: tuple[Any, ...], events: Any, controls: Any, stop: Any) -> None:
-    """The child's body: tie to the parent, iterate the job, forward its events, end with a marker."""
-    tie_to_parent()
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the parent's to handle
-    try:
-        iterator = job(_ChildControl(controls, stop), *args)
-        try:
-            for event in iterator:
-                if not _put(events, event, stop) or stop.is_set():
-                    break
-        finally:
-            close = getattr(iterator, "close", None)
-            if callable(close):
-                close()
-        last: _Ended | _Failed = _Ended()
-    except Exception as err:
-        last = _Failed(_failure(err))
-    if not _put(events, last, stop):
-        events.cancel_join_thread()  # nobody reads any more: do not wait on the pipe at exit
-
-
-def end_process(process: BaseProcess, *, grace_s: float, term_s: float) -> None:
-    """Wait ``grace_s`` for a child asked to stop, then SIGTERM and wait ``term_s``, then SIGKILL: it is gone after."""
-    process.join(grace_s)
-    if process.is_alive():
-        process.terminate()
-        process.join(term_s)
-    if process.is_alive():
-        process.kill()
-        process.join()
-
-
 class ChildProcess:
     """A job run in a spawned child process; read its events with :meth:`receive` (polling) or :meth:`events`.
 
@@ -265,7 +160,7 @@ class ChildProcess:
         self._controls: Any = context.Queue()
         self._stop = context.Event()
         self._process = context.Process(
-            target=_child_main, args=(job, args, self._events, self._controls, self._stop), name=name, daemon=daemon
+            target=child_main, args=(job, args, self._events, self._controls, self._stop), name=name, daemon=daemon
         )
         self._backlog: list[Any] = []
         """events drained while waiting for the child to end, handed out by the next :meth:`receive`"""
@@ -337,9 +232,9 @@ class ChildProcess:
     def _accept(self, data: bytes) -> None:
         """One item from the queue: an event for the backlog, or the stream's end marker or failure."""
         item = pickle.loads(data)
-        if isinstance(item, _Ended):
+        if isinstance(item, Ended):
             self._ended = True
-        elif isinstance(item, _Failed):
+        elif isinstance(item, Failed):
             self._failure = item.failure
         else:
             self._backlog.append(item)
