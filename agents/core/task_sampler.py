@@ -24,7 +24,8 @@ progress mixture, each draw mapped to the nearest training task not yet chosen).
 Everything is deterministic: draws use only the generator the learner passes (derived from its
 seed and iteration), and each mixture fit is seeded from the sampler's seed and the fit's number.
 The whole state is a plain dict (:meth:`state_dict`), so a resumed run continues as if never stopped.
-Numpy only; the mixture is a small EM written here (no scikit-learn dependency for ~60 lines).
+Numpy only; the mixture is a small EM of our own (:mod:`agents.core.gaussian_mixture`: no scikit-learn
+dependency for ~60 lines).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from agents.core.gaussian_mixture import Mixture, best_mixture
 from sim.params import TaskParams, field_by_path, with_values
 from sim.tasks import ChoiceSet, TaskDistribution, UniformRange
 
@@ -139,7 +141,7 @@ class ProgressTaskSampler:
         self._progress: deque[tuple[list[float], float]] = deque(maxlen=window)  # (features, progress), newest last
         self._since_fit = 0
         self._fits = 0
-        self._mixture: _Mixture | None = None
+        self._mixture: Mixture | None = None
 
     def update(self, tasks: Sequence[TaskParams], scores: Sequence[float]) -> None:
         """Record each task's progress against its nearest earlier task; refit every ``fit_every`` results.
@@ -176,7 +178,7 @@ class ProgressTaskSampler:
             return
         data[:, -1] /= top
         rng = np.random.default_rng([self.seed, self._fits])
-        self._mixture = _best_mixture(data, self.max_components, rng)
+        self._mixture = best_mixture(data, self.max_components, rng)
 
     def sample(self, n: int, rng: np.random.Generator) -> list[TaskParams]:
         """``n`` tasks: each uniform with probability ``uniform_share`` (or while no mixture is fitted),
@@ -237,7 +239,7 @@ class ProgressTaskSampler:
         self._progress.clear()
         self._progress.extend(([float(x) for x in f], float(p)) for f, p in state["progress"])
         self._since_fit, self._fits = int(state["since_fit"]), int(state["fits"])
-        self._mixture = None if state["mixture"] is None else _Mixture.from_dict(state["mixture"])
+        self._mixture = None if state["mixture"] is None else Mixture.from_dict(state["mixture"])
 
 
 def make_task_sampler(name: str, family: TaskDistribution, *, seed: int) -> UniformTaskSampler | ProgressTaskSampler:
@@ -337,71 +339,3 @@ def make_index_sampler(
     if name == "progress":
         return ProgressIndexSampler(family, tasks, seed=seed)
     raise ValueError(f"task_sampler = {name!r} is not allowed: one of {', '.join(TASK_SAMPLERS)}")
-
-
-class _Mixture:
-    """A fitted Gaussian mixture: weights, means and covariances; ``progress`` is each mean's last coordinate."""
-
-    def __init__(self, weights: NDArray[np.float64], means: NDArray[np.float64], covs: NDArray[np.float64]) -> None:
-        self.weights, self.means, self.covs = weights, means, covs
-        self.progress = np.clip(means[:, -1], 0.0, None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"weights": self.weights.tolist(), "means": self.means.tolist(), "covs": self.covs.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> _Mixture:
-        return cls(*(np.asarray(data[key], dtype=np.float64) for key in ("weights", "means", "covs")))
-
-
-def _log_densities(data: NDArray[np.float64], mix: _Mixture) -> NDArray[np.float64]:
-    """``[n, k]``: log weight plus log Gaussian density of every point under every component."""
-    n, d = data.shape
-    out = np.empty((n, len(mix.weights)))
-    for j, (weight, mean, cov) in enumerate(zip(mix.weights, mix.means, mix.covs, strict=True)):
-        chol = np.linalg.cholesky(cov)
-        z = np.linalg.solve(chol, (data - mean).T)
-        log_det = 2.0 * np.log(np.diag(chol)).sum()
-        out[:, j] = math.log(max(weight, 1e-300)) - 0.5 * ((z**2).sum(0) + log_det + d * math.log(2 * math.pi))
-    return out
-
-
-def _fit_mixture(
-    data: NDArray[np.float64], k: int, rng: np.random.Generator, iters: int = 100
-) -> tuple[_Mixture, float]:
-    """EM for ``k`` full-covariance components from ``k`` distinct data points; returns it and its log-likelihood."""
-    n, d = data.shape
-    ridge = 1e-4 * np.eye(d)  # one-hot or constant features have no spread: keep covariances invertible
-    spread = np.cov(data.T).reshape(d, d) + ridge
-    mix = _Mixture(np.full(k, 1.0 / k), data[rng.choice(n, size=k, replace=False)], np.stack([spread] * k))
-    previous = -math.inf
-    for _ in range(iters):
-        log_p = _log_densities(data, mix)
-        log_norm = np.logaddexp.reduce(log_p, axis=1)
-        resp = np.exp(log_p - log_norm[:, None])
-        counts = resp.sum(axis=0) + 1e-10
-        means = (resp.T @ data) / counts[:, None]
-        covs = np.stack(
-            [((resp[:, j, None] * (data - means[j])).T @ (data - means[j])) / counts[j] + ridge for j in range(k)]
-        )
-        mix = _Mixture(counts / n, means, covs)
-        likelihood = float(log_norm.sum())
-        if likelihood - previous < 1e-6 * n:
-            break
-        previous = likelihood
-    return mix, float(np.logaddexp.reduce(_log_densities(data, mix), axis=1).sum())
-
-
-def _best_mixture(data: NDArray[np.float64], max_components: int, rng: np.random.Generator) -> _Mixture:
-    """The mixture of 1 to ``max_components`` components with the lowest AIC (ALP-GMM's criterion)."""
-    n, d = data.shape
-    best: tuple[float, _Mixture] | None = None
-    for k in range(1, min(max_components, n // 3) + 1):
-        mix, likelihood = _fit_mixture(data, k, rng)
-        parameters = k * (d + d * (d + 1) / 2) + (k - 1)
-        aic = 2.0 * parameters - 2.0 * likelihood
-        if best is None or aic < best[0]:
-            best = (aic, mix)
-    if best is None:  # fewer than three points: one component over them all
-        return _fit_mixture(data, 1, rng)[0]
-    return best[1]
