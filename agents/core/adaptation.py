@@ -30,7 +30,6 @@ from sim.task_changes import TaskChange, validate_schedule
 
 if TYPE_CHECKING:  # torch-side types; this module itself runs without importing torch
     from agents.core.exportable import ExportablePolicy
-    from agents.core.policies import GaussianMLPPolicy
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ class AdaptResult:
     task: TaskParams
     episode_returns: tuple[float, ...]
     updates: int
-    policy: ExportablePolicy | GaussianMLPPolicy | None
+    policy: ExportablePolicy | None
     """the agent's :meth:`AdaptiveAgent.adapted_policy`: a CPU object, not shared with the caller's agent"""
     env_config: dict[str, Any] | None = None
     """the simulation settings of the env it adapted in (None for envs other than the locomotion env):
@@ -204,7 +203,7 @@ class AdaptiveAgent(Protocol):
         """Adapt on every episode of this task so far."""
         ...
 
-    def adapted_policy(self) -> ExportablePolicy | GaussianMLPPolicy | None:
+    def adapted_policy(self) -> ExportablePolicy | None:
         """An exportable CPU copy of the current policy (None: nothing worth exporting)."""
         ...
 

@@ -11,7 +11,9 @@ learners that train it live elsewhere. Two rules keep it usable as MAML's fast-w
 
 Actions: :meth:`GaussianMLPPolicy.forward` returns the *unclipped* mean and the distribution is an
 unbounded Normal. The env clips every action to ``[-1, 1]``; log-probabilities are taken on the
-unclipped sample, and the exported policy applies the clip inside its graph.
+unclipped sample, and the exported policy applies the clip inside its graph. The policy is an
+:class:`~agents.core.exportable.ExportablePolicy`: its plan (graph, inputs, parity check) is built in
+:mod:`agents.core.gaussian_export`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Normal
 from torch.func import functional_call
+
+from agents.core.exportable import ExportPlan
 
 OBS_CLIP = 10.0
 """Bound on normalised observations, so a rare outlier cannot saturate the tanh layers."""
@@ -166,17 +170,46 @@ class GaussianMLPPolicy(nn.Module):
         return Normal(mean, log_std.exp().expand_as(mean))
 
     @torch.no_grad()
-    def act(self, obs: Tensor, *, deterministic: bool = False, params: Mapping[str, Tensor] | None = None) -> Tensor:
+    def act(
+        self,
+        obs: Tensor,
+        *,
+        deterministic: bool = False,
+        params: Mapping[str, Tensor] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """An action to send to the env: the mean, or a sample; never clipped here.
 
         Keep the unclipped sample for log-probabilities; the env clips what it applies.
+
+        Args:
+            obs: Raw observations, shape ``[..., obs_dim]``.
+            deterministic: The mean action instead of a sample.
+            params: Fast weights by name (see :meth:`distribution`).
+            generator: Where a sample's noise comes from (on the policy's device), so a seed reproduces
+                it; required unless ``deterministic`` (torch's global generator is never used).
+
+        Raises:
+            ValueError: A sample asked for without a ``generator``.
         """
-        action: Tensor
+        mean: Tensor = self(obs) if params is None else functional_call(self, dict(params), (obs,))
         if deterministic:
-            action = self(obs) if params is None else functional_call(self, dict(params), (obs,))
-        else:
-            action = self.distribution(obs, params).sample()  # type: ignore[no-untyped-call]
-        return action
+            return mean
+        if generator is None:
+            raise ValueError("generator = None is not allowed when sampling: a torch.Generator (or deterministic=True)")
+        log_std = self.log_std if params is None else params.get("log_std", self.log_std)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + log_std.exp() * noise
+
+    def export_plan(self, fast_params: Mapping[str, Tensor] | None = None) -> ExportPlan:
+        """The plan that exports this policy, under ``fast_params`` (adapted weights by name) if given.
+
+        Raises:
+            ValueError: ``fast_params`` names something that is not a parameter of the policy.
+        """
+        from agents.core import gaussian_export  # it imports this module's constants: not at the top
+
+        return gaussian_export.gaussian_plan(self, fast_params)
 
 
 class ValueMLP(nn.Module):

@@ -16,8 +16,9 @@ place, the sidecar last, so a sidecar always describes files that passed. On any
 temporaries are removed and the old files stay byte-identical.
 
 This module is the export's public face (:func:`export_policy`, :func:`load_exported`,
-:class:`ExportError`); the files' formats live in :mod:`agents.storage.policy_files` and the
-Gaussian policy's graph in :mod:`agents.storage.gaussian_export`.
+:class:`ExportError`); the files' formats live in :mod:`agents.storage.policy_files`. What to write
+is the policy's own business (:class:`~agents.core.exportable.ExportablePolicy`): the Gaussian
+policy's graph is in :mod:`agents.core.gaussian_export`, PEARL's and RMA's beside their networks.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from torch.export import ExportedProgram
 from agents.core.exportable import PARITY_SAMPLES, ExportablePolicy, ExportPlan
 from agents.core.policies import GaussianMLPPolicy
 from agents.storage.atomic import commit, discard, write_temp
-from agents.storage.gaussian_export import gaussian_plan
 from agents.storage.policy_files import (
     ONNX_OPSET,
     ONNX_SUFFIX,
@@ -167,8 +167,22 @@ def _trace(plan: ExportPlan) -> ExportedProgram:
         ) from err
 
 
+def _plan(policy: ExportablePolicy, fast_params: Mapping[str, Tensor] | None) -> ExportPlan:
+    """The policy's export plan; ``fast_params`` go to a :class:`GaussianMLPPolicy`'s, the one plan that takes them."""
+    if not isinstance(policy, ExportablePolicy):
+        raise ValueError(
+            f"policy of type {type(policy).__name__} is not allowed: "
+            "an ExportablePolicy (one with export_plan(), such as a GaussianMLPPolicy)"
+        )
+    if fast_params is None:
+        return policy.export_plan()
+    if not isinstance(policy, GaussianMLPPolicy):
+        raise ValueError("fast_params is not allowed for this policy: only a GaussianMLPPolicy takes fast weights")
+    return policy.export_plan(fast_params)
+
+
 def export_policy(
-    policy: GaussianMLPPolicy | ExportablePolicy,
+    policy: ExportablePolicy,
     fast_params: Mapping[str, Tensor] | None = None,
     *,
     out_dir: str | Path,
@@ -179,9 +193,9 @@ def export_policy(
     """Write ``NAME.pt2``, ``NAME.onnx`` and ``NAME.json`` into ``out_dir``, verified and atomically.
 
     Args:
-        policy: The live policy (any device): a :class:`GaussianMLPPolicy`, or any
-            :class:`~agents.core.exportable.ExportablePolicy`, which describes its own graph and inputs
-            (PEARL's policy with its task latent fixed; a policy with a history input).
+        policy: The live policy (any device): any :class:`~agents.core.exportable.ExportablePolicy`,
+            which describes its own graph and inputs (a :class:`GaussianMLPPolicy`; PEARL's policy with
+            its task latent fixed; a policy with a history input).
         fast_params: Adapted weights by name (from ``inner_adapt``); None exports the module's own.
             Only for a :class:`GaussianMLPPolicy`.
         out_dir: Destination folder (created if missing).
@@ -196,23 +210,14 @@ def export_policy(
         ExportError: A reloaded file disagrees with the live policy, or onnxruntime or onnxscript is
             missing, or torch cannot trace the module. Files
             from an earlier export at the same paths are left untouched.
-        ValueError: Bad ``name``, ``sidecar`` or ``fast_params``.
+        ValueError: Bad ``policy``, ``name``, ``sidecar`` or ``fast_params``.
     """
     if not name or Path(name).name != name:
         raise ValueError(f"name = {name!r} is not allowed: a plain file stem")
     caller = _caller_metadata(sidecar)
     require_onnxruntime()
     require_onnxscript()
-    if isinstance(policy, GaussianMLPPolicy):
-        plan = gaussian_plan(policy, fast_params)
-    elif fast_params is not None:
-        raise ValueError("fast_params is not allowed for this policy: only a GaussianMLPPolicy takes fast weights")
-    elif isinstance(policy, ExportablePolicy):
-        plan = policy.export_plan()
-    else:
-        raise ValueError(
-            f"policy of type {type(policy).__name__} is not allowed: a GaussianMLPPolicy or an ExportablePolicy"
-        )
+    plan = _plan(policy, fast_params)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     suffixes = {"torch": TORCH_SUFFIX, "onnx": ONNX_SUFFIX, "sidecar": ".json"}

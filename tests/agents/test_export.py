@@ -16,11 +16,12 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-import agents.storage.gaussian_export
+import agents.core.gaussian_export
+from agents.core.exportable import ExportablePolicy
+from agents.core.gaussian_export import ExportedGaussianPolicy
 from agents.core.policies import GaussianMLPPolicy
 from agents.maml.inner import Batch, inner_adapt, pg_loss
 from agents.storage.export import ExportError, export_policy, load_exported
-from agents.storage.gaussian_export import ExportedGaussianPolicy
 from agents.storage.policy_files import INSTALL_HINT, LEGACY_NOTE, ONNX_OPSET
 from sim.params import TaskParams
 
@@ -101,14 +102,14 @@ def test_a_parity_failure_keeps_the_old_export_byte_identical(tmp_path: Path, mo
     first = export_policy(policy, out_dir=tmp_path, sidecar={"run": 1})
     paths = (first.torch_path, first.onnx_path, first.sidecar_path)
     old = {p: p.read_bytes() for p in paths}
-    real = agents.storage.gaussian_export.to_exported
+    real = agents.core.gaussian_export.to_exported
 
     def drifted(*args: object, **kwargs: object) -> ExportedGaussianPolicy:
         module = real(*args, **kwargs)  # type: ignore[arg-type]
         module.net[-1].bias.add_(1e-3)
         return module
 
-    monkeypatch.setattr(agents.storage.gaussian_export, "to_exported", drifted)
+    monkeypatch.setattr(agents.core.gaussian_export, "to_exported", drifted)
     with torch.no_grad():
         policy.mean_net[-1].weight.mul_(0.01)  # the new export would differ from the old one
     with pytest.raises(ExportError, match=r"does not match the live policy \(torch max abs diff .*onnx"):
@@ -207,6 +208,14 @@ def test_a_policy_with_a_history_input_exports_and_reloads_with_that_input(tmp_p
         assert np.allclose(load_exported(path)(obs, history), expected, atol=1e-5)
 
 
+def test_the_gaussian_policy_is_an_exportable_policy_whose_plan_takes_fast_weights() -> None:
+    policy = _policy()
+    assert isinstance(policy, ExportablePolicy)
+    plan = policy.export_plan()
+    assert [i.name for i in plan.inputs] == ["obs", "noise"] and plan.doc["fast_weights"] is False
+    assert policy.export_plan(_adapted(policy)).doc["fast_weights"] is True
+
+
 def test_an_object_that_is_neither_a_gaussian_policy_nor_exportable_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="policy of type Linear is not allowed"):
         export_policy(torch.nn.Linear(3, 2), out_dir=tmp_path)  # type: ignore[arg-type]
@@ -235,7 +244,7 @@ def test_a_torchscript_file_from_an_earlier_export_still_plays_with_a_note(
     """Exports before torch.export wrote ``policy.pt`` (TorchScript); play runs it as it runs ``.pt2`` and ``.onnx``."""
     import warnings
 
-    from agents.storage.gaussian_export import to_exported
+    from agents.core.gaussian_export import to_exported
     from app.cli.main import main
     from sim.envs.locomotion import LocomotionEnv
 

@@ -75,10 +75,19 @@ def test_forward_is_the_unclipped_mean_and_act_samples_around_it() -> None:
     obs = torch.randn(4, 5)
     assert bool((policy(obs) > 1.0).all())
     torch.testing.assert_close(policy.act(obs, deterministic=True), policy(obs))
-    torch.manual_seed(0)
-    samples = policy.act(obs.expand(2000, 4, 5))
+    samples = policy.act(obs.expand(2000, 4, 5), generator=torch.Generator().manual_seed(0))
     assert samples.shape == (2000, 4, 3) and not samples.requires_grad
     torch.testing.assert_close(samples.std(0).mean(), policy.log_std.exp().mean().detach(), rtol=0.05, atol=0)
+
+
+def test_act_samples_from_the_generator_it_is_given_never_from_the_global_one() -> None:
+    policy, obs = _policy(), torch.randn(4, 5)
+    first = policy.act(obs, generator=torch.Generator().manual_seed(3))
+    torch.manual_seed(0)  # whatever the global generator holds, the same generator seed gives the same sample
+    torch.testing.assert_close(policy.act(obs, generator=torch.Generator().manual_seed(3)), first, rtol=0, atol=0)
+    assert not torch.equal(first, policy.act(obs, generator=torch.Generator().manual_seed(4)))
+    with pytest.raises(ValueError, match="generator = None is not allowed when sampling"):
+        policy.act(obs)
 
 
 def test_value_mlp_shape_and_own_normaliser() -> None:

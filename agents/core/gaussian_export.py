@@ -2,9 +2,16 @@
 
 The exported module is a pure function: raw observation and action noise in, action to apply out,
 ``clip(mean(obs) + std * noise, -1, 1)``, with the observation normalisation inside. It is the
-Gaussian policy's side of the :class:`~agents.core.exportable.ExportPlan` that
-:func:`agents.storage.export.export_policy` writes and checks; other policies (PEARL's, a policy
-with memory) describe their own plan through :class:`~agents.core.exportable.ExportablePolicy`.
+Gaussian policy's side of the :class:`~agents.core.exportable.ExportablePolicy` contract:
+:meth:`GaussianMLPPolicy.export_plan <agents.core.policies.GaussianMLPPolicy.export_plan>` returns
+:func:`gaussian_plan`, which :func:`agents.storage.export.export_policy` writes and checks like any
+other policy's plan (PEARL's, a policy with memory).
+
+Kept apart from :mod:`agents.core.policies` for two reasons: this module must stay scriptable by
+TorchScript (no postponed annotations, see below), and the policy module is about acting and
+training, while this one is about the frozen copy that leaves the project. The policy imports it
+only when asked for its plan (this module imports the policy's constants, so a top-level import
+either way would be circular).
 """
 
 # No `from __future__ import annotations` here: the module stays scriptable with TorchScript, as earlier
