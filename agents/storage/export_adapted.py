@@ -28,7 +28,7 @@ def adapted_sidecar(result: AdaptResult, *, algorithm: str, checkpoint: str) -> 
 def export_adapted(
     result: AdaptResult, out_dir: str | Path, *, algorithm: str, checkpoint: str, name: str = "policy"
 ) -> ExportResult:
-    """Write ``NAME.pt``, ``NAME.onnx`` and ``NAME.json`` for ``result.policy`` into ``out_dir``.
+    """Write ``NAME.pt2``, ``NAME.onnx`` and ``NAME.json`` for ``result.policy`` into ``out_dir``.
 
     Verified and atomic as :func:`agents.storage.export.export_policy` (whose errors it raises unchanged).
 
