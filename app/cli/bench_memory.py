@@ -8,7 +8,10 @@ Two tables from :mod:`sim.bench`:
   once read +10.8 MB (sampler) and +21 MB (preview) per rebuild, without end.
 - Env steps/s of episodes that each start on a new task, rough against flat, switches included.
 
-Each measurement runs in a fresh process, so that one's memory never shows in another's.
+Each measurement runs in a fresh process, so that one's memory never shows in another's. That process
+ties itself to this one first thing (:func:`sim.lifeline.tie_to_parent`): killed any way, a bench
+leaves no measurement running on (issue 14), and multiprocessing's resource tracker, which ends once
+no process holds its pipe, goes with it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from sim.lifeline import tie_to_parent
 from sim.params import RobotParams
 from sim.render import BACKENDS
 
@@ -77,6 +81,8 @@ def run_bench_memory(args: argparse.Namespace) -> int:
 
 
 def _in_fresh_process(measure: Callable[..., Row], *args: object, **kwargs: object) -> Row:
-    """``measure(*args, **kwargs)`` in a new spawned process: its RSS starts clean, PyBullet's caches empty."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    """``measure(*args, **kwargs)`` in a new spawned process, tied to this one: its RSS starts clean, PyBullet's
+    caches empty. The pool starts its process from this (the calling) thread, as PR_SET_PDEATHSIG needs."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn, initializer=tie_to_parent) as pool:
         return pool.submit(measure, *args, **kwargs).result()
