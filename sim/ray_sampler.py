@@ -10,8 +10,10 @@ carry whole episodes (:class:`~sim.sampler_worker.RunEpisodes`).
 Ray is an optional extra (``pip install sim2adapt[cluster]``) and is imported only when this backend is
 chosen. Without an address a local Ray is started with one CPU per worker and stopped with the
 sampler; with one (``auto``, ``HOST:PORT``) the actors spread over that cluster's nodes, and only they
-are stopped. An actor that dies (its process, or the node under it) is reported as the
-:class:`~sim.sampler.SamplerError` the process pool raises, never waited on forever.
+are stopped. A local Ray also ends within moments of this process's death, however it died: a reaper
+(:mod:`sim.ray_reaper`) kills what Ray itself would leave running for a minute (issue 14). An actor
+that dies (its process, or the node under it) is reported as the :class:`~sim.sampler.SamplerError`
+the process pool raises, never waited on forever.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sim.params import TaskParams
+from sim.ray_reaper import start_reaper, stop_reaper
 from sim.sampler import SamplerError
 from sim.sampler_worker import EnvFactory, Failed, Trajectories, WorkerEnvs
 
@@ -117,9 +123,12 @@ class RayWorkerPool:
         ray = require_ray()
         self._ray, self._labels, self._closed = ray, list(labels), False
         self._owns_ray = not ray.is_initialized()
+        self._reaper: subprocess.Popen[bytes] | None = None
         if self._owns_ray:
             if address is not None:
                 check_reachable(address)
+            elif sys.platform.startswith("linux"):  # a Ray of our own: the reaper first, to watch all of it
+                self._reaper = start_reaper(str(Path(ray.__file__).parent) + os.sep)
             try:
                 ray.init(
                     address=address,
@@ -129,6 +138,7 @@ class RayWorkerPool:
                     logging_level=logging.WARNING,
                 )
             except Exception as err:  # Ray reports an unreachable cluster with several exception types
+                self._stop_reaper()
                 raise SamplerError(f"could not join the Ray cluster at {address}: {err}") from err
         self._actors: list[Any] = []
         self._pending: dict[int, Any] = {}
@@ -187,7 +197,15 @@ class RayWorkerPool:
                 pass
         self._actors, self._pending = [], {}
         if self._owns_ray:
-            self._ray.shutdown()
+            try:
+                self._ray.shutdown()
+            finally:
+                self._stop_reaper()  # it kills what shutdown left ending in the background
+
+    def _stop_reaper(self) -> None:
+        if self._reaper is not None:
+            stop_reaper(self._reaper)
+            self._reaper = None
 
     def _get(self, worker: int, ref: Any) -> Any:
         try:

@@ -1,5 +1,8 @@
 """The Ray backend past one process: a Ray it starts itself, and a two-node cluster on this machine.
 
+A process holding a sampler is killed (SIGKILL) too: a Ray it started ends with it within issue 14's
+2 s, while a cluster it merely joined goes on untouched.
+
 The cluster is what a user starts by hand (``ray start --head``, then ``ray start --address`` on each
 worker machine), here with one CPU per node, so two sampler actors must land one on each node. Each
 node runs in a process group of its own, so the tests stop exactly the processes they started (never
@@ -35,7 +38,25 @@ ray = pytest.importorskip("ray", reason="the ray backend's tests need the cluste
 
 TASK = with_values(TaskParams(), {"robot.name": "half_cheetah"})
 ACTION_DIM = 6
+REPO = Path(__file__).resolve().parents[2]
 RAY_CLI = str(Path(sys.executable).with_name("ray"))
+DEADLINE_S = 2.0
+"""Issue 14: every process a killed process started ends within 2 s of its death."""
+# A process that holds a Ray sampler (a local Ray, or the cluster at argv[1]) until it is killed.
+DRIVER = """
+import functools, sys, time
+from sim.envs.locomotion import EnvConfig, LocomotionEnv
+from sim.params import TaskParams, with_values
+from sim.sampler import EpisodeJob, SamplingConfig, UniformRandomPolicy, VectorSampler
+
+task = with_values(TaskParams(), {"robot.name": "half_cheetah"})
+factory = functools.partial(LocomotionEnv, config=EnvConfig(max_episode_steps=5))
+sampling = SamplingConfig(backend="ray", ray_address=sys.argv[1] or None)
+sampler = VectorSampler([task] * 2, num_workers=2, env_factory=factory, sampling=sampling)
+sampler.run_episodes([EpisodeJob(UniformRandomPolicy(6), (task,), (0,))], horizon=5)
+print("sampling", flush=True)
+time.sleep(600)
+"""
 # The head notices a lost node after ~1.5 s instead of Ray's default ~15 s (its GCS reads RAY_* settings).
 FAST_FAILURE_DETECTION = {
     "RAY_health_check_initial_delay_ms": "500",
@@ -162,6 +183,52 @@ def test_a_sampler_that_starts_ray_itself_stops_it_and_leaves_no_process() -> No
     outlived = [pid for pid, gone in seconds_until_gone(started, 15.0).items() if gone is None]
     kill_survivors(started)
     assert not outlived
+
+
+def start_driver(address: str = "") -> subprocess.Popen[bytes]:
+    """A process sampling with 2 Ray actors (in a session of its own), once its first episode is back."""
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, address], cwd=REPO, start_new_session=True, stdout=subprocess.PIPE
+    )
+    assert driver.stdout is not None
+    if driver.stdout.readline() != b"sampling\n":  # end of file: it died (its traceback is on stderr)
+        driver.kill()
+        pytest.fail(f"the sampling process ended early with {driver.wait(30)}")
+    return driver
+
+
+@pytest.mark.slow
+def test_a_ray_started_by_a_killed_process_ends_with_it() -> None:
+    """Every process of its local Ray (GCS, raylet, agents, actors) and the reaper end within 2 s of a SIGKILL."""
+    driver = start_driver()
+    family = {pid: start_time(pid) for pid in descendants_of(driver.pid)}
+    names = {pid: Path(command_line(pid).split(" ")[0]).name for pid in family}
+    assert {"raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::SamplerActor"} <= set(names.values()), names
+    os.kill(driver.pid, signal.SIGKILL)
+    try:
+        gone = seconds_until_gone(family, DEADLINE_S + 8.0)
+    finally:
+        kill_survivors(family)
+        driver.wait(30)
+    print("seconds until gone:", sorted((names[pid], s if s is None else round(s, 2)) for pid, s in gone.items()))
+    assert all(seconds is not None and seconds < DEADLINE_S for seconds in gone.values()), gone
+
+
+@pytest.mark.slow
+def test_a_joined_cluster_outlives_a_killed_process_that_sampled_on_it(cluster: LocalCluster) -> None:
+    """Only a Ray of our own is reaped: the cluster's own processes stay, and it still takes work."""
+    own = {pid: t for pid, t in cluster.processes().items() if not command_line(pid).startswith("ray::")}
+    own.update({pid: t for pid, t in cluster.processes().items() if "Agent" in command_line(pid)})
+    driver = start_driver(cluster.address)
+    assert not any("ray_reaper" in command_line(pid) for pid in descendants_of(driver.pid))
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(30)
+    ended = [pid for pid, seconds in seconds_until_gone(own, DEADLINE_S + 1.0).items() if seconds is not None]
+    assert not ended, [command_line(pid) for pid in ended]  # given longer than a reaper takes
+    factory = functools.partial(LocomotionEnv, config=EnvConfig(max_episode_steps=5))
+    sampling = SamplingConfig(backend="ray", ray_address=cluster.address)
+    with VectorSampler([TASK] * 2, num_workers=2, env_factory=factory, sampling=sampling) as sampler:
+        assert sampler.run_episodes(_jobs(2), horizon=5)[1].obs.shape[0] == 5
 
 
 @pytest.mark.slow
