@@ -10,6 +10,7 @@ pay (a pipe round trip costs about one ant step, MEASURED.md).
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -208,23 +209,44 @@ def _empty_trajectories(steps: int, obs_shape: tuple[int, ...], action_shape: tu
     )
 
 
+class _ParentGone(Exception):
+    """The parent's end of the pipe closed (it died, or was killed before this worker): nobody is left
+    to answer, so the worker ends quietly instead of printing a BrokenPipeError traceback."""
+
+
+def _send(conn: Connection, message: object) -> None:
+    try:
+        conn.send(message)
+    except OSError as err:  # BrokenPipeError, ConnectionResetError
+        raise _ParentGone from err
+
+
+def _receive(conn: Connection) -> object:
+    try:
+        return conn.recv()
+    except (EOFError, OSError) as err:
+        raise _ParentGone from err
+
+
 def worker_main(conn: Connection, factory: EnvFactory, tasks: list[TaskParams]) -> None:
     """The worker process: build the envs, answer messages until :class:`Close`, close the envs."""
     tie_to_parent()  # ends with the process that owns the sampler, however that one dies (issue 14)
     worker = WorkerEnvs([])
     try:
         worker = WorkerEnvs([factory(task) for task in tasks])
-        conn.send(None)
-        while True:
-            message = conn.recv()
-            if isinstance(message, Close):
-                break
+        _send(conn, None)
+        while not isinstance(message := _receive(conn), Close):
             try:
-                conn.send(worker.handle(message))
+                _send(conn, worker.handle(message))
+            except _ParentGone:
+                raise
             except Exception:
-                conn.send(Failed(traceback.format_exc()))
+                _send(conn, Failed(traceback.format_exc()))
+    except _ParentGone:
+        pass
     except Exception:
-        conn.send(Failed(traceback.format_exc()))
+        with contextlib.suppress(OSError):
+            conn.send(Failed(traceback.format_exc()))
     finally:
         for env in worker.envs:
             env.close()
