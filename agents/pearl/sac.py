@@ -10,7 +10,7 @@
 """
 
 # No `from __future__ import annotations` here: TorchScript must see PEARLExportPolicy's class-level
-# annotations as real types, and cannot resolve them from strings (the same trap as agents/storage/gaussian_export.py).
+# annotations as real types, and cannot resolve them from strings (the same trap as agents/core/gaussian_export.py).
 
 import copy
 import math
