@@ -199,6 +199,7 @@ def run_play(args: argparse.Namespace) -> int:
             info: dict[str, Any] = {}
             for step in range(1, steps + 1):
                 obs, reward, terminated, truncated, info = env.step(act(obs, rng))
+                act.observe(float(reward))  # a policy that remembers rewards keeps them in its history
                 total += float(reward)
                 meter.add(info)
                 if video is not None and step % every == 0:
