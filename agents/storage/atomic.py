@@ -15,6 +15,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _read_umask() -> int:
+    """The process's umask. Reading it means setting it, which is not thread-safe, so it is read once,
+    when this module is imported."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_read_umask()
+"""what ``open()`` would give a new file here: mkstemp's files are private (0600)"""
+
+
 def write_temp(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Run ``write`` on a fresh temporary file next to ``path``; return it flushed and fsynced to disk.
 
@@ -30,6 +42,7 @@ def write_temp(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temp = Path(temp_name)
     try:
+        os.fchmod(fd, _FILE_MODE)  # a checkpoint, export or CSV reads like any file the user writes
         with os.fdopen(fd, "wb") as file:
             write(file)
             file.flush()

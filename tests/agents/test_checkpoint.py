@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,11 @@ def test_bytes_that_break_the_unpickler_anywhere_are_a_checkpoint_error(tmp_path
     path.write_bytes(raw)
     with pytest.raises(CheckpointError, match=re.escape(str(path)) + " is truncated or corrupt"):
         load_checkpoint(path)
+
+
+def test_a_saved_file_has_the_permissions_of_any_file_the_user_writes(tmp_path: Path) -> None:
+    """Atomic writes go through a private temporary file; the result must not stay private (0600)."""
+    save_checkpoint(tmp_path / "checkpoint.pt", {"weights": torch.zeros(2)})
+    (tmp_path / "plain.txt").write_text("x")
+    mode = stat.S_IMODE((tmp_path / "checkpoint.pt").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
