@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from agents.core.adaptation import EpisodeRecord, StepFeedback, UpdateInfo
 from agents.core.learner import ActingOption
+from agents.core.one_episode import OneEpisodeActing
 from agents.rma.networks import OnlinePolicy, history_width
 from sim.params import TaskParams
 
@@ -79,8 +80,10 @@ same policy with the estimate of the task from an empty history all episode (the
 row bench adapt compares the adapting agent with)"""
 
 
-class RMAAgent:
+class RMAAgent(OneEpisodeActing):
     """Adapts within the episode: ``z_hat`` from the last steps, re-estimated before every action."""
+
+    actor: HistoryPolicy
 
     def __init__(
         self,
@@ -100,21 +103,10 @@ class RMAAgent:
         self.reference = reference
         self.adapting = adapting
 
-    def start_episode(self) -> None:
-        """A new episode: the history starts empty."""
-        self.actor.start_episodes(np.ones(1, bool))
-
-    def act(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
-        """A sampled action for one observation, given the history so far."""
-        action: NDArray[np.float32] = self.actor(np.asarray(obs, np.float32)[None], rng)[0]
-        return action
-
     def observe(self, feedback: StepFeedback) -> None:
         """The step just taken joins the history (its reward is not used: RMA reads proprioception)."""
-        if not self.adapting:
-            return
-        done = np.array([feedback.terminated or feedback.truncated])
-        self.actor.observe(np.array([feedback.reward]), np.asarray(feedback.next_obs, np.float32)[None], done)
+        if self.adapting:
+            super().observe(feedback)
 
     def task_estimate(self, task: TaskParams) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
         """``z_hat`` from the history so far, and the teacher's ``z`` of ``task`` (what ``z_hat`` should approach)."""

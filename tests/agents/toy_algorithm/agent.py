@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from agents.core.adaptation import EpisodeRecord, StepFeedback, UpdateInfo
+from agents.core.adaptation import EpisodeRecord, UpdateInfo
+from agents.core.one_episode import OneEpisodeActing
 from tests.agents.toy_algorithm.networks import RewardMemoryPolicy
 
 
@@ -57,8 +58,10 @@ class RewardMeanActor:
         torch.set_num_threads(1)  # in a sampler worker: the other core simulates
 
 
-class ToyAgent:
+class ToyAgent(OneEpisodeActing):
     """Adapts within the episode only: its memory is the mean reward so far, empty at each episode start."""
+
+    actor: RewardMeanActor
 
     def __init__(self, module: RewardMemoryPolicy) -> None:
         """Act with a private copy of ``module``."""
@@ -69,20 +72,6 @@ class ToyAgent:
     def reward_mean(self) -> float:
         """The mean reward of this episode so far (what the next action reads)."""
         return float(self.actor.reward_mean[0])
-
-    def start_episode(self) -> None:
-        """A new episode: no rewards seen yet."""
-        self.actor.start_episodes(np.ones(1, bool))
-
-    def act(self, obs: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
-        """A sampled action for one observation."""
-        action: NDArray[np.float32] = self.actor(np.asarray(obs, np.float32)[None], rng)[0]
-        return action
-
-    def observe(self, feedback: StepFeedback) -> None:
-        """The step's reward joins the running mean."""
-        done = np.array([feedback.terminated or feedback.truncated])
-        self.actor.observe(np.array([feedback.reward]), np.asarray(feedback.next_obs, np.float32)[None], done)
 
     def learn(self, episodes: list[EpisodeRecord]) -> UpdateInfo:
         """No update between episodes: its adaptation is the memory within each."""
